@@ -1,0 +1,192 @@
+"""Read the files of a submission, zip or folder, without trusting it.
+
+A zip is checked from its central directory before any byte is inflated: every entry must be a
+plain file or folder with a relative path inside the archive (no absolute paths, no `..`, no
+symlinks, devices, FIFOs or sockets), and the entry count, the declared uncompressed size and
+the compression ratio must stay within `Limits`. zipfile stops reading an entry at its declared
+size and checks its CRC, so the declared sizes are a real bound on what is inflated.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from .errors import InvalidSubmission, Location, NotAZip, UnsafeEntry, ZipBomb
+
+MiB = 2**20
+_CHUNK = 1 * MiB
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on what a submission may make the scorer read. All are parameters on purpose."""
+
+    max_entries: int = 500_000
+    max_total_bytes: int = 4096 * MiB  # uncompressed, whole submission
+    max_file_bytes: int = 512 * MiB  # uncompressed, one file
+    max_ratio: float = 200.0  # uncompressed / compressed, checked on files above ratio_floor_bytes
+    ratio_floor_bytes: int = 1 * MiB
+    max_image_pixels: int = 8192 * 8192  # PNG header check, before any pixel is decoded
+    max_errors: int = 50  # stop collecting problems after this many
+
+
+# Files that archivers and desktops add on their own; never part of a submission.
+def is_junk(path: PurePosixPath) -> bool:
+    return (
+        path.parts[0] == "__MACOSX"
+        or path.name in {".DS_Store", "Thumbs.db", "desktop.ini"}
+        or path.name.startswith("._")
+    )
+
+
+class Source:
+    """The regular files of a submission by relative POSIX path, and a way to read each."""
+
+    def __init__(self, files: dict[str, int]) -> None:
+        self.files = files  # relative path -> uncompressed size
+
+    def read(self, path: str) -> bytes:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> Source:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ZipSource(Source):
+    def __init__(self, archive: zipfile.ZipFile, files: dict[str, int], label: str) -> None:
+        super().__init__(files)
+        self._zip = archive
+        self._label = label
+
+    def read(self, path: str) -> bytes:
+        # Read in bounded chunks: zipfile.read() may inflate far more than the declared size in
+        # a single call before cutting it down, which a lying entry could use to exhaust memory.
+        chunks = []
+        try:
+            with self._zip.open(path) as entry:
+                while chunk := entry.read(_CHUNK):
+                    chunks.append(chunk)
+            return b"".join(chunks)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, OSError, RuntimeError) as exc:
+            # RuntimeError: encrypted entry; NotImplementedError: unsupported compression.
+            raise NotAZip(f"cannot read this entry of the zip ({exc})", Location(file=path)) from None
+
+    def close(self) -> None:
+        self._zip.close()
+
+
+class DirSource(Source):
+    def __init__(self, root: Path, files: dict[str, int]) -> None:
+        super().__init__(files)
+        self._root = root
+
+    def read(self, path: str) -> bytes:
+        return (self._root / path).read_bytes()
+
+
+def open_source(path: str | os.PathLike[str], limits: Limits = Limits()) -> Source:
+    """Open a submission zip or folder after the safety checks. Raises InvalidSubmission."""
+    path = Path(path)
+    if path.is_dir():
+        return _open_dir(path, limits)
+    if not path.is_file():
+        raise NotAZip(f"{path} does not exist")
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        raise NotAZip(f"this is not a zip archive ({exc}); upload a .zip of the prediction folders",
+                      Location(file=path.name)) from None
+    try:
+        return ZipSource(archive, _check_zip(archive, limits), path.name)
+    except InvalidSubmission:
+        archive.close()
+        raise
+
+
+def _relative_posix(name: str) -> PurePosixPath | None:
+    """The entry's path if it is safely relative, else None."""
+    if "\\" in name or "\0" in name:
+        return None
+    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+        return None
+    path = PurePosixPath(name)
+    if any(part == ".." for part in path.parts):
+        return None
+    return path
+
+
+def _check_zip(archive: zipfile.ZipFile, limits: Limits) -> dict[str, int]:
+    infos = archive.infolist()
+    if len(infos) > limits.max_entries:
+        raise ZipBomb(f"the zip has {len(infos)} entries; the limit is {limits.max_entries}")
+    files: dict[str, int] = {}
+    total = 0
+    for info in infos:
+        where = Location(file=info.filename)
+        path = _relative_posix(info.filename)
+        if path is None:
+            raise UnsafeEntry("absolute paths and '..' are not allowed in a submission zip", where)
+        mode = info.external_attr >> 16
+        kind = stat.S_IFMT(mode)
+        if info.create_system == 3 and kind and kind not in (stat.S_IFREG, stat.S_IFDIR):
+            what = "a symbolic link" if stat.S_ISLNK(mode) else "a device, FIFO or socket"
+            raise UnsafeEntry(f"the zip contains {what}; only plain files and folders are allowed", where)
+        if info.is_dir():
+            continue
+        if info.flag_bits & 0x1:
+            raise NotAZip("the zip entry is encrypted; upload an unencrypted zip", where)
+        if info.file_size > limits.max_file_bytes:
+            raise ZipBomb(
+                f"the file is {info.file_size} bytes once uncompressed; the limit is {limits.max_file_bytes}", where
+            )
+        if info.file_size > limits.ratio_floor_bytes and info.file_size > limits.max_ratio * max(info.compress_size, 1):
+            raise ZipBomb(
+                f"suspicious compression ratio ({info.file_size / max(info.compress_size, 1):.0f}:1; "
+                f"the limit is {limits.max_ratio:.0f}:1)",
+                where,
+            )
+        total += info.file_size
+        if total > limits.max_total_bytes:
+            raise ZipBomb(f"the zip holds more than {limits.max_total_bytes} bytes once uncompressed")
+        if path.as_posix() in files:
+            raise UnsafeEntry("the zip lists this file twice", where)
+        if not is_junk(path):
+            files[path.as_posix()] = info.file_size
+    return files
+
+
+def _open_dir(root: Path, limits: Limits) -> DirSource:
+    files: dict[str, int] = {}
+    total = 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            full = Path(dirpath, name)
+            relative = full.relative_to(root).as_posix()
+            info = full.lstat()
+            if stat.S_ISLNK(info.st_mode):
+                raise UnsafeEntry("symbolic links are not allowed in a submission", Location(file=relative))
+            if not (stat.S_ISDIR(info.st_mode) or stat.S_ISREG(info.st_mode)):
+                raise UnsafeEntry("devices, FIFOs and sockets are not allowed in a submission", Location(file=relative))
+            if stat.S_ISDIR(info.st_mode):
+                continue
+            if len(files) >= limits.max_entries:
+                raise ZipBomb(f"the submission has more than {limits.max_entries} files")
+            if info.st_size > limits.max_file_bytes:
+                raise ZipBomb(f"the file is {info.st_size} bytes; the limit is {limits.max_file_bytes}",
+                              Location(file=relative))
+            total += info.st_size
+            if total > limits.max_total_bytes:
+                raise ZipBomb(f"the submission holds more than {limits.max_total_bytes} bytes")
+            if not is_junk(PurePosixPath(relative)):
+                files[relative] = info.st_size
+    return DirSource(root, files)

@@ -1,0 +1,172 @@
+"""`egomask`: score, check and synthesize EgoMask submissions from the command line.
+
+Exit codes: 0 success; 1 `validate` found problems in the submission; 2 invalid input (bad
+arguments, broken ground truth, or a submission `eval` cannot score), with one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from .errors import InvalidGroundTruth, InvalidSubmission, ScoringWarning
+from .evaluation import ExpressionResult, evaluate, validate_submission
+from .groundtruth import SPLITS, load_ground_truth
+from .metrics import METRICS, MetricSummary
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_INVALID = 0, 1, 2
+
+
+class _Fail(Exception):
+    """An input problem: one line on stderr, exit 2."""
+
+
+def _table(summaries: dict[str, MetricSummary]) -> str:
+    header = ["split", *METRICS, "expressions"]
+    rows = [[name, *(f"{getattr(s, m):.2f}" for m in METRICS), str(s.n_expressions)] for name, s in summaries.items()]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(cell.rjust(width) if i else cell.ljust(width) for i, (cell, width) in enumerate(zip(row, widths)))
+             for row in [header, *rows]]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def _write_csv(path: str, rows: Sequence[ExpressionResult]) -> None:
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0].as_row()) if rows else ["split"])
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(row.as_row())
+
+
+def _print_warnings(warnings: Sequence[ScoringWarning], stream: TextIO) -> None:
+    for warning in warnings:
+        print(f"warning: {warning}", file=stream)
+
+
+def _load_gt(root: str):  # type: ignore[no-untyped-def]
+    try:
+        return load_ground_truth(root)
+    except InvalidGroundTruth as exc:
+        raise _Fail(f"invalid ground truth: {exc}") from None
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    gt = _load_gt(args.gt)
+    try:
+        result = evaluate(gt, args.pred, split=args.split)
+    except InvalidSubmission as exc:
+        raise _Fail(f"invalid submission: {exc.summary()}") from None
+    except ValueError as exc:
+        raise _Fail(str(exc)) from None
+    _print_warnings(result.warnings, sys.stderr)
+    if args.per_expression:
+        _write_csv(args.per_expression, result.expressions)
+    if args.json:
+        print(json.dumps(result.as_dict()))
+    else:
+        print(_table(dict(result.summaries)))
+        print(f"\nscorer {result.scorer_version}, ground truth {result.gt_version[:12]}")
+    return EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    gt = _load_gt(args.gt) if args.gt else None
+    try:
+        report = validate_submission(args.pred, gt=gt, split=args.split)
+    except ValueError as exc:
+        raise _Fail(str(exc)) from None
+    if args.json:
+        print(json.dumps({
+            "ok": report.ok,
+            "errors": [e.as_dict() for e in report.errors],
+            "warnings": [w.as_dict() for w in report.warnings],
+            "expressions": report.n_expressions,
+        }))
+    else:
+        for error in report.errors:
+            print(f"error: {error}")
+        _print_warnings(report.warnings, sys.stdout)
+        checks = "checked against the ground truth" if gt else "structural checks only (no --gt given)"
+        verdict = "valid" if report.ok else f"INVALID ({len(report.errors)} problem(s))"
+        print(f"{verdict}: {report.n_expressions} expression(s) with predictions; {checks}")
+    return EXIT_OK if report.ok else EXIT_PROBLEMS
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from .synth import synthesize
+
+    out = synthesize(args.out, scale=args.scale, seed=args.seed, frames=args.frames)
+    gt = load_ground_truth(out)
+    counts = ", ".join(f"{s}: {sum(1 for v in gt.videos.values() if v.split == s)} videos / "
+                       f"{sum(1 for _ in gt.expressions((s,)))} expressions" for s in gt.splits)
+    print(f"wrote {out} ({counts})")
+    return EXIT_OK
+
+
+def cmd_synth_predict(args: argparse.Namespace) -> int:
+    from .synth import synthesize_predictions
+
+    try:
+        out = synthesize_predictions(args.gt, args.out, quality=args.quality, fmt=args.format, seed=args.seed)
+    except InvalidGroundTruth as exc:
+        raise _Fail(f"invalid ground truth: {exc}") from None
+    print(f"wrote {out}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="egomask", description="EgoMask scoring and submission tool.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = commands.add_parser("eval", help="score predictions against ground truth")
+    p.add_argument("--gt", required=True, help="ground-truth folder (published EgoMask layout)")
+    p.add_argument("--pred", required=True, help="predictions: a .zip or a folder")
+    p.add_argument("--split", choices=[*SPLITS, "all"], default="all")
+    p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+    p.add_argument("--per-expression", metavar="FILE.csv", help="also write one row per expression")
+    p.set_defaults(run=cmd_eval)
+
+    p = commands.add_parser("validate", help="report every problem of a submission without scoring it")
+    p.add_argument("--gt", help="ground-truth folder; without it only the structural checks run")
+    p.add_argument("--pred", required=True, help="predictions: a .zip or a folder")
+    p.add_argument("--split", choices=[*SPLITS, "all"], default="all")
+    p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    p.set_defaults(run=cmd_validate)
+
+    p = commands.add_parser("synth", help="write a synthetic benchmark in the published layout")
+    p.add_argument("out", help="output folder")
+    p.add_argument("--scale", choices=["tiny", "small", "full"], default="tiny")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--frames", action="store_true", help="also render JPEG frames under JPEGImages/")
+    p.set_defaults(run=cmd_synth)
+
+    p = commands.add_parser("synth-predict", help="write predictions of chosen quality for a benchmark")
+    p.add_argument("gt", help="ground-truth folder")
+    p.add_argument("out", help="output folder, or a path ending in .zip")
+    p.add_argument("--quality", choices=["perfect", "good", "noisy", "empty"], default="good")
+    p.add_argument("--format", choices=["rle", "png"], default="rle")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(run=cmd_synth_predict)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except _Fail as exc:
+        print(f"egomask: error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except OSError as exc:
+        print(f"egomask: error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+
+
+if __name__ == "__main__":
+    sys.exit(main())
