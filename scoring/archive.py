@@ -9,9 +9,11 @@ size and checks its CRC, so the declared sizes are a real bound on what is infla
 
 from __future__ import annotations
 
+import lzma
 import os
 import stat
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -77,8 +79,9 @@ class ZipSource(Source):
                 while chunk := entry.read(_CHUNK):
                     chunks.append(chunk)
             return b"".join(chunks)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, OSError, RuntimeError) as exc:
-            # RuntimeError: encrypted entry; NotImplementedError: unsupported compression.
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, OSError, RuntimeError,
+                zlib.error, lzma.LZMAError) as exc:
+            # RuntimeError: encrypted entry; NotImplementedError: unsupported compression; zlib/lzma: damaged data.
             raise NotAZip(f"cannot read this entry of the zip ({exc})", Location(file=path)) from None
 
     def close(self) -> None:
@@ -94,8 +97,9 @@ class DirSource(Source):
         return (self._root / path).read_bytes()
 
 
-def open_source(path: str | os.PathLike[str], limits: Limits = Limits()) -> Source:
+def open_source(path: str | os.PathLike[str], limits: Limits | None = None) -> Source:
     """Open a submission zip or folder after the safety checks. Raises InvalidSubmission."""
+    limits = limits or Limits()
     path = Path(path)
     if path.is_dir():
         return _open_dir(path, limits)
@@ -190,3 +194,14 @@ def _open_dir(root: Path, limits: Limits) -> DirSource:
             if not is_junk(PurePosixPath(relative)):
                 files[relative] = info.st_size
     return DirSource(root, files)
+
+
+def extract(path: str | os.PathLike[str], dest: str | os.PathLike[str], limits: Limits | None = None) -> Path:
+    """Extract a zip into `dest` after the same safety checks as a submission; return `dest`."""
+    dest = Path(dest)
+    with open_source(path, limits) as source:
+        for name in source.files:
+            target = dest / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(source.read(name))
+    return dest

@@ -11,7 +11,6 @@ import csv
 import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TextIO
 
 from .errors import InvalidGroundTruth, InvalidSubmission, ScoringWarning
@@ -28,10 +27,13 @@ class _Fail(Exception):
 
 def _table(summaries: dict[str, MetricSummary]) -> str:
     header = ["split", *METRICS, "expressions"]
-    rows = [[name, *(f"{getattr(s, m):.2f}" for m in METRICS), str(s.n_expressions)] for name, s in summaries.items()]
+    rows = [[name, *(f"{getattr(s, m):.2f}" for m in METRICS), str(s.n_expressions)]
+            for name, s in summaries.items()]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(cell.rjust(width) if i else cell.ljust(width) for i, (cell, width) in enumerate(zip(row, widths)))
-             for row in [header, *rows]]
+    lines = [
+        "  ".join(cell.rjust(width) if i else cell.ljust(width) for i, (cell, width) in enumerate(zip(row, widths)))
+        for row in [header, *rows]
+    ]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
 

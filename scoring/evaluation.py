@@ -104,9 +104,10 @@ def evaluate(
     submission: Submission,
     *,
     split: str | None = None,
-    limits: Limits = Limits(),
+    limits: Limits | None = None,
 ) -> Evaluation:
     """Score `submission` (zip, folder or open Source). Raises InvalidSubmission listing every problem."""
+    limits = limits or Limits()
     splits = select_splits(gt, split)
     warnings: list[ScoringWarning] = []
     errors: list[InvalidSubmission] = []
@@ -155,7 +156,7 @@ def validate_submission(
     *,
     gt: GroundTruth | None = None,
     split: str | None = None,
-    limits: Limits = Limits(),
+    limits: Limits | None = None,
 ) -> ValidationReport:
     """Every problem and warning of a submission, without raising for problems in it.
 
@@ -163,6 +164,7 @@ def validate_submission(
     structural checks a participant can run before uploading: safe archive, layout, well-formed
     JSON, RLE and PNG, and one mask size per video.
     """
+    limits = limits or Limits()
     if gt is not None:
         try:
             evaluation = evaluate(gt, submission, split=split, limits=limits)

@@ -239,6 +239,7 @@ def _load_track(root: Path, clip: str, obj_id: str, read_json, where: Location) 
     try:
         parsed = rle.parse_counts(counts, [height * width] * len(counts))
     except rle.RLEFormatError as exc:
-        raise InvalidGroundTruth(f"malformed RLE: {exc.reason}", Location(file=relative, frame=frames[exc.index])) from None
+        where = Location(file=relative, frame=frames[exc.index])
+        raise InvalidGroundTruth(f"malformed RLE: {exc.reason}", where) from None
     masks = {frame: c for frame, c, area in zip(frames, counts, parsed.areas.tolist()) if area > 0}
     return ObjectTrack(clip, obj_id, height, width, MappingProxyType(masks))

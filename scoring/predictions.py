@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -35,6 +36,9 @@ from .errors import (
 )
 from .groundtruth import SPLITS
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_OTHER_FORMATS = ((b"\xff\xd8\xff", "JPEG"), (b"GIF8", "GIF"), (b"BM", "BMP"), (b"II*\x00", "TIFF"),
+                  (b"MM\x00*", "TIFF"), (b"RIFF", "WebP"))
 _SINGLE_CHANNEL_MODES = {"1", "L", "P", "I;16", "I;16B", "I;16L", "I"}
 _EXAMPLES = 5
 
@@ -241,20 +245,24 @@ def _read_png(
     data: bytes, at: Location, size: tuple[int, int] | None, size_from_gt: bool, limits: Limits
 ) -> np.ndarray:
     """A boolean mask from PNG bytes; the header is checked before any pixel is decoded."""
+    # Read the size from the IHDR chunk ourselves: Pillow would warn (on stderr) about a huge
+    # image before our own limit could refuse it.
+    if data[:8] != _PNG_SIGNATURE or data[12:16] != b"IHDR" or len(data) < 24:
+        kind = next((name for magic, name in _OTHER_FORMATS if data.startswith(magic)), None)
+        if kind:
+            raise InvalidPNG(f"this is a {kind} file, not a PNG; masks must be lossless PNG images", at)
+        raise InvalidPNG("not a readable image: the PNG header is missing or damaged", at)
+    width, height = struct.unpack(">II", data[16:24])
+    if width * height > limits.max_image_pixels:
+        raise ImageBomb(f"the image is too large to decode safely: {width}x{height} pixels, the limit is "
+                        f"{limits.max_image_pixels} pixels", at)
     try:
-        image = Image.open(io.BytesIO(data))
+        image = Image.open(io.BytesIO(data), formats=["PNG"])
     except Image.DecompressionBombError as exc:
         raise ImageBomb(f"the image is too large to decode safely ({exc})", at) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise InvalidPNG("not a readable image", at) from None
     with image:
-        if image.format != "PNG":
-            raise InvalidPNG(f"this is a {image.format or 'non-PNG'} file, not a PNG; masks must be lossless PNG", at)
-        width, height = image.size
-        if width * height > limits.max_image_pixels:
-            raise ImageBomb(
-                f"the image is {width}x{height} pixels; the limit is {limits.max_image_pixels} pixels", at
-            )
         if size is not None and (height, width) != size:
             expected = "the ground truth's" if size_from_gt else "this expression's other masks'"
             raise MaskSizeMismatch(

@@ -74,7 +74,8 @@ def parse_counts(strings: Sequence[str], pixels: Sequence[int]) -> ParsedCounts:
     values = np.frombuffer(raw, dtype=np.uint8).astype(np.int64) - 48
     bad = np.flatnonzero((values < 0) | (values > 63))
     if bad.size:
-        raise RLEFormatError(owner(int(bad[0])), f"the counts string has an invalid character {chr(raw[bad[0]])!r}")
+        character = chr(raw[bad[0]])
+        raise RLEFormatError(owner(int(bad[0])), f"the counts string has an invalid character {character!r}")
 
     more = (values & 0x20) != 0
     nonempty = lengths > 0
@@ -89,7 +90,7 @@ def parse_counts(strings: Sequence[str], pixels: Sequence[int]) -> ParsedCounts:
     group_lengths = np.diff(np.append(group_starts, values.size))
     too_long = np.flatnonzero(group_lengths > _MAX_GROUP_CHARS)
     if too_long.size:
-        raise RLEFormatError(owner(int(group_starts[too_long[0]])), "the counts string holds a number that is too large")
+        raise RLEFormatError(owner(int(group_starts[too_long[0]])), "the counts string holds a too large number")
 
     # Value of each group: its 5-bit digits shifted into place; the last digit's 0x10 is a sign.
     group_of_char = np.repeat(np.arange(group_starts.size), group_lengths)
@@ -114,12 +115,14 @@ def parse_counts(strings: Sequence[str], pixels: Sequence[int]) -> ParsedCounts:
 
     out_of_range = np.flatnonzero((counts < 0) | (counts > _MAX_COUNT))
     if out_of_range.size:
-        raise RLEFormatError(int(mask_of_run[out_of_range[0]]), "the counts string decodes to a negative or too large run length")
+        raise RLEFormatError(int(mask_of_run[out_of_range[0]]), "the counts decode to a negative or too large run")
     totals = _segment_sums(counts, offsets[:-1], offsets[1:])
     wrong = np.flatnonzero(totals != expected)
     if wrong.size:
         i = int(wrong[0])
-        raise RLEFormatError(i, f"the run lengths add up to {int(totals[i])} pixels, but height x width is {int(expected[i])}")
+        raise RLEFormatError(
+            i, f"the run lengths add up to {int(totals[i])} pixels, but height x width is {int(expected[i])}"
+        )
     areas = _segment_sums(np.where(index % 2 == 1, counts, 0), offsets[:-1], offsets[1:])
     return ParsedCounts(counts=counts, offsets=offsets, areas=areas)
 
@@ -146,9 +149,15 @@ def encode(mask: np.ndarray) -> dict[str, object]:
     return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": rle["counts"].decode("ascii")}
 
 
-def decode(rle: dict[str, object]) -> np.ndarray:
-    """Dense uint8 mask of an RLE that has already been checked by `parse_counts`."""
-    return _mask.decode(rle)
+def decode(mask_rle: dict[str, object]) -> np.ndarray:
+    """Dense uint8 (height, width) mask of an RLE; checks the counts first, so it never overruns."""
+    height, width = (int(v) for v in mask_rle["size"])  # type: ignore[union-attr]
+    counts = mask_rle["counts"]
+    if isinstance(counts, bytes):
+        counts = counts.decode("ascii")
+    runs = parse_counts([counts], [height * width]).runs(0)  # type: ignore[list-item]
+    flat = np.repeat((np.arange(runs.size) % 2).astype(np.uint8), runs)
+    return flat.reshape((width, height)).T
 
 
 def iou(pred_counts: str, gt_counts: str, height: int, width: int) -> float:

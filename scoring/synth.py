@@ -177,7 +177,9 @@ def synthesize(out: str | Path, *, scale: str = "tiny", seed: int = 0, frames: b
         clips.append(clip)
         meta["long"][clip.name] = {
             "frames": clip.frames,
-            "expressions": {str(k): {"exp": _text(o, rng), "obj_id": o.obj_id} for k, o in enumerate(clip.objects[:n_exp])},
+            "expressions": {
+                str(k): {"exp": _text(o, rng), "obj_id": o.obj_id} for k, o in enumerate(clip.objects[:n_exp])
+            },
         }
 
     # Medium videos: windows of the long videos that contain the referred objects.
