@@ -18,16 +18,14 @@ install: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
-# Until the server lands (issue 3) the demo is the scoring engine on a synthetic benchmark.
+# The embedded demo (SQLite, ./var, a real Celery worker on kombu's filesystem transport): seed it
+# (idempotent), then run the web server and the worker until Ctrl-C. PORT=8001 make demo to move it.
+PORT ?= 8000
+
 demo: $(STAMP)
-	$(VENV)/bin/egomask synth $(DEMO)/gt --scale small --seed 0
-	$(VENV)/bin/egomask synth-predict $(DEMO)/gt $(DEMO)/good.zip --quality good --seed 1
-	$(VENV)/bin/egomask synth-predict $(DEMO)/gt $(DEMO)/noisy --quality noisy --format png --seed 2
-	$(VENV)/bin/egomask validate --pred $(DEMO)/good.zip
-	@echo; echo "== good predictions (RLE JSON zip) =="
-	$(VENV)/bin/egomask eval --gt $(DEMO)/gt --pred $(DEMO)/good.zip
-	@echo; echo "== noisy predictions (PNG folder) =="
-	$(VENV)/bin/egomask eval --gt $(DEMO)/gt --pred $(DEMO)/noisy
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	$(PY) scripts/demo.py --port $(PORT)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_scoring.py --scale full

@@ -1,0 +1,38 @@
+"""Reads for users and teams."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import QuerySet
+
+from leaderboard.challenges.models import Challenge
+
+from .models import Membership, Team
+
+
+def team_for(*, user: AbstractBaseUser | AnonymousUser, challenge: Challenge) -> Team | None:
+    """The team the user acts for in this challenge, if any."""
+    if not user.is_authenticated:
+        return None
+    membership = Membership.objects.select_related("team").filter(user=user, challenge=challenge).first()
+    return membership.team if membership else None
+
+
+def team_members(*, team: Team) -> QuerySet[Membership]:
+    return team.memberships.select_related("user").order_by("joined_at", "id")
+
+
+def is_member(*, user: AbstractBaseUser | AnonymousUser, team: Team | None) -> bool:
+    return bool(team and user.is_authenticated and team.memberships.filter(user=user).exists())
+
+
+def user_teams(*, user: AbstractBaseUser) -> QuerySet[Team]:
+    return Team.objects.filter(memberships__user=user).select_related("challenge")
+
+
+def team_get(*, team_id: int) -> Team | None:
+    return Team.objects.select_related("challenge").filter(pk=team_id).first()
+
+
+def team_by_invite_code(*, invite_code: str) -> Team | None:
+    return Team.objects.select_related("challenge").filter(invite_code=invite_code.strip()).first()

@@ -1,0 +1,97 @@
+"""Writes for users and teams."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model, password_validation
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from leaderboard.challenges.models import Challenge
+from leaderboard.errors import ApplicationError, Conflict, NotAllowed, NotFound
+
+from .models import Membership, Team, new_invite_code
+
+
+def user_signup(*, username: str, email: str, password: str) -> AbstractBaseUser:
+    User = get_user_model()
+    username = username.strip()
+    if not username:
+        raise ApplicationError("Choose a user name.")
+    user = User(username=username, email=email.strip())
+    try:
+        User._meta.get_field("username").run_validators(username)
+    except ValidationError as exc:
+        raise ApplicationError(" ".join(exc.messages), detail={"username": exc.messages}) from None
+    if len(username) > User._meta.get_field("username").max_length:
+        raise ApplicationError("The user name is too long.")
+    if User.objects.filter(username__iexact=username).exists():
+        raise Conflict(f"The user name {username!r} is taken; choose another.")
+    try:
+        password_validation.validate_password(password, user)
+    except ValidationError as exc:
+        raise ApplicationError(" ".join(exc.messages), detail={"password": exc.messages}) from None
+    user.set_password(password)
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError:  # someone took the name between the check and the save
+        raise Conflict(f"The user name {username!r} is taken; choose another.") from None
+    return user
+
+
+def team_create(*, challenge: Challenge, user: AbstractBaseUser, name: str) -> Team:
+    name = name.strip()
+    if not name:
+        raise ApplicationError("Give the team a name.")
+    if len(name) > Team._meta.get_field("name").max_length:
+        raise ApplicationError("The team name is longer than 100 characters.")
+    try:
+        with transaction.atomic():
+            if Membership.objects.filter(user=user, challenge=challenge).exists():
+                raise Conflict("You are already in a team for this challenge; leave it first.")
+            team = Team.objects.create(challenge=challenge, name=name, created_by=user)
+            Membership.objects.create(team=team, user=user, challenge=challenge, role=Membership.Role.OWNER)
+    except IntegrityError:
+        raise Conflict(f"A team named {name!r} already exists in this challenge.") from None
+    return team
+
+
+def team_join(*, user: AbstractBaseUser, invite_code: str) -> Team:
+    team = Team.objects.select_related("challenge").filter(invite_code=invite_code.strip()).first()
+    if team is None:
+        raise NotFound("This invite code is not valid (it may have been replaced); ask your team for a new one.")
+    try:
+        with transaction.atomic():
+            current = Membership.objects.filter(user=user, challenge=team.challenge).select_related("team").first()
+            if current is not None:
+                if current.team_id == team.pk:
+                    return team
+                raise Conflict(f"You are already in team {current.team.name} for this challenge; leave it first.")
+            Membership.objects.create(team=team, user=user, challenge=team.challenge)
+    except IntegrityError:
+        raise Conflict("You are already in a team for this challenge.") from None
+    return team
+
+
+def team_leave(*, user: AbstractBaseUser, team: Team) -> None:
+    """Leave a team. The team and its submissions stay; an owner's role passes to the oldest member."""
+    with transaction.atomic():
+        membership = Membership.objects.select_for_update().filter(user=user, team=team).first()
+        if membership is None:
+            raise NotAllowed("You are not in this team.")
+        membership.delete()
+        if membership.role == Membership.Role.OWNER:
+            heir = team.memberships.order_by("joined_at", "id").first()
+            if heir is not None:
+                heir.role = Membership.Role.OWNER
+                heir.save(update_fields=["role"])
+
+
+def team_new_invite_code(*, user: AbstractBaseUser, team: Team) -> str:
+    """Replace the invite code (the old link stops working). Owners only."""
+    if not team.memberships.filter(user=user, role=Membership.Role.OWNER).exists():
+        raise NotAllowed("Only the team's owner can replace the invite code.")
+    team.invite_code = new_invite_code()
+    team.save(update_fields=["invite_code"])
+    return team.invite_code

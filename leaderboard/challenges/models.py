@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+from leaderboard.storage import private_storage
+from scoring import METRICS, PRIMARY_METRIC
+
+METRIC_CHOICES = [(m, m) for m in METRICS]
+SPLIT_CHOICES = [("short", "short"), ("medium", "medium"), ("long", "long"), ("overall", "overall")]
+SPLIT_ORDER = [code for code, _ in SPLIT_CHOICES]
+
+
+class Challenge(models.Model):
+    slug = models.SlugField(unique=True)
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    is_published = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+def _ground_truth_path(instance: GroundTruthBundle, filename: str) -> str:
+    return f"ground-truth/{instance.challenge_id}/{timezone.now():%Y%m%d%H%M%S}-{filename}"
+
+
+class GroundTruthBundle(models.Model):
+    """A versioned ground-truth tree (zip, published EgoMask layout) in private storage."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        READY = "ready"
+        INVALID = "invalid"
+
+    challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE, related_name="ground_truths")
+    name = models.CharField(max_length=200)
+    file = models.FileField(upload_to=_ground_truth_path, storage=private_storage, max_length=500)
+    sha256 = models.CharField(max_length=64, blank=True)
+    version = models.CharField(max_length=64, blank=True, help_text="content hash computed by the scorer")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    message = models.TextField(blank=True)
+    summary = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.version[:12] or self.status})"
+
+
+class Phase(models.Model):
+    class Visibility(models.TextChoices):
+        PUBLIC = "public"
+        PRIVATE = "private", "private until the reveal time"
+
+    class Rule(models.TextChoices):
+        BEST = "best", "best by the primary metric"
+        LATEST = "latest", "latest finished submission"
+
+    challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE, related_name="phases")
+    slug = models.SlugField()
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    order = models.PositiveIntegerField(default=0)
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    accepts_submissions = models.BooleanField(default=True)
+    max_per_day = models.PositiveIntegerField(null=True, blank=True, help_text="empty: no daily limit")
+    max_total = models.PositiveIntegerField(null=True, blank=True, help_text="empty: no total limit")
+    visibility = models.CharField(max_length=10, choices=Visibility.choices, default=Visibility.PUBLIC)
+    reveal_at = models.DateTimeField(null=True, blank=True, help_text="a private board becomes public then")
+    ranking_rule = models.CharField(max_length=10, choices=Rule.choices, default=Rule.BEST)
+    primary_metric = models.CharField(max_length=20, choices=METRIC_CHOICES, default=PRIMARY_METRIC)
+    show_expression_details = models.BooleanField(default=False)
+    ground_truth = models.ForeignKey(GroundTruthBundle, null=True, blank=True, on_delete=models.PROTECT,
+                                     related_name="phases")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["challenge", "order", "id"]
+        constraints = [models.UniqueConstraint(fields=["challenge", "slug"], name="phase_slug_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.challenge.slug} / {self.name}"
+
+    def is_open(self, now=None) -> bool:  # type: ignore[no-untyped-def]
+        now = now or timezone.now()
+        return (
+            self.accepts_submissions
+            and (self.starts_at is None or self.starts_at <= now)
+            and (self.ends_at is None or now < self.ends_at)
+        )
+
+    def is_revealed(self, now=None) -> bool:  # type: ignore[no-untyped-def]
+        if self.visibility == self.Visibility.PUBLIC:
+            return True
+        return self.reveal_at is not None and (now or timezone.now()) >= self.reveal_at
+
+
+class PhaseSplit(models.Model):
+    """One leaderboard of a phase: a split, or the overall row."""
+
+    phase = models.ForeignKey(Phase, on_delete=models.CASCADE, related_name="splits")
+    code = models.CharField(max_length=10, choices=SPLIT_CHOICES)
+    order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["phase", "order", "id"]
+        constraints = [models.UniqueConstraint(fields=["phase", "code"], name="phase_split_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.phase} / {self.code}"

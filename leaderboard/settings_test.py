@@ -1,0 +1,22 @@
+"""Test settings: the real PostgreSQL and Redis on this machine unless the environment says otherwise.
+
+The temporary directories are per test session, so runs never see each other's files.
+"""
+
+import os
+import tempfile
+
+_tmp = tempfile.mkdtemp(prefix="egomask-test-")
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/egomask")
+os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production-use-0123456789")
+os.environ.setdefault("EGOMASK_VAR_DIR", _tmp)
+
+from .settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast tests; never in production
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False
+# Live-server request threads must not keep connections open past the request, or the test
+# database cannot be dropped at the end of the session.
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405

@@ -1,0 +1,105 @@
+"""Admin for organizers: submissions and their scores. Actions call the submission services."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db import models
+from django.db.models import Prefetch, QuerySet
+from django.http import HttpRequest
+
+from leaderboard.challenges.admin import apply_each, plural
+
+from .models import Score, Submission
+from .services import submission_rescore, submission_set_baseline, submission_set_hidden
+
+
+class ScoreInline(admin.TabularInline):
+    model = Score
+    fields = ["split", "T_recall", "IoU_all", "IoU_gold", "IoU_gold_pred", "n_expressions", "scorer_version",
+              "gt_version", "created_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Submission | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Submission | None = None) -> bool:
+        return False
+
+
+@admin.register(Submission)
+class SubmissionAdmin(admin.ModelAdmin):
+    list_display = ["id", "method_name", "entrant", "phase", "status", "primary_score", "attempt", "is_baseline",
+                    "hidden", "is_public", "submitted_at"]
+    list_display_links = ["id", "method_name"]
+    list_filter = ["phase", "status", "is_baseline", "hidden"]
+    search_fields = ["method_name", "team__name"]
+    list_select_related = ["phase__challenge", "team"]
+    date_hierarchy = "submitted_at"
+    inlines = [ScoreInline]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    actions = ["rescore", "hide", "show", "mark_baseline", "unmark_baseline"]
+    fieldsets = [
+        ("Method (shown on the boards)", {"fields": ["method_name", "method_description", "method_url", "code_url"]}),
+        ("Entry", {"fields": ["phase", "team", "user", "is_baseline", "is_public", "hidden"]}),
+        ("Scoring", {"fields": ["status", "attempt", "failure_message", "problems", "warnings", "scorer_version",
+                                "gt_version", "submitted_at", "started_at", "finished_at", "scoring_seconds"]}),
+        ("Files (private storage)", {"fields": ["stored_file", "file_sha256", "file_size", "stored_details"]}),
+    ]
+    readonly_fields = ["phase", "team", "user", "is_baseline", "is_public", "hidden", "status", "attempt",
+                       "failure_message", "problems", "warnings", "scorer_version", "gt_version", "submitted_at",
+                       "started_at", "finished_at", "scoring_seconds", "stored_file", "file_sha256", "file_size",
+                       "stored_details"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Submission]:
+        overall = Score.objects.filter(split="overall")
+        return super().get_queryset(request).prefetch_related(Prefetch("scores", queryset=overall,
+                                                                       to_attr="overall_scores"))
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # submissions arrive through submission_create (site, API, CLI, seed_demo)
+
+    @admin.display(description="team")
+    def entrant(self, submission: Submission) -> str:
+        return submission.team.name if submission.team else "baseline" if submission.is_baseline else "-"
+
+    @admin.display(description="overall (primary metric)")
+    def primary_score(self, submission: Submission) -> str:
+        scores = getattr(submission, "overall_scores", None) or []
+        return f"{getattr(scores[0], submission.phase.primary_metric):.2f}" if scores else ""
+
+    @admin.display(description="file")
+    def stored_file(self, submission: Submission) -> str:
+        return submission.file.name  # private storage: a name, not a link
+
+    @admin.display(description="per-expression results")
+    def stored_details(self, submission: Submission) -> str:
+        return submission.details.name if submission.details else ""
+
+    @admin.action(description="Rescore (new attempt)")
+    def rescore(self, request: HttpRequest, queryset: QuerySet[Submission]) -> None:
+        apply_each(self, request, queryset.order_by("pk"), lambda s: submission_rescore(submission=s),
+                   lambda n: f"{plural(n, 'submission')} queued for rescoring.")
+
+    @admin.action(description="Hide from leaderboards")
+    def hide(self, request: HttpRequest, queryset: QuerySet[Submission]) -> None:
+        apply_each(self, request, queryset.order_by("pk"), lambda s: submission_set_hidden(submission=s, hidden=True),
+                   lambda n: f"{plural(n, 'submission')} hidden from the leaderboards.")
+
+    @admin.action(description="Show on leaderboards")
+    def show(self, request: HttpRequest, queryset: QuerySet[Submission]) -> None:
+        apply_each(self, request, queryset.order_by("pk"), lambda s: submission_set_hidden(submission=s, hidden=False),
+                   lambda n: f"{plural(n, 'submission')} shown on the leaderboards again.")
+
+    @admin.action(description="Mark as baseline")
+    def mark_baseline(self, request: HttpRequest, queryset: QuerySet[Submission]) -> None:
+        apply_each(self, request, queryset.order_by("pk"),
+                   lambda s: submission_set_baseline(submission=s, is_baseline=True),
+                   lambda n: f"{plural(n, 'submission')} marked as baseline.")
+
+    @admin.action(description="Unmark baseline")
+    def unmark_baseline(self, request: HttpRequest, queryset: QuerySet[Submission]) -> None:
+        apply_each(self, request, queryset.order_by("pk"),
+                   lambda s: submission_set_baseline(submission=s, is_baseline=False),
+                   lambda n: f"{plural(n, 'submission')} no longer marked as baseline.")

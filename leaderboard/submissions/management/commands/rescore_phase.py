@@ -1,0 +1,27 @@
+"""Rescore every finished or failed submission of a phase, e.g. after attaching a new ground truth."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+
+from leaderboard.challenges.models import Phase
+from leaderboard.errors import ApplicationError
+from leaderboard.submissions.services import phase_rescore
+
+
+class Command(BaseCommand):
+    help = "Queue a new scoring attempt for every finished or failed submission of a phase."
+
+    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+        parser.add_argument("challenge", help="challenge slug")
+        parser.add_argument("phase", help="phase slug")
+
+    def handle(self, *args, challenge: str, phase: str, **options) -> None:  # type: ignore[no-untyped-def]
+        found = Phase.objects.select_related("challenge").filter(challenge__slug=challenge, slug=phase).first()
+        if found is None:
+            raise CommandError(f"no phase {phase!r} in challenge {challenge!r}")
+        try:
+            count = phase_rescore(phase=found)
+        except ApplicationError as exc:
+            raise CommandError(exc.message) from None
+        self.stdout.write(f"Queued {count} submission{'' if count == 1 else 's'} of {found} for rescoring.")

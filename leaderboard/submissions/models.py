@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from leaderboard.challenges.models import SPLIT_CHOICES
+from leaderboard.storage import private_storage
+
+
+def _submission_path(instance: Submission, filename: str) -> str:
+    return f"submissions/{instance.phase_id}/{timezone.now():%Y%m%d%H%M%S}-{instance.file_sha256[:16]}.zip"
+
+
+def _details_path(instance: Submission, filename: str) -> str:
+    return f"results/{instance.phase_id}/{instance.pk}-{filename}"
+
+
+class Submission(models.Model):
+    class Status(models.TextChoices):
+        SUBMITTED = "submitted"
+        VALIDATING = "validating"
+        SCORING = "scoring"
+        FINISHED = "finished"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    ACTIVE = (Status.SUBMITTED, Status.VALIDATING, Status.SCORING)
+    TERMINAL = (Status.FINISHED, Status.FAILED, Status.CANCELLED)
+    # Statuses that use quota: everything but failed and cancelled.
+    COUNTED = (Status.SUBMITTED, Status.VALIDATING, Status.SCORING, Status.FINISHED)
+
+    phase = models.ForeignKey("challenges.Phase", on_delete=models.CASCADE, related_name="submissions")
+    team = models.ForeignKey("accounts.Team", null=True, blank=True, on_delete=models.PROTECT,
+                             related_name="submissions")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="submissions")
+    file = models.FileField(upload_to=_submission_path, storage=private_storage, max_length=500)
+    file_sha256 = models.CharField(max_length=64)
+    file_size = models.BigIntegerField(default=0)
+    method_name = models.CharField(max_length=200)
+    method_description = models.TextField(blank=True)
+    method_url = models.URLField(blank=True, help_text="paper or project page")
+    code_url = models.URLField(blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.SUBMITTED, db_index=True)
+    failure_message = models.TextField(blank=True)
+    problems = models.JSONField(default=list, blank=True)
+    warnings = models.JSONField(default=list, blank=True)
+    attempt = models.PositiveIntegerField(default=1)
+    is_baseline = models.BooleanField(default=False)
+    is_public = models.BooleanField(default=True, help_text="the team shows this submission on public boards")
+    hidden = models.BooleanField(default=False, help_text="hidden by an organizer")
+    details = models.FileField(upload_to=_details_path, storage=private_storage, blank=True, max_length=500)
+    scorer_version = models.CharField(max_length=32, blank=True)
+    gt_version = models.CharField(max_length=64, blank=True)
+    submitted_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    scoring_seconds = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-submitted_at", "-id"]
+        indexes = [models.Index(fields=["phase", "team", "status"])]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.method_name}"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in self.TERMINAL
+
+
+class Score(models.Model):
+    """One row per (submission, split): the four metrics in percent and the versions that made them."""
+
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="scores")
+    split = models.CharField(max_length=10, choices=SPLIT_CHOICES)
+    T_recall = models.FloatField()
+    IoU_all = models.FloatField()
+    IoU_gold = models.FloatField()
+    IoU_gold_pred = models.FloatField()
+    n_expressions = models.PositiveIntegerField()
+    scorer_version = models.CharField(max_length=32)
+    gt_version = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["submission", "split"], name="one_score_per_split")]
+
+    def metrics(self) -> dict[str, float]:
+        return {"T_recall": self.T_recall, "IoU_all": self.IoU_all, "IoU_gold": self.IoU_gold,
+                "IoU_gold_pred": self.IoU_gold_pred}

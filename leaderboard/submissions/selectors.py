@@ -1,0 +1,205 @@
+"""Reads for submissions and leaderboards.
+
+Ranking rule (the server computes ranks; clients never do):
+- one row per team, chosen by the phase's rule: its best finished submission by the primary
+  metric on this board (ties: the earlier submission), or its latest finished submission;
+- rows are ordered by the sort metric (the primary metric unless another is asked for), highest
+  first; two values that agree to 1e-6 (in percent) are a tie and share a rank (1, 2, 2, 4);
+  within a tie the earlier submission is listed first;
+- a row without a value for the metric comes last, without a rank;
+- baseline entries are listed in score order with a badge but take no rank and no team's place;
+- hidden submissions, submissions the team keeps private, and failed or unfinished ones are left
+  out; a private board shows no rows to anyone but organizers until its reveal time.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
+
+from leaderboard.accounts.models import Team
+from leaderboard.challenges.models import Phase
+from scoring import METRICS
+
+from .models import Score, Submission
+
+TIE_DECIMALS = 6
+
+
+@dataclass(frozen=True)
+class LeaderboardRow:
+    rank: int | None
+    team: str | None
+    team_id: int | None
+    method: str
+    method_url: str
+    code_url: str
+    is_baseline: bool
+    scores: dict[str, float]
+    n_expressions: int
+    submitted_at: dt.datetime
+    submission_id: int
+
+
+@dataclass(frozen=True)
+class Leaderboard:
+    phase: Phase
+    split: str
+    metric: str
+    rows: tuple[LeaderboardRow, ...]
+    visible: bool
+    reveal_at: dt.datetime | None
+
+    @property
+    def message(self) -> str:
+        if self.visible:
+            return "" if self.rows else "No scored submissions yet."
+        if self.reveal_at:
+            return f"This leaderboard is private until {self.reveal_at:%Y-%m-%d %H:%M} UTC."
+        return "This leaderboard is private."
+
+
+def _is_organizer(viewer: AbstractBaseUser | AnonymousUser | None) -> bool:
+    return bool(viewer is not None and viewer.is_authenticated and viewer.is_staff)
+
+
+def _value(score: Score, metric: str) -> float | None:
+    value = getattr(score, metric)
+    return None if value is None or math.isnan(value) else round(float(value), TIE_DECIMALS)
+
+
+def leaderboard_rows(
+    *,
+    phase: Phase,
+    split: str,
+    metric: str | None = None,
+    viewer: AbstractBaseUser | AnonymousUser | None = None,
+    now: dt.datetime | None = None,
+) -> Leaderboard:
+    metric = metric or phase.primary_metric
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}")
+    visible = phase.is_revealed(now or timezone.now()) or _is_organizer(viewer)
+    if not visible:
+        return Leaderboard(phase, split, metric, (), False, phase.reveal_at)
+
+    scores = (
+        Score.objects.filter(split=split, submission__phase=phase, submission__status=Submission.Status.FINISHED,
+                             submission__hidden=False)
+        .select_related("submission__team")
+        .order_by("submission__submitted_at", "submission__id")
+    )
+    per_team: dict[int, list[Score]] = defaultdict(list)
+    chosen: list[Score] = []
+    for score in scores:
+        submission = score.submission
+        if submission.is_baseline:
+            chosen.append(score)
+        elif submission.team_id is not None and submission.is_public:
+            per_team[submission.team_id].append(score)
+    for candidates in per_team.values():
+        if phase.ranking_rule == Phase.Rule.LATEST:
+            chosen.append(candidates[-1])
+        else:
+            # max() keeps the first of equal values, and candidates are oldest first.
+            chosen.append(max(candidates, key=lambda s: (_value(s, phase.primary_metric) is not None,
+                                                         _value(s, phase.primary_metric) or 0.0)))
+
+    def order(score: Score) -> tuple:
+        value = _value(score, metric)
+        return (value is None, -(value or 0.0), score.submission.submitted_at, score.submission.pk)
+
+    rows: list[LeaderboardRow] = []
+    ranked, previous, previous_rank = 0, None, None
+    for score in sorted(chosen, key=order):
+        submission = score.submission
+        value = _value(score, metric)
+        rank = None
+        if not submission.is_baseline and value is not None:
+            ranked += 1
+            rank = previous_rank if value == previous else ranked
+            previous, previous_rank = value, rank
+        rows.append(LeaderboardRow(
+            rank=rank,
+            team=submission.team.name if submission.team else None,
+            team_id=submission.team_id,
+            method=submission.method_name,
+            method_url=submission.method_url,
+            code_url=submission.code_url,
+            is_baseline=submission.is_baseline,
+            scores=score.metrics(),
+            n_expressions=score.n_expressions,
+            submitted_at=submission.submitted_at,
+            submission_id=submission.pk,
+        ))
+    return Leaderboard(phase, split, metric, tuple(rows), True, phase.reveal_at)
+
+
+def submission_list(*, phase: Phase, team: Team) -> QuerySet[Submission]:
+    return (Submission.objects.filter(phase=phase, team=team)
+            .prefetch_related(Prefetch("scores", queryset=Score.objects.order_by("id")))
+            .order_by("-submitted_at", "-id"))
+
+
+def can_view_submission(*, submission: Submission, user: AbstractBaseUser | AnonymousUser) -> bool:
+    """Its team and organizers always; anyone else only if it is on a revealed public board."""
+    if _is_organizer(user):
+        return True
+    if user.is_authenticated and submission.team and submission.team.memberships.filter(user=user).exists():
+        return True
+    on_board = (submission.status == Submission.Status.FINISHED and not submission.hidden
+                and (submission.is_public or submission.is_baseline))
+    return on_board and submission.phase.is_revealed()
+
+
+def can_view_details(*, submission: Submission, user: AbstractBaseUser | AnonymousUser) -> bool:
+    """Per-video results: organizers always; the team only where the phase allows it."""
+    if _is_organizer(user):
+        return True
+    is_team = bool(user.is_authenticated and submission.team
+                   and submission.team.memberships.filter(user=user).exists())
+    return is_team and submission.phase.show_expression_details
+
+
+def scores_by_split(*, submission: Submission) -> dict[str, dict[str, float]]:
+    order = ["short", "medium", "long", "overall"]
+    rows = sorted(submission.scores.all(), key=lambda s: order.index(s.split) if s.split in order else 99)
+    return {score.split: score.metrics() for score in rows}
+
+
+@dataclass(frozen=True)
+class VideoResult:
+    split: str
+    video: str
+    expressions: int
+    missing: int
+    scores: dict[str, float]  # percent, mean over the video's expressions
+
+
+def per_video_results(*, submission: Submission) -> list[VideoResult]:
+    """Per-video means (percent) from the stored per-expression results; [] if there are none."""
+    if not submission.details:
+        return []
+    with submission.details.open("rb") as handle:
+        rows = list(csv.DictReader(io.TextIOWrapper(handle, encoding="utf-8")))
+    grouped: dict[tuple[str, str], list[dict[str, str]]] = defaultdict(list)
+    for row in rows:
+        grouped[(row["split"], row["video"])].append(row)
+    return [
+        VideoResult(split, video, len(items), sum(int(r["missing"]) for r in items),
+                    {m: 100 * math.fsum(float(r[m]) for r in items) / len(items) for m in METRICS})
+        for (split, video), items in grouped.items()
+    ]
+
+
+def submission_get(*, submission_id: int) -> Submission | None:
+    return (Submission.objects.select_related("phase__challenge", "team", "user")
+            .prefetch_related("scores").filter(pk=submission_id).first())

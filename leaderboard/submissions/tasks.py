@@ -1,0 +1,49 @@
+"""Celery tasks: thin. Each fetches by id and calls a service; retries and failures live here."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+
+from . import services
+
+log = logging.getLogger(__name__)
+MAX_RETRIES = 3
+
+
+@shared_task(
+    bind=True,
+    name="leaderboard.submissions.tasks.score_submission",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=settings.SCORING_SOFT_TIME_LIMIT,
+    time_limit=settings.SCORING_TIME_LIMIT,
+    max_retries=MAX_RETRIES,
+)
+def score_submission(self, submission_id: int, attempt: int) -> None:  # type: ignore[no-untyped-def]
+    try:
+        services.submission_score(submission_id=submission_id, attempt=attempt)
+    except SoftTimeLimitExceeded:
+        services.submission_fail_internal(
+            submission_id=submission_id, attempt=attempt,
+            reason=f"Scoring took longer than {settings.SCORING_SOFT_TIME_LIMIT} seconds and was stopped.",
+        )
+    except Exception as exc:
+        # Not the submission's fault (its problems end as "failed" inside the service): storage,
+        # database or a bug. Put the attempt back and retry with backoff, then give up loudly.
+        log.exception("scoring submission %s attempt %s failed", submission_id, attempt)
+        if self.request.retries < MAX_RETRIES and services.submission_release(submission_id=submission_id,
+                                                                               attempt=attempt):
+            raise self.retry(exc=exc, countdown=15 * 2**self.request.retries) from None
+        services.submission_fail_internal(
+            submission_id=submission_id, attempt=attempt,
+            reason="An internal error stopped the scoring of this submission.",
+        )
+
+
+@shared_task(name="leaderboard.submissions.tasks.reconcile_submissions", acks_late=True)
+def reconcile_submissions() -> dict[str, int]:
+    return services.submissions_reconcile()

@@ -1,0 +1,15 @@
+from django.urls import path
+
+from . import views
+
+_phase = "challenges/<slug:slug>/phases/<slug:phase_slug>/"
+
+urlpatterns = [
+    path(_phase + "leaderboard/<str:split>/", views.leaderboard, name="leaderboard"),
+    path(_phase + "submit/", views.submit, name="submit"),
+    path(_phase + "submissions/", views.my_submissions, name="my_submissions"),
+    path("submissions/<int:submission_id>/", views.submission_detail, name="submission"),
+    path("submissions/<int:submission_id>/status.json", views.submission_status, name="submission_status"),
+    path("submissions/<int:submission_id>/cancel/", views.submission_cancel, name="submission_cancel"),
+    path("submissions/<int:submission_id>/public/", views.submission_set_public, name="submission_set_public"),
+]

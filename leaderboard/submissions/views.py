@@ -1,0 +1,191 @@
+"""Leaderboards, the submit form, a team's submissions and the submission page.
+
+Who may see what is decided by the selectors (leaderboard_rows, can_view_submission,
+can_view_details); what may be done by the services. These views only translate.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from leaderboard.accounts.selectors import is_member, team_for
+from leaderboard.challenges.selectors import quota_for
+from leaderboard.challenges.views import phase_or_404, render_error, safe_next, split_codes
+from leaderboard.errors import ApplicationError
+from scoring import METRICS
+
+from . import selectors, services
+from .forms import SubmissionForm
+from .models import Submission
+
+METRIC_HELP = {
+    "T_recall": "Temporal recall: share of the object's frames that got any mask",
+    "IoU_all": "Mean IoU over all frames",
+    "IoU_gold": "Mean IoU over the frames where the object is",
+    "IoU_gold_pred": "Mean IoU over frames where the object is or a mask was predicted",
+}
+
+
+def _link(url: str) -> str:
+    """The URL if it is a web link; other schemes (javascript:, data:) are never rendered as links."""
+    return url if url.lower().startswith(("https://", "http://")) else ""
+
+
+def _metric_values(scores: dict[str, float]) -> list[float | None]:
+    return [scores.get(m) for m in METRICS]
+
+
+def _is_xhr(request: HttpRequest) -> bool:
+    return request.headers.get("X-Requested-With") == "XMLHttpRequest"
+
+
+def leaderboard(request: HttpRequest, slug: str, phase_slug: str, split: str) -> HttpResponse:
+    challenge, phase = phase_or_404(request, slug, phase_slug)
+    splits = split_codes(phase)
+    if split not in splits:
+        raise Http404("No such leaderboard.")
+    asked = request.GET.get("metric", "")
+    metric = asked if asked in METRICS else phase.primary_metric
+    board = selectors.leaderboard_rows(phase=phase, split=split, metric=metric, viewer=request.user)
+    team = team_for(user=request.user, challenge=challenge)
+    headers = [{"metric": m, "help": METRIC_HELP.get(m, ""), "current": m == metric,
+                "primary": m == phase.primary_metric, "query": f"?metric={m}"} for m in METRICS]
+    rows = [{"row": r, "values": _metric_values(r.scores), "mine": team is not None and r.team_id == team.pk,
+             "method_href": _link(r.method_url), "code_href": _link(r.code_url)} for r in board.rows]
+    return render(request, "submissions/leaderboard.html", {
+        "challenge": challenge, "phase": phase, "split": split, "splits": splits, "board": board,
+        "metric": metric, "sort_index": METRICS.index(metric), "headers": headers, "rows": rows, "team": team,
+        "query": f"?metric={metric}" if metric != phase.primary_metric else "",
+        "is_open": phase.is_open(),
+    })
+
+
+@login_required
+def submit(request: HttpRequest, slug: str, phase_slug: str) -> HttpResponse:
+    challenge, phase = phase_or_404(request, slug, phase_slug)
+    form = SubmissionForm(request.POST or None, request.FILES or None)
+    status, error = 200, ""
+    if request.method == "POST":
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                submission = services.submission_create(
+                    phase=phase, user=request.user, file=data["file"], method_name=data["method_name"],
+                    method_description=data["method_description"], method_url=data["method_url"],
+                    code_url=data["code_url"], is_public=data["is_public"],
+                )
+            except ApplicationError as exc:
+                status, error = exc.status, exc.message
+            else:
+                url = reverse("submission", args=[submission.pk])
+                messages.success(request, f"Submission #{submission.pk} received. Scoring starts shortly; "
+                                 "this page updates by itself.")
+                return JsonResponse({"redirect": url}) if _is_xhr(request) else redirect(url)
+        else:
+            status, error = 400, form.first_error()
+        if _is_xhr(request):
+            return JsonResponse({"error": error, "fields": form.errors.get_json_data()}, status=status)
+    team = team_for(user=request.user, challenge=challenge)
+    return render(request, "submissions/submit.html", {
+        "challenge": challenge, "phase": phase, "form": form, "error": error, "team": team,
+        "is_open": phase.is_open(),
+        "quota": quota_for(phase=phase, team_id=team.pk) if team else None,
+        "max_bytes": settings.SUBMISSION_MAX_BYTES,
+    }, status=status)
+
+
+@login_required
+def my_submissions(request: HttpRequest, slug: str, phase_slug: str) -> HttpResponse:
+    challenge, phase = phase_or_404(request, slug, phase_slug)
+    team = team_for(user=request.user, challenge=challenge)
+    if team is None:
+        return render_error(request, "Only team members see their team's submissions, and you are not in a team "
+                            f"for {challenge.title}. Create or join one on the challenge page.", status=403)
+    rows = []
+    for submission in selectors.submission_list(phase=phase, team=team):
+        overall = next((s for s in submission.scores.all() if s.split == "overall"), None)
+        rows.append({"submission": submission,
+                     "primary": getattr(overall, phase.primary_metric) if overall else None})
+    return render(request, "submissions/my_submissions.html", {
+        "challenge": challenge, "phase": phase, "team": team, "rows": rows, "is_open": phase.is_open(),
+        "quota": quota_for(phase=phase, team_id=team.pk),
+    })
+
+
+def _visible_or_404(request: HttpRequest, submission_id: int) -> Submission:
+    """A submission the viewer may see; 404 otherwise, so its existence does not leak."""
+    submission = selectors.submission_get(submission_id=submission_id)
+    if submission is None or not selectors.can_view_submission(submission=submission, user=request.user):
+        raise Http404("No such submission.")
+    return submission
+
+
+def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
+    submission = _visible_or_404(request, submission_id)
+    phase = submission.phase
+    is_team = is_member(user=request.user, team=submission.team)
+    is_organizer = request.user.is_staff
+    show_details = selectors.can_view_details(submission=submission, user=request.user)
+    videos = [{"video": v, "values": _metric_values(v.scores)}
+              for v in selectors.per_video_results(submission=submission)] if show_details else []
+    return render(request, "submissions/submission.html", {
+        "submission": submission, "phase": phase, "challenge": phase.challenge,
+        "metrics": METRICS, "metric_help": METRIC_HELP,
+        "scores": [{"split": split, "values": _metric_values(values)}
+                   for split, values in selectors.scores_by_split(submission=submission).items()],
+        "is_team": is_team,
+        "can_manage": is_team or is_organizer,  # the team's own diagnostics: warnings, problems, timings
+        "can_cancel": (is_team or is_organizer) and submission.status in Submission.ACTIVE,
+        "can_toggle_public": is_team and not submission.is_baseline,
+        "show_details": show_details,
+        "videos": videos,
+        "method_href": _link(submission.method_url),
+        "code_href": _link(submission.code_url),
+    })
+
+
+@never_cache
+def submission_status(request: HttpRequest, submission_id: int) -> JsonResponse:
+    submission = _visible_or_404(request, submission_id)
+    return JsonResponse({
+        "id": submission.pk,
+        "status": submission.status,
+        "failure_message": submission.failure_message,
+        "scores": selectors.scores_by_split(submission=submission),
+        "is_terminal": submission.is_terminal,
+    })
+
+
+@login_required
+@require_POST
+def submission_cancel(request: HttpRequest, submission_id: int) -> HttpResponse:
+    submission = _visible_or_404(request, submission_id)
+    try:
+        services.submission_cancel(submission=submission, user=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Submission #{submission.pk} cancelled; it does not use quota.")
+    return redirect(safe_next(request, reverse("submission", args=[submission.pk])))
+
+
+@login_required
+@require_POST
+def submission_set_public(request: HttpRequest, submission_id: int) -> HttpResponse:
+    submission = _visible_or_404(request, submission_id)
+    is_public = request.POST.get("is_public", "") in ("1", "true", "on", "yes")
+    try:
+        services.submission_set_public(submission=submission, user=request.user, is_public=is_public)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Submission #{submission.pk} is now "
+                         + ("shown on the public leaderboard." if is_public else "kept off the public leaderboard."))
+    return redirect(safe_next(request, reverse("submission", args=[submission.pk])))

@@ -1,0 +1,9 @@
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("", include("leaderboard.accounts.urls")),
+    path("", include("leaderboard.challenges.urls")),
+    path("", include("leaderboard.submissions.urls")),
+]

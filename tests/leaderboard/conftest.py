@@ -1,0 +1,143 @@
+"""Personas and builders for the server tests.
+
+Personas (healthchecks style): alice owns Team A, bob is her teammate, carol owns Team C,
+eve is signed up but in no team (an outsider who must see nothing private), and `organizer`
+is staff. The phase has a real ground-truth bundle (the tiny synthetic benchmark) in private
+storage; submissions are real zips made by `egomask synth-predict`.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from leaderboard.accounts.services import team_create, team_join
+from leaderboard.challenges.models import Challenge
+from leaderboard.challenges.services import ground_truth_check, ground_truth_create, phase_create
+from leaderboard.submissions import services as submission_services
+from scoring.synth import synthesize, synthesize_predictions
+
+PASSWORD = "a-long-test-password-1"
+
+
+def zip_tree(root: Path) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(root.rglob("*")):
+            if path.is_file():
+                archive.write(path, path.relative_to(root).as_posix())
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def synthetic(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """The tiny benchmark as a folder and as a zip, plus prediction zips by quality."""
+    base = tmp_path_factory.mktemp("bench")
+    gt = synthesize(base / "gt", scale="tiny", seed=11)
+    preds = {}
+    for quality in ("perfect", "good", "noisy", "empty"):
+        folder = synthesize_predictions(gt, base / f"pred-{quality}", quality=quality, seed=5)
+        preds[quality] = zip_tree(folder)
+    return {"gt_dir": gt, "gt_zip": zip_tree(gt), "pred_zips": preds}
+
+
+@pytest.fixture
+def prediction_zip(synthetic):
+    """Factory: quality -> the bytes of a prediction zip."""
+    return lambda quality="good": synthetic["pred_zips"][quality]
+
+
+def make_user(username: str, **extra: object):
+    return get_user_model().objects.create_user(username=username, password=PASSWORD,
+                                                email=f"{username}@example.org", **extra)
+
+
+@pytest.fixture
+def challenge(db) -> Challenge:
+    return Challenge.objects.create(slug="egomask", title="EgoMask", description="Test challenge")
+
+
+@pytest.fixture
+def ground_truth(challenge, synthetic, settings, tmp_path):
+    settings.GROUND_TRUTH_CACHE_DIR = tmp_path / "gt-cache"
+    bundle = ground_truth_create(challenge=challenge, name="tiny v1", file=io.BytesIO(synthetic["gt_zip"]),
+                                 filename="gt.zip")
+    return ground_truth_check(bundle_id=bundle.pk)
+
+
+@pytest.fixture
+def phase(challenge, ground_truth):
+    return phase_create(challenge=challenge, slug="test", name="Test phase", ground_truth=ground_truth)
+
+
+@pytest.fixture
+def organizer(db):
+    return make_user("organizer", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def alice(challenge):
+    user = make_user("alice")
+    team_create(challenge=challenge, user=user, name="Team A")
+    return user
+
+
+@pytest.fixture
+def bob(alice, challenge):
+    user = make_user("bob")
+    team_join(user=user, invite_code=alice.memberships.get().team.invite_code)
+    return user
+
+
+@pytest.fixture
+def carol(challenge):
+    user = make_user("carol")
+    team_create(challenge=challenge, user=user, name="Team C")
+    return user
+
+
+@pytest.fixture
+def eve(db):
+    return make_user("eve")
+
+
+@pytest.fixture
+def submit(phase, prediction_zip):
+    """Factory: create a submission through the service (no task is sent: on_commit is not run)."""
+
+    def make(user, quality: str = "good", method_name: str = "My method", **fields):
+        return submission_services.submission_create(
+            phase=fields.pop("phase", phase), user=user, file=io.BytesIO(prediction_zip(quality)),
+            method_name=method_name, **fields)
+
+    return make
+
+
+@pytest.fixture
+def score():
+    """Run the scoring service for a submission's current attempt, as the worker would."""
+
+    def run(submission):
+        submission_services.submission_score(submission_id=submission.pk, attempt=submission.attempt)
+        submission.refresh_from_db()
+        return submission
+
+    return run
+
+
+@pytest.fixture(autouse=True)
+def _clean_gt_cache():
+    """The ground-truth loader caches per process; tests use fresh storage, so forget it."""
+    from leaderboard.challenges import services
+
+    services._load_cached.cache_clear()
+    yield
+    services._load_cached.cache_clear()
+
+
+__all__ = ["PASSWORD", "make_user", "zip_tree", "shutil"]

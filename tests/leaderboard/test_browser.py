@@ -1,0 +1,76 @@
+"""A researcher in a real browser: sign up, create a team, upload a zip, see the score.
+
+Headless Debian Chromium driven by Playwright, against a live test server, with a real Celery
+worker process on Redis scoring the upload.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.conf import settings
+from django.db import connections
+from playwright.sync_api import expect, sync_playwright
+
+from leaderboard.submissions.models import Submission
+
+from .processes import celery_worker
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+def page(monkeypatch):
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes
+    # between browser steps are still plain synchronous code.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        yield context.new_page()
+        browser.close()
+        # ORM calls made while Playwright's loop runs get their own connection (asgiref keys
+        # connections by context); close it here or the test database cannot be dropped.
+        connections.close_all()
+
+
+def test_it_signs_up_creates_a_team_uploads_and_sees_the_score(live_server, phase, synthetic, page, tmp_path):
+    upload = tmp_path / "predictions.zip"
+    upload.write_bytes(synthetic["pred_zips"]["perfect"])
+
+    with celery_worker(settings.CELERY_BROKER_URL, log=tmp_path / "worker.log"):
+        page.goto(f"{live_server.url}/signup/")
+        page.get_by_label("Username").fill("researcher")
+        page.get_by_label("Email").fill("researcher@example.org")
+        page.get_by_label(re.compile(r"^Password:?$")).fill("a-long-browser-password-7")
+        page.get_by_label("Password again").fill("a-long-browser-password-7")
+        page.get_by_role("button", name="Create account").click()
+        expect(page.get_by_text("researcher").first).to_be_visible()
+
+        page.goto(f"{live_server.url}/challenges/{phase.challenge.slug}/")
+        page.get_by_label("Create a team").fill("Browser Team")
+        page.get_by_role("button", name="Create team").click()
+        expect(page.get_by_text("Browser Team").first).to_be_visible()
+
+        page.goto(f"{live_server.url}/challenges/{phase.challenge.slug}/phases/{phase.slug}/submit/")
+        page.get_by_label("Predictions (.zip)").set_input_files(str(upload))
+        page.get_by_label("Method name").fill("Perfect oracle")
+        page.get_by_role("button", name="Upload and score").click()
+
+        page.wait_for_url(re.compile(r"/submissions/\d+/$"), timeout=30_000)
+        submission_id = int(re.search(r"/submissions/(\d+)/$", page.url).group(1))
+        # The page refreshes itself when scoring ends; the worker scores the tiny set in about a second.
+        expect(page.locator("[data-status-badge]").first).to_have_text("finished", timeout=60_000)
+        expect(page.locator("main")).to_contain_text("100.00")
+
+    submission = Submission.objects.get(pk=submission_id)
+    assert submission.status == Submission.Status.FINISHED
+    assert {s.split: s.IoU_gold_pred for s in submission.scores.all()}["overall"] == 100.0
+
+    page.goto(f"{live_server.url}/challenges/{phase.challenge.slug}/phases/{phase.slug}/leaderboard/overall/")
+    row = page.locator("tbody tr").filter(has_text="Browser Team")
+    expect(row).to_contain_text("Perfect oracle")
+    expect(row).to_contain_text("100.00")

@@ -1,0 +1,134 @@
+from leaderboard.accounts.models import Membership, Team
+
+
+def _team(user) -> Team:
+    return user.memberships.get().team
+
+
+def test_it_creates_a_team_from_the_challenge_page(client, eve, challenge):
+    client.force_login(eve)
+    r = client.post("/challenges/egomask/teams/", {"name": "Team E"})
+    team = Team.objects.get(name="Team E")
+    assert r.status_code == 302
+    assert r.url == f"/teams/{team.pk}/"
+    assert team.memberships.get().user == eve
+
+
+def test_it_shows_why_a_team_was_not_created(client, alice, carol):
+    client.force_login(carol)
+    r = client.post("/challenges/egomask/teams/", {"name": "Another"}, follow=True)
+    assert b"already in a team" in r.content
+    assert not Team.objects.filter(name="Another").exists()
+
+
+def test_it_needs_login_to_create_a_team(client, challenge):
+    r = client.post("/challenges/egomask/teams/", {"name": "Team X"})
+    assert r.status_code == 302
+    assert r.url.startswith("/login/")
+
+
+def test_it_shows_members_the_invite_link_and_code(client, alice, bob):
+    team = _team(alice)
+    client.force_login(bob)
+    r = client.get(f"/teams/{team.pk}/")
+    assert r.status_code == 200
+    assert team.invite_code.encode() in r.content
+    assert f"/teams/join/{team.invite_code}/".encode() in r.content
+    assert b"alice" in r.content and b"bob" in r.content
+    assert b"New invite code" not in r.content  # owner only
+
+
+def test_it_hides_the_code_from_outsiders(client, alice, eve):
+    team = _team(alice)
+    client.force_login(eve)
+    r = client.get(f"/teams/{team.pk}/")
+    assert r.status_code == 200
+    assert b"Team A" in r.content
+    assert team.invite_code.encode() not in r.content
+    client.logout()
+    assert team.invite_code.encode() not in client.get(f"/teams/{team.pk}/").content
+
+
+def test_it_joins_by_link_after_login_and_confirmation(client, alice, eve):
+    team = _team(alice)
+    link = f"/teams/join/{team.invite_code}/"
+    r = client.get(link)
+    assert r.status_code == 302
+    assert r.url.startswith("/login/?next=")
+    client.force_login(eve)
+    r = client.get(link)
+    assert r.status_code == 200
+    assert b"Join Team A" in r.content
+    assert not team.memberships.filter(user=eve).exists()  # a GET changes nothing
+    r = client.post(link)
+    assert r.status_code == 302
+    assert r.url == f"/teams/{team.pk}/"
+    assert team.memberships.filter(user=eve).exists()
+
+
+def test_it_joins_with_a_typed_code(client, alice, eve):
+    team = _team(alice)
+    client.force_login(eve)
+    r = client.post("/teams/join/", {"code": f"  {team.invite_code} ", "next": "/challenges/egomask/"})
+    assert r.status_code == 302
+    assert team.memberships.filter(user=eve).exists()
+
+
+def test_it_explains_a_bad_code(client, eve, challenge):
+    client.force_login(eve)
+    r = client.post("/teams/join/", {"code": "nope", "next": "/challenges/egomask/"}, follow=True)
+    assert r.redirect_chain[-1][0] == "/challenges/egomask/"
+    assert b"invite code is not valid" in r.content
+    assert client.get("/teams/join/nope/").status_code == 404
+
+
+def test_it_refuses_to_join_a_second_team(client, alice, carol):
+    r = client.post(f"/teams/join/{_team(alice).invite_code}/", follow=True)  # anonymous: to login
+    assert r.redirect_chain[0][0].startswith("/login/")
+    client.force_login(carol)
+    r = client.post(f"/teams/join/{_team(alice).invite_code}/")
+    assert r.status_code == 409
+    assert b"already in team Team C" in r.content
+
+
+def test_it_leaves_a_team(client, alice, bob):
+    team = _team(alice)
+    client.force_login(alice)
+    r = client.post(f"/teams/{team.pk}/leave/")
+    assert r.status_code == 302
+    assert r.url == "/challenges/egomask/"
+    assert not team.memberships.filter(user=alice).exists()
+    assert team.memberships.get(user=bob).role == Membership.Role.OWNER
+
+
+def test_it_explains_leaving_a_team_one_is_not_in(client, alice, eve):
+    client.force_login(eve)
+    r = client.post(f"/teams/{_team(alice).pk}/leave/", follow=True)
+    assert b"You are not in this team." in r.content
+
+
+def test_it_makes_a_new_invite_code_for_the_owner(client, alice, bob):
+    team = _team(alice)
+    old = team.invite_code
+    client.force_login(alice)
+    r = client.post(f"/teams/{team.pk}/invite-code/", follow=True)
+    team.refresh_from_db()
+    assert team.invite_code != old
+    assert team.invite_code.encode() in r.content
+    assert client.get(f"/teams/join/{old}/").status_code == 404
+
+
+def test_it_refuses_a_new_code_to_a_member(client, alice, bob):
+    team = _team(alice)
+    old = team.invite_code
+    client.force_login(bob)
+    r = client.post(f"/teams/{team.pk}/invite-code/", follow=True)
+    assert b"Only the team&#x27;s owner" in r.content
+    team.refresh_from_db()
+    assert team.invite_code == old
+
+
+def test_it_lists_my_teams(client, alice):
+    client.force_login(alice)
+    r = client.get("/teams/")
+    assert b"Team A" in r.content
