@@ -6,11 +6,11 @@ The temporary directories are per test session, so runs never see each other's f
 import os
 import tempfile
 
-_tmp = tempfile.mkdtemp(prefix="egomask-test-")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/egomask")
 os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production-use-0123456789")
-os.environ.setdefault("EGOMASK_VAR_DIR", _tmp)
+if not os.environ.get("EGOMASK_VAR_DIR"):  # worker processes inherit the parent's folder
+    os.environ["EGOMASK_VAR_DIR"] = tempfile.mkdtemp(prefix="egomask-test-")
 
 from .settings import *  # noqa: E402,F403
 

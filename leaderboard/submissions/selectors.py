@@ -4,12 +4,14 @@ Ranking rule (the server computes ranks; clients never do):
 - one row per team, chosen by the phase's rule: its best finished submission by the primary
   metric on this board (ties: the earlier submission), or its latest finished submission;
 - rows are ordered by the sort metric (the primary metric unless another is asked for), highest
-  first; two values that agree to 1e-6 (in percent) are a tie and share a rank (1, 2, 2, 4);
-  within a tie the earlier submission is listed first;
+  first; a value within 1e-6 (in percent) of the ranked row above it ties with that row and
+  shares its rank (1, 2, 2, 4); within a tie the earlier submission is listed first;
 - a row without a value for the metric comes last, without a rank;
 - baseline entries are listed in score order with a badge but take no rank and no team's place;
-- hidden submissions, submissions the team keeps private, and failed or unfinished ones are left
-  out; a private board shows no rows to anyone but organizers until its reveal time.
+- hidden submissions, submissions the team keeps private, and failed, cancelled or never-scored
+  ones are left out; a submission being rescored keeps its previous scores on the board until the
+  new attempt replaces them; a private board shows no rows to anyone but organizers until its
+  reveal time.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from scoring import METRICS
 
 from .models import Score, Submission
 
-TIE_DECIMALS = 6
+TIE_TOLERANCE = 1e-6  # percent
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ def _is_organizer(viewer: AbstractBaseUser | AnonymousUser | None) -> bool:
 
 def _value(score: Score, metric: str) -> float | None:
     value = getattr(score, metric)
-    return None if value is None or math.isnan(value) else round(float(value), TIE_DECIMALS)
+    return None if value is None or math.isnan(value) else float(value)
 
 
 def leaderboard_rows(
@@ -92,7 +94,9 @@ def leaderboard_rows(
         return Leaderboard(phase, split, metric, (), False, phase.reveal_at)
 
     scores = (
-        Score.objects.filter(split=split, submission__phase=phase, submission__status=Submission.Status.FINISHED,
+        # Scores exist only once an attempt finished; an active submission that has them is being rescored.
+        Score.objects.filter(split=split, submission__phase=phase,
+                             submission__status__in=[Submission.Status.FINISHED, *Submission.ACTIVE],
                              submission__hidden=False)
         .select_related("submission__team")
         .order_by("submission__submitted_at", "submission__id")
@@ -117,16 +121,34 @@ def leaderboard_rows(
         value = _value(score, metric)
         return (value is None, -(value or 0.0), score.submission.submitted_at, score.submission.pk)
 
+    # Sorting on exact values and then tying neighbours within the tolerance would list a later
+    # submission first when two values straddle each other by less than the tolerance; group the
+    # near-equal values first, then order each group by submission time.
+    chosen.sort(key=order)
+    grouped: list[list[Score]] = []
+    for score in chosen:
+        value = _value(score, metric)
+        head = _value(grouped[-1][0], metric) if grouped else None
+        if grouped and value is not None and head is not None and abs(head - value) <= TIE_TOLERANCE:
+            grouped[-1].append(score)
+        else:
+            grouped.append([score])
+    ordered = [s for group in grouped for s in sorted(group, key=lambda s: (s.submission.submitted_at,
+                                                                             s.submission.pk))]
+
     rows: list[LeaderboardRow] = []
     ranked, previous, previous_rank = 0, None, None
-    for score in sorted(chosen, key=order):
+    for score in ordered:
         submission = score.submission
         value = _value(score, metric)
         rank = None
         if not submission.is_baseline and value is not None:
             ranked += 1
-            rank = previous_rank if value == previous else ranked
-            previous, previous_rank = value, rank
+            tied = previous is not None and abs(previous - value) <= TIE_TOLERANCE
+            rank = previous_rank if tied else ranked
+            if not tied:
+                previous = value
+            previous_rank = rank
         rows.append(LeaderboardRow(
             rank=rank,
             team=submission.team.name if submission.team else None,

@@ -93,7 +93,8 @@ def submission_create(
         raise TooLarge(f"The file is {size} bytes; the limit is {settings.SUBMISSION_MAX_BYTES} bytes.",
                        detail={"size": size, "limit": settings.SUBMISSION_MAX_BYTES})
     if file.read(4) not in ZIP_MAGIC:
-        raise ApplicationError("This is not a zip file. Zip the split folders (short, medium, long) and upload the .zip.")
+        raise ApplicationError("This is not a zip file. Zip the split folders (short, medium, long) and upload "
+                               "the .zip.")
     file.seek(0)
 
     with transaction.atomic():
@@ -101,7 +102,7 @@ def submission_create(
             Team.objects.select_for_update().get(pk=team.pk)  # serialises quota checks per team
             quota = quota_for(phase=phase, team_id=team.pk, now=now)
             if quota.exhausted:
-                which = "daily" if quota.per_day_left == 0 else "total"
+                which = "total" if quota.total_left == 0 else "daily"  # a new day does not lift the total
                 when = f" It resets at {quota.resets_at:%Y-%m-%d %H:%M} UTC." if which == "daily" else ""
                 raise QuotaExceeded(
                     f"Your team has used its {which} quota of submissions for this phase.{when}",
@@ -152,9 +153,10 @@ def submission_score(*, submission_id: int, attempt: int) -> Submission | None:
         return None
     submission = Submission.objects.select_related("phase__ground_truth").get(pk=submission_id)
     bundle = submission.phase.ground_truth
-    if bundle is None:
-        _fail(submission, attempt, "This phase has no ground truth yet, so nothing can be scored. The organizers "
-              "can rescore the submission once it is attached; it does not count against your quota.")
+    if bundle is None or bundle.status == bundle.Status.INVALID:
+        what = "has no ground truth yet" if bundle is None else "has a ground truth that failed its check"
+        _fail(submission, attempt, f"This phase {what}, so nothing can be scored. The organizers can rescore the "
+              "submission once it is fixed; it does not count against your quota.")
         return Submission.objects.get(pk=submission_id)
 
     started = time.monotonic()
@@ -174,7 +176,13 @@ def submission_score(*, submission_id: int, attempt: int) -> Submission | None:
             return Submission.objects.get(pk=submission_id)
         if not _claim(submission_id, attempt, Status.VALIDATING, Status.SCORING):
             return None
-        gt = ground_truth_load(bundle=bundle)
+        try:
+            gt = ground_truth_load(bundle=bundle)
+        except ApplicationError as exc:
+            log.error("submission %s: %s", submission_id, exc.message)
+            _fail(submission, attempt, "The ground truth of this phase cannot be loaded, so nothing can be scored. "
+                  "The organizers can rescore the submission once it is fixed; it does not count against your quota.")
+            return Submission.objects.get(pk=submission_id)
         try:
             evaluation = evaluate(gt, local)
         except InvalidSubmission as exc:
@@ -235,10 +243,16 @@ def submission_fail_internal(*, submission_id: int, attempt: int, reason: str) -
 
 
 def submission_release(*, submission_id: int, attempt: int) -> bool:
-    """Give a claimed attempt back to the queue (the task will retry it). True if it was ours."""
-    return bool(Submission.objects.filter(pk=submission_id, attempt=attempt, status__in=[Status.VALIDATING,
-                                                                                          Status.SCORING])
-                .update(status=Status.SUBMITTED, started_at=None))
+    """Put an attempt back in the queue's hands so the task can retry it.
+
+    True when the attempt is now waiting: it was claimed and is released, or the error came
+    before the claim and it is still `submitted`. False when another attempt or a final state owns it.
+    """
+    released = Submission.objects.filter(pk=submission_id, attempt=attempt,
+                                         status__in=[Status.VALIDATING, Status.SCORING]).update(
+        status=Status.SUBMITTED, started_at=None)
+    return bool(released) or Submission.objects.filter(pk=submission_id, attempt=attempt,
+                                                       status=Status.SUBMITTED).exists()
 
 
 def submission_retry(*, submission_id: int, attempt: int) -> Submission | None:

@@ -9,14 +9,14 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.conf import settings
 from django.db import connections
 from playwright.sync_api import expect, sync_playwright
 
 from leaderboard.submissions.models import Submission
 
-from .processes import celery_worker
+from .processes import celery_worker, redis_broker
 
+BROKER_URL = "redis://127.0.0.1:6379/12"  # used by this module only
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -41,7 +41,7 @@ def test_it_signs_up_creates_a_team_uploads_and_sees_the_score(live_server, phas
     upload = tmp_path / "predictions.zip"
     upload.write_bytes(synthetic["pred_zips"]["perfect"])
 
-    with celery_worker(settings.CELERY_BROKER_URL, log=tmp_path / "worker.log"):
+    with redis_broker(BROKER_URL), celery_worker(BROKER_URL, log=tmp_path / "worker.log"):
         page.goto(f"{live_server.url}/signup/")
         page.get_by_label("Username").fill("researcher")
         page.get_by_label("Email").fill("researcher@example.org")

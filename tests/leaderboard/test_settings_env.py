@@ -1,0 +1,154 @@
+"""Settings from the environment: typed helpers that fail loudly, and what the settings module builds
+from them. No database."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+import leaderboard
+from leaderboard.env import ImproperlyConfiguredEnv, env_bool, env_int, env_list, env_str
+
+SETTINGS_FILE = Path(leaderboard.__file__).parent / "settings.py"
+ENV_NAMES = ("DATABASE_URL", "SECRET_KEY", "S3_BUCKET", "S3_ENDPOINT_URL", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY",
+             "S3_REGION", "S3_PREFIX", "S3_ADDRESSING_STYLE", "PRIVATE_STORAGE_DIR", "CELERY_BROKER_URL", "DEBUG",
+             "SUBMISSION_MAX_BYTES", "SCORING_TIME_LIMIT", "SCORING_STUCK_AFTER", "GROUND_TRUTH_CACHE_DIR")
+
+
+@pytest.mark.parametrize("raw", ["1", "true", "TRUE", "Yes", "on", " on "])
+def test_it_reads_true_booleans(monkeypatch, raw):
+    monkeypatch.setenv("EGOMASK_FLAG", raw)
+    assert env_bool("EGOMASK_FLAG", False) is True
+
+
+@pytest.mark.parametrize("raw", ["0", "false", "False", "no", "OFF"])
+def test_it_reads_false_booleans(monkeypatch, raw):
+    monkeypatch.setenv("EGOMASK_FLAG", raw)
+    assert env_bool("EGOMASK_FLAG", True) is False
+
+
+@pytest.mark.parametrize("default", [True, False])
+def test_it_uses_the_boolean_default_when_unset_or_empty(monkeypatch, default):
+    monkeypatch.delenv("EGOMASK_FLAG", raising=False)
+    assert env_bool("EGOMASK_FLAG", default) is default
+    monkeypatch.setenv("EGOMASK_FLAG", "")
+    assert env_bool("EGOMASK_FLAG", default) is default
+
+
+@pytest.mark.parametrize("raw", ["maybe", "2", "y", "enabled", "tru"])
+def test_it_fails_loudly_on_a_bad_boolean(monkeypatch, raw):
+    monkeypatch.setenv("EGOMASK_FLAG", raw)
+    with pytest.raises(ImproperlyConfiguredEnv) as caught:
+        env_bool("EGOMASK_FLAG", False)
+    assert f"EGOMASK_FLAG={raw!r}" in str(caught.value)
+    assert "not a boolean" in str(caught.value)
+
+
+@pytest.mark.parametrize(("raw", "value"), [("42", 42), ("-3", -3), ("0", 0), (" 7 ", 7), ("2147483648", 2**31)])
+def test_it_reads_integers(monkeypatch, raw, value):
+    monkeypatch.setenv("EGOMASK_NUMBER", raw)
+    assert env_int("EGOMASK_NUMBER", 5) == value
+
+
+def test_it_uses_the_integer_default_when_unset_or_empty(monkeypatch):
+    monkeypatch.delenv("EGOMASK_NUMBER", raising=False)
+    assert env_int("EGOMASK_NUMBER", 5) == 5
+    monkeypatch.setenv("EGOMASK_NUMBER", "")
+    assert env_int("EGOMASK_NUMBER", 5) == 5
+
+
+@pytest.mark.parametrize("raw", ["ten", "4.5", "1e3", "2GB", "0x10"])
+def test_it_fails_loudly_on_a_bad_integer(monkeypatch, raw):
+    monkeypatch.setenv("EGOMASK_NUMBER", raw)
+    with pytest.raises(ImproperlyConfiguredEnv) as caught:
+        env_int("EGOMASK_NUMBER", 5)
+    assert str(caught.value) == f"EGOMASK_NUMBER={raw!r} is not an integer"
+    assert caught.value.__cause__ is None  # one clear message, not a chained ValueError
+
+
+def test_it_reads_lists_and_strings(monkeypatch):
+    monkeypatch.setenv("EGOMASK_HOSTS", " a.example.org, b.example.org,, ")
+    assert env_list("EGOMASK_HOSTS", ["x"]) == ["a.example.org", "b.example.org"]
+    monkeypatch.setenv("EGOMASK_HOSTS", "   ")
+    assert env_list("EGOMASK_HOSTS", ["x"]) == ["x"]
+    monkeypatch.delenv("EGOMASK_HOSTS")
+    assert env_list("EGOMASK_HOSTS", ["x"]) == ["x"]
+    assert env_str("EGOMASK_HOSTS", "fallback") == "fallback"
+
+
+# --- the settings module, loaded under another name so the running settings stay untouched ----
+
+
+@pytest.fixture
+def load_settings(monkeypatch, tmp_path):
+    for name in ENV_NAMES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("EGOMASK_VAR_DIR", str(tmp_path / "var"))
+    loaded: list[str] = []
+
+    def load(**env: str) -> ModuleType:
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        module_name = f"leaderboard._settings_probe_{len(loaded)}"
+        loaded.append(module_name)
+        spec = importlib.util.spec_from_file_location(module_name, SETTINGS_FILE)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    yield load
+    for name in loaded:
+        sys.modules.pop(name, None)
+
+
+def test_it_runs_without_environment_on_sqlite_and_local_storage(load_settings, tmp_path):
+    module = load_settings()
+    assert module.DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+    assert module.STORAGES["private"]["BACKEND"] == "django.core.files.storage.FileSystemStorage"
+    assert module.STORAGES["private"]["OPTIONS"]["location"] == str(tmp_path / "var" / "private")
+    assert module.CELERY_BROKER_URL == "filesystem://"
+    assert module.SUBMISSION_MAX_BYTES == 2 * 1024**3
+    assert module.SCORING_STUCK_AFTER == 1500 + 300
+    # One random secret per checkout, the same on the next start.
+    assert len(module.SECRET_KEY) >= 50
+    assert load_settings().SECRET_KEY == module.SECRET_KEY
+
+
+@pytest.mark.parametrize(("name", "raw"), [("DEBUG", "sometimes"), ("SUBMISSION_MAX_BYTES", "2G"),
+                                           ("SCORING_TIME_LIMIT", "25min")])
+def test_it_refuses_to_start_on_a_bad_value(load_settings, name, raw):
+    with pytest.raises(ImproperlyConfiguredEnv, match=name):
+        load_settings(**{name: raw})
+
+
+def test_it_requires_a_secret_key_with_a_production_database(load_settings):
+    with pytest.raises(ImproperlyConfiguredEnv, match="SECRET_KEY"):
+        load_settings(DATABASE_URL="postgres://u@db.example.org:5432/egomask")
+
+
+def test_it_uses_postgres_redis_and_s3_from_the_environment(load_settings):
+    module = load_settings(
+        DATABASE_URL="postgres://u:p@db.example.org:5432/egomask", SECRET_KEY="k" * 50,
+        CELERY_BROKER_URL="redis://redis.example.org:6379/0", S3_BUCKET="egomask-private",
+        S3_ENDPOINT_URL="http://s3.example.org:8333", S3_ACCESS_KEY_ID="AK", S3_SECRET_ACCESS_KEY="SK",
+        SCORING_TIME_LIMIT="100",
+    )
+    assert module.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+    assert module.DATABASES["default"]["NAME"] == "egomask"
+    assert module.CELERY_BROKER_URL == "redis://redis.example.org:6379/0"
+    assert module.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] > module.SCORING_TIME_LIMIT
+    assert module.SCORING_STUCK_AFTER == 100 + 300
+    private = module.STORAGES["private"]
+    assert private["BACKEND"] == "storages.backends.s3.S3Storage"
+    assert private["OPTIONS"]["bucket_name"] == "egomask-private"
+    assert private["OPTIONS"]["endpoint_url"] == "http://s3.example.org:8333"
+    assert (private["OPTIONS"]["access_key"], private["OPTIONS"]["secret_key"]) == ("AK", "SK")
+    assert private["OPTIONS"]["location"] == "private"
+    assert private["OPTIONS"]["default_acl"] is None
+    assert private["OPTIONS"]["querystring_auth"] is True
+    assert private["OPTIONS"]["file_overwrite"] is False
+    assert module.SESSION_COOKIE_SECURE is True
