@@ -6,21 +6,14 @@ from django.contrib import admin
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
+from leaderboard.adminkit import ReadOnlyInline
+
 from .models import Membership, Team
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(ReadOnlyInline):
     model = Membership
     fields = ["user", "role", "joined_at"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Team | None = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Team | None = None) -> bool:
-        return False
 
 
 @admin.register(Team)

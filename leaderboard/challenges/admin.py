@@ -2,38 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Model, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from leaderboard.adminkit import plural
 from leaderboard.errors import ApplicationError
 from leaderboard.submissions.services import phase_rescore
 
 from .models import Challenge, GroundTruthBundle, Phase
 from .services import ground_truth_create, ground_truth_request_check, phase_ensure_splits
-
-
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
-def apply_each(modeladmin: admin.ModelAdmin, request: HttpRequest, objects: Iterable[Model],
-               call: Callable[[Any], object], done: Callable[[int], str]) -> int:
-    """Call a service for each selected object; report how many it worked for and why it refused the rest."""
-    count = 0
-    for obj in objects:
-        try:
-            call(obj)
-        except ApplicationError as exc:
-            modeladmin.message_user(request, f"{obj}: {exc.message}", messages.ERROR)
-        else:
-            count += 1
-    modeladmin.message_user(request, done(count), messages.SUCCESS if count else messages.WARNING)
-    return count
 
 
 class PhaseInline(admin.TabularInline):

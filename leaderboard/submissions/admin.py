@@ -7,25 +7,16 @@ from django.db import models
 from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest
 
-from leaderboard.challenges.admin import apply_each, plural
+from leaderboard.adminkit import ReadOnlyInline, apply_each, plural
 
 from .models import Score, Submission
 from .services import submission_rescore, submission_set_baseline, submission_set_hidden
 
 
-class ScoreInline(admin.TabularInline):
+class ScoreInline(ReadOnlyInline):
     model = Score
     fields = ["split", "T_recall", "IoU_all", "IoU_gold", "IoU_gold_pred", "n_expressions", "scorer_version",
               "gt_version", "created_at"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Submission | None = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Submission | None = None) -> bool:
-        return False
 
 
 @admin.register(Submission)
