@@ -43,6 +43,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
     "leaderboard.accounts",
     "leaderboard.challenges",
     "leaderboard.submissions",
@@ -174,11 +177,44 @@ CELERY_BEAT_SCHEDULE = {
         "task": "leaderboard.submissions.tasks.reconcile_submissions",
         "schedule": env_int("RECONCILE_EVERY", 60),
     },
+    "clean-up-uploads": {
+        "task": "leaderboard.submissions.tasks.clean_up_uploads",
+        "schedule": env_int("UPLOAD_CLEANUP_EVERY", 3600),
+    },
 }
 
 SUBMISSION_MAX_BYTES = env_int("SUBMISSION_MAX_BYTES", 2 * 1024**3)
 GROUND_TRUTH_CACHE_DIR = Path(env_str("GROUND_TRUTH_CACHE_DIR") or VAR_DIR / "gt-cache")
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024**2
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "leaderboard.api_auth.TokenOrBearerAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "leaderboard.api_support.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_RATES": {
+        "token": env_str("THROTTLE_TOKEN", "10/min"),
+        "submit": env_str("THROTTLE_SUBMIT", "60/hour"),
+    },
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "EgoMask leaderboard API",
+    "DESCRIPTION": "Submit predictions, follow their scoring, read leaderboards. Errors are always "
+    '{"error": "...", "detail": {...}}.',
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# Throttle counters must be shared by every web process: Redis when CACHE_URL is set.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env_str("CACHE_URL")}
+    if env_str("CACHE_URL")
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
 
 LOGGING = {
     "version": 1,

@@ -3,6 +3,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/v1/", include("leaderboard.api_v1")),
     path("", include("leaderboard.accounts.urls")),
     path("", include("leaderboard.challenges.urls")),
     path("", include("leaderboard.submissions.urls")),

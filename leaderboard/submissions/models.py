@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -90,3 +92,32 @@ class Score(models.Model):
     def metrics(self) -> dict[str, float]:
         return {"T_recall": self.T_recall, "IoU_all": self.IoU_all, "IoU_gold": self.IoU_gold,
                 "IoU_gold_pred": self.IoU_gold_pred}
+
+
+class Upload(models.Model):
+    """A large file on its way into private storage, in parts. It becomes a Submission only once it
+    is complete and verified; until then it uses no quota, and an abandoned one is cleaned up."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        COMPLETED = "completed"
+        ABORTED = "aborted"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    phase = models.ForeignKey("challenges.Phase", on_delete=models.CASCADE, related_name="uploads")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="uploads")
+    team = models.ForeignKey("accounts.Team", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    is_baseline = models.BooleanField(default=False)
+    filename = models.CharField(max_length=255, blank=True)
+    size = models.BigIntegerField(null=True, blank=True, help_text="declared by the client")
+    parts = models.PositiveIntegerField(default=1)
+    key = models.CharField(max_length=500, help_text="name in private storage")
+    multipart_id = models.CharField(max_length=1024, blank=True, help_text="S3 multipart UploadId")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
+    submission = models.OneToOneField(Submission, null=True, blank=True, on_delete=models.SET_NULL,
+                                      related_name="upload")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"upload {self.pk} ({self.status})"

@@ -50,6 +50,48 @@ def _enqueue(submission: Submission) -> None:
     transaction.on_commit(lambda: score_submission.delay(pk, attempt))
 
 
+def submission_admit(*, phase: Phase, user: AbstractBaseUser, is_baseline: bool = False,
+                     now: dt.datetime | None = None) -> Team | None:
+    """Who the submission is for (the user's team; None for a baseline), or raise why not now."""
+    if is_baseline:
+        if not user.is_staff:
+            raise NotAllowed("Only organizers can add baseline entries.")
+        return None
+    team = team_for(user=user, challenge=phase.challenge)
+    if team is None:
+        raise NotAllowed("Create or join a team for this challenge before submitting.")
+    if not phase.is_open(now or timezone.now()):
+        raise NotAllowed(_closed_reason(phase, now or timezone.now()))
+    return team
+
+
+def submission_check_quota(*, phase: Phase, team: Team | None, now: dt.datetime) -> None:
+    """Raise QuotaExceeded if the team has no submission left (baselines have no quota)."""
+    if team is None:
+        return
+    quota = quota_for(phase=phase, team_id=team.pk, now=now)
+    if quota.exhausted:
+        which = "total" if quota.total_left == 0 else "daily"  # a new day does not lift the total
+        when = f" It resets at {quota.resets_at:%Y-%m-%d %H:%M} UTC." if which == "daily" else ""
+        raise QuotaExceeded(
+            f"Your team has used its {which} quota of submissions for this phase.{when}",
+            detail={"quota": which, "resets_at": quota.resets_at.isoformat() if which == "daily" else None},
+        )
+
+
+def check_method_fields(*, method_name: str, method_url: str = "", code_url: str = "") -> str:
+    """The cleaned method name, or ApplicationError for a missing name or a non-web URL."""
+    method_name = method_name.strip()
+    if not method_name:
+        raise ApplicationError("Give your method a name; it is shown on the leaderboard.")
+    if len(method_name) > 200:
+        raise ApplicationError("The method name is longer than 200 characters.")
+    for label, url in (("method URL", method_url), ("code URL", code_url)):
+        if url and not _is_web_url(url):
+            raise ApplicationError(f"The {label} must be an http:// or https:// address.", detail={"url": url})
+    return method_name
+
+
 def submission_create(
     *,
     phase: Phase,
@@ -69,51 +111,43 @@ def submission_create(
     may add baseline entries, which belong to no team and use no quota.
     """
     now = now or timezone.now()
-    method_name = method_name.strip()
-    if not method_name:
-        raise ApplicationError("Give your method a name; it is shown on the leaderboard.")
-    if len(method_name) > 200:
-        raise ApplicationError("The method name is longer than 200 characters.")
-    for label, url in (("method URL", method_url), ("code URL", code_url)):
-        if url and not _is_web_url(url):
-            raise ApplicationError(f"The {label} must be an http:// or https:// address.", detail={"url": url})
-    team: Team | None = None
-    if is_baseline:
-        if not user.is_staff:
-            raise NotAllowed("Only organizers can add baseline entries.")
-    else:
-        team = team_for(user=user, challenge=phase.challenge)
-        if team is None:
-            raise NotAllowed("Create or join a team for this challenge before submitting.")
-        if not phase.is_open(now):
-            raise NotAllowed(_closed_reason(phase, now))
-
+    method_name = check_method_fields(method_name=method_name, method_url=method_url, code_url=code_url)
+    team = submission_admit(phase=phase, user=user, is_baseline=is_baseline, now=now)
     sha256, size = file_sha256(file)
+    check_upload_size(size)
+    if file.read(4) not in ZIP_MAGIC:
+        raise ApplicationError(NOT_A_ZIP)
+    file.seek(0)
+    fields = dict(method_name=method_name, method_description=method_description, method_url=method_url,
+                  code_url=code_url, is_public=is_public, is_baseline=is_baseline)
+    return submission_insert(phase=phase, team=team, user=user, sha256=sha256, size=size, now=now,
+                             store=lambda s: s.file.save("submission.zip", File(file, name="submission.zip"),
+                                                         save=False), **fields)
+
+
+NOT_A_ZIP = "This is not a zip file. Zip the split folders (short, medium, long) and upload the .zip."
+
+
+def check_upload_size(size: int) -> None:
     if size > settings.SUBMISSION_MAX_BYTES:
         raise TooLarge(f"The file is {size} bytes; the limit is {settings.SUBMISSION_MAX_BYTES} bytes.",
                        detail={"size": size, "limit": settings.SUBMISSION_MAX_BYTES})
-    if file.read(4) not in ZIP_MAGIC:
-        raise ApplicationError("This is not a zip file. Zip the split folders (short, medium, long) and upload "
-                               "the .zip.")
-    file.seek(0)
 
+
+def submission_insert(*, phase: Phase, team: Team | None, user: AbstractBaseUser, sha256: str, size: int,
+                      now: dt.datetime, store: Callable[[Submission], None], **fields: object) -> Submission:
+    """Create the row and queue its scoring, the quota checked under a lock on the team.
+
+    `store` puts the file in place on the unsaved submission (saves a new file, or points the
+    field at an object already in private storage).
+    """
     with transaction.atomic():
         if team is not None:
             Team.objects.select_for_update().get(pk=team.pk)  # serialises quota checks per team
-            quota = quota_for(phase=phase, team_id=team.pk, now=now)
-            if quota.exhausted:
-                which = "total" if quota.total_left == 0 else "daily"  # a new day does not lift the total
-                when = f" It resets at {quota.resets_at:%Y-%m-%d %H:%M} UTC." if which == "daily" else ""
-                raise QuotaExceeded(
-                    f"Your team has used its {which} quota of submissions for this phase.{when}",
-                    detail={"quota": which, "resets_at": quota.resets_at.isoformat() if which == "daily" else None},
-                )
-        submission = Submission(
-            phase=phase, team=team, user=user, file_sha256=sha256, file_size=size, method_name=method_name,
-            method_description=method_description, method_url=method_url, code_url=code_url,
-            is_public=is_public, is_baseline=is_baseline, submitted_at=now,
-        )
-        submission.file.save("submission.zip", File(file, name="submission.zip"), save=False)
+        submission_check_quota(phase=phase, team=team, now=now)
+        submission = Submission(phase=phase, team=team, user=user, file_sha256=sha256, file_size=size,
+                                submitted_at=now, **fields)
+        store(submission)
         submission.save()
         _enqueue(submission)
     return submission

@@ -47,3 +47,10 @@ def score_submission(self, submission_id: int, attempt: int) -> None:  # type: i
 @shared_task(name="leaderboard.submissions.tasks.reconcile_submissions", acks_late=True)
 def reconcile_submissions() -> dict[str, int]:
     return services.submissions_reconcile()
+
+
+@shared_task(name="leaderboard.submissions.tasks.clean_up_uploads", acks_late=True)
+def clean_up_uploads() -> int:
+    from .uploads import uploads_cleanup
+
+    return uploads_cleanup()

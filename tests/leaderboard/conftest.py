@@ -9,18 +9,24 @@ storage; submissions are real zips made by `egomask synth-predict`.
 from __future__ import annotations
 
 import io
-import shutil
+import uuid
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
+from storages.backends.s3 import S3Storage
 
 from leaderboard.accounts.services import team_create, team_join
-from leaderboard.challenges.models import Challenge
+from leaderboard.challenges.models import Challenge, GroundTruthBundle
 from leaderboard.challenges.services import ground_truth_check, ground_truth_create, phase_create
+from leaderboard.storage import private_storage
 from leaderboard.submissions import services as submission_services
+from leaderboard.submissions.models import Submission
 from scoring.synth import synthesize, synthesize_predictions
+
+from .s3 import S3Server, private_storage_setting, seaweedfs_s3
 
 PASSWORD = "a-long-test-password-1"
 
@@ -140,4 +146,43 @@ def _clean_gt_cache():
     services._load_cached.cache_clear()
 
 
-__all__ = ["PASSWORD", "make_user", "zip_tree", "shutil"]
+# --- S3: a real SeaweedFS server (session), a fresh bucket per test, private storage switched to it ---
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    with seaweedfs_s3(tmp_path_factory.mktemp("seaweedfs")) as server:
+        yield server
+
+
+@pytest.fixture
+def bucket(s3_server) -> str:
+    name = f"egomask-{uuid.uuid4().hex[:12]}"
+    s3_server.client().create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def s3_private(s3_server, bucket, settings, monkeypatch, tmp_path) -> S3Storage:
+    """Private storage switched to the bucket, configured the way production settings configure it."""
+    settings.STORAGES = {**settings.STORAGES, "private": private_storage_setting(s3_server, bucket, tmp_path)}
+    settings.GROUND_TRUTH_CACHE_DIR = tmp_path / "gt-cache"
+    storage = private_storage()
+    assert isinstance(storage, S3Storage)  # setting_changed dropped the cached backend
+    # FileField resolves a callable storage once, when the model class is built: point the fields
+    # at the new backend too.
+    for model, field in ((Submission, "file"), (Submission, "details"), (GroundTruthBundle, "file")):
+        monkeypatch.setattr(model._meta.get_field(field), "storage", storage)
+    return storage
+
+
+@pytest.fixture
+def phase_on_s3(s3_private, challenge, synthetic):
+    bundle = ground_truth_create(challenge=challenge, name="tiny on S3", file=io.BytesIO(synthetic["gt_zip"]),
+                                 filename="gt.zip")
+    bundle = ground_truth_check(bundle_id=bundle.pk)
+    return phase_create(challenge=challenge, slug="s3", name="On S3", ground_truth=bundle)
+
+
+
+__all__ = ["PASSWORD", "make_user", "zip_tree"]

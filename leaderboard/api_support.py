@@ -1,0 +1,77 @@
+"""What every API endpoint shares: authentication, the one error shape, throttles."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.throttling import UserRateThrottle
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from .errors import ApplicationError
+
+log = logging.getLogger(__name__)
+
+
+def error(message: str, http_status: int, detail: dict[str, Any] | None = None,
+          headers: dict[str, str] | None = None) -> Response:
+    return Response({"error": message, "detail": detail or {}}, status=http_status, headers=headers)
+
+
+def _first_message(data: Any) -> str:
+    """A readable sentence from DRF's validation error structure."""
+    if isinstance(data, dict):
+        for field, value in data.items():
+            text = _first_message(value)
+            return text if field in ("non_field_errors", "detail") else f"{field}: {text}"
+    if isinstance(data, list) and data:
+        return _first_message(data[0])
+    return str(data)
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Every error as {"error": "<sentence a person can act on>", "detail": {...}} with the right status."""
+    if isinstance(exc, ApplicationError):
+        headers = {}
+        resets = exc.detail.get("resets_at") if exc.detail else None
+        if exc.status == status.HTTP_429_TOO_MANY_REQUESTS and resets:
+            headers["X-Quota-Resets-At"] = resets
+        return error(exc.message, exc.status, exc.detail, headers)
+    if isinstance(exc, Http404):
+        return error("Not found.", status.HTTP_404_NOT_FOUND)
+    if isinstance(exc, PermissionDenied):
+        return error("You do not have permission to do this.", status.HTTP_403_FORBIDDEN)
+    if isinstance(exc, exceptions.Throttled):
+        wait = int(exc.wait or 0)
+        return error(f"Too many requests; try again in {wait} seconds.", status.HTTP_429_TOO_MANY_REQUESTS,
+                     {"retry_after": wait}, {"Retry-After": str(wait)})
+    if isinstance(exc, exceptions.ValidationError):
+        return error(_first_message(exc.detail), status.HTTP_400_BAD_REQUEST, {"fields": exc.detail})
+    if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+        response = drf_exception_handler(exc, context)
+        message = ("Log in first: send 'Authorization: Token <token>' (get one with POST /api/v1/auth/token/)."
+                   if isinstance(exc, exceptions.NotAuthenticated) else str(exc.detail))
+        return error(message, status.HTTP_401_UNAUTHORIZED, headers=dict(response.items()) if response else None)
+    response = drf_exception_handler(exc, context)
+    if response is not None:
+        detail = response.data.get("detail", "") if isinstance(response.data, dict) else ""
+        return error(str(detail) or _first_message(response.data), response.status_code,
+                     headers=dict(response.items()))
+    return None
+
+
+class TokenThrottle(UserRateThrottle):
+    scope = "token"
+
+    def get_cache_key(self, request, view):  # type: ignore[no-untyped-def]
+        # Anonymous by definition: key on the address (and the user name tried, to slow guessing).
+        username = str(request.data.get("username", ""))[:150] if hasattr(request, "data") else ""
+        return self.cache_format % {"scope": self.scope, "ident": f"{self.get_ident(request)}:{username}"}
+
+
+class SubmitThrottle(UserRateThrottle):
+    scope = "submit"
