@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import math
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.http import Http404
-from rest_framework import exceptions, status
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -40,7 +44,14 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         resets = exc.detail.get("resets_at") if exc.detail else None
         if exc.status == status.HTTP_429_TOO_MANY_REQUESTS and resets:
             headers["X-Quota-Resets-At"] = resets
+            wait = (dt.datetime.fromisoformat(resets) - timezone.now()).total_seconds()
+            headers["Retry-After"] = str(max(0, math.ceil(wait)))
         return error(exc.message, exc.status, exc.detail, headers)
+    if isinstance(exc, RequestDataTooBig):  # Django's DATA_UPLOAD_MAX_MEMORY_SIZE, for the form fields
+        return error("The form fields of this request are too large; send the file as `file` and keep the "
+                     "other fields short.", status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    if isinstance(exc, SuspiciousOperation):  # too many form fields or files, and the like
+        return error(f"The request could not be read: {exc}", status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, Http404):
         return error("Not found.", status.HTTP_404_NOT_FOUND)
     if isinstance(exc, PermissionDenied):
@@ -61,10 +72,47 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         detail = response.data.get("detail", "") if isinstance(response.data, dict) else ""
         return error(str(detail) or _first_message(response.data), response.status_code,
                      headers=dict(response.items()))
-    return None
+    # A bug or an outage: log it with its traceback, and still answer in the one shape.
+    log.exception("unhandled error in %s", context.get("view").__class__.__name__ if context.get("view") else "API")
+    return error("Something went wrong on the server; it has been logged. Try again later.",
+                 status.HTTP_500_INTERNAL_SERVER_ERROR)
 
 
-class TokenThrottle(UserRateThrottle):
+class ErrorOutput(serializers.Serializer):
+    """The one error shape (documentation: the exception handler writes it)."""
+
+    error = serializers.CharField(help_text="what went wrong, in a sentence a person can act on")
+    detail = serializers.DictField(help_text="machine-readable specifics, e.g. fields, limit, resets_at")
+
+
+_ERROR_MEANINGS = {
+    400: "The request is invalid; `error` says what to change.",
+    401: "No valid token: send 'Authorization: Token <token>' or 'Authorization: Bearer <token>'.",
+    403: "Not allowed: not your team, no team, or the phase is closed.",
+    404: "No such object, or not one you may see.",
+    409: "The object is not in a state that allows this.",
+    413: "The file is larger than the limit in `detail`.",
+    429: "Quota used (`detail.resets_at`, header X-Quota-Resets-At) or too many requests (header Retry-After).",
+}
+
+
+def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
+    """OpenAPI responses for the error statuses an endpoint can answer with."""
+    return {code: OpenApiResponse(ErrorOutput, description=_ERROR_MEANINGS[code]) for code in codes}
+
+
+class _RateFromSettings:
+    """Read the rate when asked (DRF reads it once at import), so a settings change takes effect."""
+
+    scope: str
+
+    def get_rate(self) -> str | None:
+        from rest_framework.settings import api_settings
+
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+
+class TokenThrottle(_RateFromSettings, UserRateThrottle):
     scope = "token"
 
     def get_cache_key(self, request, view):  # type: ignore[no-untyped-def]
@@ -73,5 +121,5 @@ class TokenThrottle(UserRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": f"{self.get_ident(request)}:{username}"}
 
 
-class SubmitThrottle(UserRateThrottle):
+class SubmitThrottle(_RateFromSettings, UserRateThrottle):
     scope = "submit"

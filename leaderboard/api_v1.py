@@ -1,9 +1,45 @@
 """Routes of the API under /api/v1/ (each app's api.py holds the classes)."""
 
-from django.urls import path
+from django.http import HttpRequest, JsonResponse
+from django.urls import path, re_path
 
-from .submissions.api import UploadPartApi
+from .accounts import api as accounts
+from .challenges import api as challenges
+from .submissions import api as submissions
+
+
+def schema_endpoints(endpoints: list[tuple]) -> list[tuple]:
+    """drf-spectacular preprocessing hook: /api/schema/ documents this API only (the evalai-compatible
+    routes under /api/ mirror another service's API and are described by that service)."""
+    return [endpoint for endpoint in endpoints if endpoint[0].startswith("/api/v1/")]
+
+
+def endpoint_not_found(request: HttpRequest, rest: str) -> JsonResponse:
+    """Unknown addresses answer in the API's error shape too, not with the web site's 404 page."""
+    hint = "" if request.path.endswith("/") else " API addresses end with a slash."
+    return JsonResponse({"error": f"There is no API endpoint at {request.path}.{hint} See /api/docs/.",
+                         "detail": {}}, status=404)
+
 
 urlpatterns = [
-    path("uploads/<uuid:upload_id>/parts/<int:part_number>/", UploadPartApi.as_view(), name="api-upload-part"),
+    path("auth/token/", accounts.TokenApi.as_view(), name="api-token"),
+    path("teams/", accounts.TeamListApi.as_view(), name="api-teams"),
+    path("teams/<int:team_id>/", accounts.TeamDetailApi.as_view(), name="api-team"),
+    path("challenges/", challenges.ChallengeListApi.as_view(), name="api-challenges"),
+    path("challenges/<int:challenge_id>/", challenges.ChallengeDetailApi.as_view(), name="api-challenge"),
+    path("phases/<int:phase_id>/", challenges.PhaseDetailApi.as_view(), name="api-phase"),
+    path("phases/<int:phase_id>/submissions/", submissions.PhaseSubmissionsApi.as_view(),
+         name="api-phase-submissions"),
+    path("phases/<int:phase_id>/leaderboard/", submissions.LeaderboardApi.as_view(), name="api-leaderboard"),
+    path("phases/<int:phase_id>/leaderboard.csv", submissions.LeaderboardCsvApi.as_view(),
+         name="api-leaderboard-csv"),
+    path("phases/<int:phase_id>/uploads/", submissions.UploadStartApi.as_view(), name="api-upload-start"),
+    path("submissions/<int:submission_id>/", submissions.SubmissionDetailApi.as_view(), name="api-submission"),
+    path("submissions/<int:submission_id>/cancel/", submissions.SubmissionCancelApi.as_view(),
+         name="api-submission-cancel"),
+    path("uploads/<uuid:upload_id>/complete/", submissions.UploadCompleteApi.as_view(), name="api-upload-complete"),
+    path("uploads/<uuid:upload_id>/abort/", submissions.UploadAbortApi.as_view(), name="api-upload-abort"),
+    path("uploads/<uuid:upload_id>/parts/<int:part_number>/", submissions.UploadPartApi.as_view(),
+         name="api-upload-part"),
+    re_path(r"^(?P<rest>.*)$", endpoint_not_found),
 ]

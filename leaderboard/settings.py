@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served from here: the docs page needs no CDN
     "leaderboard.accounts",
     "leaderboard.challenges",
     "leaderboard.submissions",
@@ -203,10 +204,17 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "EgoMask leaderboard API",
-    "DESCRIPTION": "Submit predictions, follow their scoring, read leaderboards. Errors are always "
+    "DESCRIPTION": "Submit predictions, follow their scoring, read leaderboards. Get a token with "
+    "POST /api/v1/auth/token/ (or on the web site's API token page) and send it as "
+    "`Authorization: Token <token>` (`Bearer <token>` works too). Errors are always "
     '{"error": "...", "detail": {...}}.',
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "PREPROCESSING_HOOKS": ["leaderboard.api_v1.schema_endpoints"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # Throttle counters must be shared by every web process: Redis when CACHE_URL is set.
@@ -223,6 +231,12 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.server": {"level": "WARNING"}},
 }
+
+# Behind a TLS-terminating proxy: trust its X-Forwarded-Proto/-Host so absolute URLs (upload part
+# URLs, links in API answers) come out as https://public-host/.
+if env_bool("BEHIND_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    USE_X_FORWARDED_HOST = True
 
 if not DEBUG and env_str("DATABASE_URL"):
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)

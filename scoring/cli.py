@@ -1,7 +1,18 @@
-"""`egomask`: score, check and synthesize EgoMask submissions from the command line.
+"""`egomask`: score, check and synthesize EgoMask submissions, and submit them to a leaderboard server.
 
-Exit codes: 0 success; 1 `validate` found problems in the submission; 2 invalid input (bad
-arguments, broken ground truth, or a submission `eval` cannot score), with one line on stderr.
+Local commands: eval, validate, synth, synth-predict. Server commands (scoring/cli_remote.py):
+login, challenges, phases, submit, status, leaderboard.
+
+Exit codes, the same for every command:
+  0    success
+  1    problems: `validate` or `submit` found problems in the submission, the server refused the
+       request (its sentence is printed), or the submission failed or was cancelled
+  2    invalid input: bad arguments, broken ground truth, a submission `eval` cannot score, an
+       unreadable file, not logged in
+  3    the server cannot be reached or failed (5xx), after retries
+  4    `--wait --timeout` ran out before scoring ended (the submission goes on)
+  130  interrupted (Ctrl-C); an interrupted upload is aborted on the server first
+A failure ends with one line on stderr that starts with "egomask: error:".
 """
 
 from __future__ import annotations
@@ -155,6 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["rle", "png"], default="rle")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(run=cmd_synth_predict)
+
+    from .cli_remote import register
+
+    register(commands)
     return parser
 
 

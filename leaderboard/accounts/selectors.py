@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
+from rest_framework.authtoken.models import Token
 
 from leaderboard.challenges.models import Challenge
 
@@ -36,3 +37,8 @@ def team_get(*, team_id: int) -> Team | None:
 
 def team_by_invite_code(*, invite_code: str) -> Team | None:
     return Team.objects.select_related("challenge").filter(invite_code=invite_code.strip()).first()
+
+
+def token_get(*, user: AbstractBaseUser) -> Token | None:
+    """The user's API token, if one was made."""
+    return Token.objects.filter(user=user).first()

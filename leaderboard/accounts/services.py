@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model, password_validation
+from django.contrib.auth import authenticate, get_user_model, password_validation
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from rest_framework.authtoken.models import Token
 
 from leaderboard.challenges.models import Challenge
 from leaderboard.errors import ApplicationError, Conflict, NotAllowed, NotFound
@@ -95,3 +96,37 @@ def team_new_invite_code(*, user: AbstractBaseUser, team: Team) -> str:
     team.invite_code = new_invite_code()
     team.save(update_fields=["invite_code"])
     return team.invite_code
+
+
+# --- API tokens (one per user; the key is the secret, so rotating means a new row) ---
+
+
+def token_obtain(*, username: str, password: str) -> Token:
+    """The API token of the user with these credentials (made if missing).
+
+    One message whether the name is unknown or the password wrong, so the answer does not tell
+    which user names exist; inactive users get the same answer.
+    """
+    user = authenticate(username=username.strip(), password=password)
+    if user is None:
+        raise ApplicationError("The user name or password is not right; check both and try again.")
+    return token_get_or_create(user=user)
+
+
+def token_get_or_create(*, user: AbstractBaseUser) -> Token:
+    token, _ = Token.objects.get_or_create(user=user)
+    return token
+
+
+def token_rotate(*, user: AbstractBaseUser) -> Token:
+    """Replace the user's token with a new one; the old one stops working at once."""
+    with transaction.atomic():
+        get_user_model().objects.select_for_update().filter(pk=user.pk).first()  # two rotations queue up
+        Token.objects.filter(user=user).delete()
+        return Token.objects.create(user=user)
+
+
+def token_revoke(*, user: AbstractBaseUser) -> bool:
+    """Delete the user's token (True if there was one); the API refuses it from now on."""
+    deleted, _ = Token.objects.filter(user=user).delete()
+    return bool(deleted)

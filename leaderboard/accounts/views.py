@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from leaderboard.challenges.views import challenge_or_404, render_error, safe_next
@@ -144,3 +145,37 @@ def team_new_invite_code(request: HttpRequest, team_id: int) -> HttpResponse:
     else:
         messages.success(request, "New invite code made; the old link no longer works.")
     return redirect("team", team_id=team.pk)
+
+
+@never_cache
+@login_required
+def api_token(request: HttpRequest) -> HttpResponse:
+    """The user's API token (for the egomask and evalai command-line tools), with rotate and revoke."""
+    return render(request, "accounts/api_token.html", {
+        "token": selectors.token_get(user=request.user),
+        "api_url": request.build_absolute_uri("/api/v1/"),
+    })
+
+
+@login_required
+@require_POST
+def api_token_create(request: HttpRequest) -> HttpResponse:
+    services.token_get_or_create(user=request.user)
+    messages.success(request, "Your API token is ready. Keep it secret: it acts as you.")
+    return redirect("api_token")
+
+
+@login_required
+@require_POST
+def api_token_rotate(request: HttpRequest) -> HttpResponse:
+    services.token_rotate(user=request.user)
+    messages.success(request, "New token made; the old one no longer works. Update your tools.")
+    return redirect("api_token")
+
+
+@login_required
+@require_POST
+def api_token_revoke(request: HttpRequest) -> HttpResponse:
+    services.token_revoke(user=request.user)
+    messages.success(request, "Token revoked; tools using it can no longer act for you.")
+    return redirect("api_token")

@@ -67,3 +67,20 @@ def challenge_get(*, slug: str, viewer: AbstractBaseUser | AnonymousUser | None 
 
 def phase_get(*, challenge: Challenge, slug: str) -> Phase | None:
     return challenge.phases.prefetch_related("splits").filter(slug=slug).first()
+
+
+def challenge_get_by_id(*, challenge_id: int, viewer: AbstractBaseUser | AnonymousUser | None = None
+                        ) -> Challenge | None:
+    """A challenge by id; an unpublished one only for organizers."""
+    challenge = Challenge.objects.filter(pk=challenge_id).first()
+    if challenge is None or challenge.is_published or (viewer is not None and viewer.is_staff):
+        return challenge
+    return None
+
+
+def phase_get_by_id(*, phase_id: int, viewer: AbstractBaseUser | AnonymousUser | None = None) -> Phase | None:
+    """A phase by id, with its challenge and splits; one of an unpublished challenge only for organizers."""
+    phase = Phase.objects.select_related("challenge").prefetch_related("splits").filter(pk=phase_id).first()
+    if phase is None or phase.challenge.is_published or (viewer is not None and viewer.is_staff):
+        return phase
+    return None

@@ -1,15 +1,406 @@
-"""API classes for submissions and uploads: each parses input, calls a service or selector, shapes output."""
+"""API classes for submissions, leaderboards and uploads: each parses input, calls a service or selector,
+shapes output. Who may see or do what is decided by the selectors and services, never here."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import parsers
-from rest_framework.permissions import AllowAny
+import csv
+import io
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
+from rest_framework import parsers, serializers
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
-from .uploads import upload_receive_part
+from leaderboard.accounts.selectors import is_member, team_for
+from leaderboard.api_support import SubmitThrottle, error_responses
+from leaderboard.challenges.api import phase_or_404
+from leaderboard.challenges.models import SPLIT_ORDER
+from leaderboard.challenges.views import split_codes
+from leaderboard.errors import ApplicationError, NotAllowed, NotFound, TooLarge
+from scoring import METRICS
+
+from . import selectors, services
+from .models import Submission, Upload
+from .uploads import upload_abort, upload_complete, upload_receive_part, upload_start
+
+
+# --- submissions ------------------------------------------------------------------------------
+
+
+class MetricsOutput(serializers.Serializer):
+    T_recall = serializers.FloatField(help_text="percent")
+    IoU_all = serializers.FloatField(help_text="percent")
+    IoU_gold = serializers.FloatField(help_text="percent")
+    IoU_gold_pred = serializers.FloatField(help_text="percent")
+
+
+class ScoresOutput(serializers.Serializer):
+    """The four metrics per board; a board is missing until the submission is scored."""
+
+    short = MetricsOutput(required=False)
+    medium = MetricsOutput(required=False)
+    long = MetricsOutput(required=False)
+    overall = MetricsOutput(required=False)
+
+
+class SubmissionOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    phase = serializers.IntegerField(source="phase_id")
+    team = serializers.IntegerField(source="team_id", allow_null=True, help_text="null for a baseline")
+    team_name = serializers.CharField(source="team.name", allow_null=True)
+    method_name = serializers.CharField()
+    method_description = serializers.CharField()
+    method_url = serializers.CharField()
+    code_url = serializers.CharField()
+    status = serializers.ChoiceField(choices=Submission.Status.choices)
+    is_public = serializers.BooleanField()
+    is_baseline = serializers.BooleanField()
+    failure_message = serializers.CharField(help_text="why it failed, in plain words; empty otherwise")
+    problems = serializers.ListField(child=serializers.DictField(), help_text="what made it fail (team only)")
+    warnings = serializers.ListField(child=serializers.DictField(), help_text="scored, but look (team only)")
+    attempt = serializers.IntegerField()
+    submitted_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    scorer_version = serializers.CharField()
+    gt_version = serializers.CharField()
+    scores = serializers.SerializerMethodField()
+
+    @extend_schema_field(ScoresOutput)
+    def get_scores(self, submission: Submission) -> dict[str, dict[str, float]]:
+        return selectors.scores_by_split(submission=submission)
+
+    def to_representation(self, submission: Submission) -> dict[str, Any]:
+        data = super().to_representation(submission)
+        if not self.context.get("diagnostics", True):  # the team's own diagnostics, as on the web page
+            data["problems"], data["warnings"] = [], []
+        return data
+
+
+class MethodFields(serializers.Serializer):
+    method_name = serializers.CharField(max_length=200, help_text="shown on the leaderboard")
+    method_description = serializers.CharField(allow_blank=True, default="")
+    method_url = serializers.CharField(allow_blank=True, default="", help_text="paper or project page")
+    code_url = serializers.CharField(allow_blank=True, default="")
+
+
+def _submission_response(request: Request, submission: Submission, status: int = 200) -> Response:
+    diagnostics = request.user.is_staff or is_member(user=request.user, team=submission.team)
+    headers = {"Location": reverse("api-submission", args=[submission.pk])} if status == 201 else None
+    return Response(SubmissionOutput(submission, context={"diagnostics": diagnostics}).data, status=status,
+                    headers=headers)
+
+
+def _visible_or_404(request: Request, submission_id: int) -> Submission:
+    """A submission the caller may see; 404 otherwise, so its existence does not leak."""
+    submission = selectors.submission_get(submission_id=submission_id)
+    if submission is None or not selectors.can_view_submission(submission=submission, user=request.user):
+        raise NotFound(f"There is no submission {submission_id} that you can see.")
+    return submission
+
+
+def _refuse_oversized(request: Request) -> None:
+    """Refuse a body far over the limit before reading it (the service checks the exact file size)."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return
+    allowance = (settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0) + 64 * 1024  # the method fields and boundaries
+    limit = settings.SUBMISSION_MAX_BYTES
+    if length > limit + allowance:
+        raise TooLarge(f"The request is {length} bytes; a submission may be at most {limit} bytes.",
+                       detail={"size": length, "limit": limit})
+
+
+class PhaseSubmissionsApi(APIView):
+    """GET lists the caller's team's submissions to the phase, newest first. POST submits a zip (multipart
+    `file` and the method fields) for scoring. One URL, two operations: each has its own serializers;
+    only POST counts for the submit throttle."""
+
+    class SubmissionCreateInput(MethodFields):
+        file = serializers.FileField(help_text="the predictions as a .zip (split folders short, medium, long)")
+        is_public = serializers.BooleanField(default=True, help_text="show it on the public leaderboard")
+        is_baseline = serializers.BooleanField(default=False, help_text="organizers only: a baseline entry")
+
+    permission_classes = [IsAuthenticated]
+    parser_classes = [parsers.MultiPartParser]
+
+    def get_throttles(self) -> list[BaseThrottle]:
+        return [SubmitThrottle()] if self.request.method == "POST" else []
+
+    @extend_schema(tags=["submissions"], operation_id="phase_submissions_list",
+                   description="Your team's submissions to this phase, newest first.",
+                   responses={200: SubmissionOutput(many=True), **error_responses(401, 403, 404)})
+    def get(self, request: Request, phase_id: int) -> Response:
+        phase = phase_or_404(request, phase_id)
+        team = team_for(user=request.user, challenge=phase.challenge)
+        if team is None:
+            raise NotAllowed(f"You are not in a team for {phase.challenge.title}; only teams have submissions. "
+                             "Create or join one on the challenge page.")
+        submissions = selectors.submission_list(phase=phase, team=team)
+        return Response(SubmissionOutput(submissions, many=True).data)
+
+    @extend_schema(tags=["submissions"], operation_id="phase_submissions_create", request=SubmissionCreateInput,
+                   description="Submit a zip of predictions for your team. It is scored in the background: "
+                   "follow it with GET /api/v1/submissions/<id>/. For files over a few hundred MB use the "
+                   "uploads endpoints.",
+                   responses={201: SubmissionOutput, **error_responses(400, 401, 403, 404, 413, 429)})
+    def post(self, request: Request, phase_id: int) -> Response:
+        phase = phase_or_404(request, phase_id)
+        _refuse_oversized(request)
+        data = self.SubmissionCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        submission = services.submission_create(phase=phase, user=request.user, **data.validated_data)
+        return _submission_response(request, submission, 201)
+
+
+class SubmissionDetailApi(APIView):
+    """A submission: its status, why it failed, warnings, and its scores per board once scored. Its team
+    and organizers always see it; others only once it is on a revealed public board."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(tags=["submissions"], operation_id="submissions_retrieve",
+                   responses={200: SubmissionOutput, **error_responses(401, 404)})
+    def get(self, request: Request, submission_id: int) -> Response:
+        return _submission_response(request, _visible_or_404(request, submission_id))
+
+
+class SubmissionCancelApi(APIView):
+    """Cancel a submission that has not finished; it then uses no quota."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(tags=["submissions"], operation_id="submissions_cancel", request=None,
+                   responses={200: SubmissionOutput, **error_responses(401, 403, 404, 409)})
+    def post(self, request: Request, submission_id: int) -> Response:
+        submission = _visible_or_404(request, submission_id)
+        return _submission_response(request, services.submission_cancel(submission=submission, user=request.user))
+
+
+# --- leaderboards -----------------------------------------------------------------------------
+
+
+class LeaderboardQuery(serializers.Serializer):
+    split = serializers.ChoiceField(choices=SPLIT_ORDER, default="overall", help_text="which board")
+    metric = serializers.ChoiceField(choices=METRICS, required=False,
+                                     help_text="rank by this metric; the phase's primary metric by default")
+
+
+def _leaderboard(request: Request, phase_id: int) -> selectors.Leaderboard:
+    phase = phase_or_404(request, phase_id)
+    query = LeaderboardQuery(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    split = query.validated_data["split"]
+    codes = split_codes(phase)
+    if split not in codes:
+        raise ApplicationError(f"This phase has no {split} leaderboard; choose one of {', '.join(codes)}.",
+                               detail={"splits": codes})
+    return selectors.leaderboard_rows(phase=phase, split=split, metric=query.validated_data.get("metric"),
+                                      viewer=request.user)
+
+
+class LeaderboardRowOutput(serializers.Serializer):
+    rank = serializers.IntegerField(allow_null=True, help_text="ties share a rank; null for baselines and "
+                                    "rows without a value")
+    team = serializers.CharField(allow_null=True, help_text="null for a baseline")
+    team_id = serializers.IntegerField(allow_null=True)
+    method = serializers.CharField()
+    method_url = serializers.CharField()
+    code_url = serializers.CharField()
+    is_baseline = serializers.BooleanField()
+    scores = MetricsOutput()
+    n_expressions = serializers.IntegerField()
+    submitted_at = serializers.DateTimeField()
+    submission_id = serializers.IntegerField()
+
+
+class LeaderboardOutput(serializers.Serializer):
+    phase = serializers.IntegerField(source="phase.pk")
+    split = serializers.CharField()
+    metric = serializers.CharField(help_text="the metric the rows are ranked by")
+    visible = serializers.BooleanField(help_text="false while a private board is not revealed: no rows")
+    message = serializers.CharField(help_text="why there are no rows, when there are none")
+    reveal_at = serializers.DateTimeField(allow_null=True)
+    rows = LeaderboardRowOutput(many=True)
+
+
+class LeaderboardApi(APIView):
+    """A phase's leaderboard, ranked by the server (one row per team, baselines badged and unranked).
+    A private board has no rows, except for organizers, until its reveal time."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(tags=["leaderboards"], operation_id="leaderboard_retrieve", parameters=[LeaderboardQuery],
+                   responses={200: LeaderboardOutput, **error_responses(400, 401, 404)})
+    def get(self, request: Request, phase_id: int) -> Response:
+        return Response(LeaderboardOutput(_leaderboard(request, phase_id)).data)
+
+
+_iso = serializers.DateTimeField().to_representation  # ISO 8601 in UTC, as in the JSON
+CSV_COLUMNS = ["rank", "team", "method", "is_baseline", *METRICS, "submitted_at", "submission_id"]
+
+
+def _cell(value: object) -> object:
+    """Team and method names are typed by users: never let a spreadsheet read one as a formula."""
+    if isinstance(value, str) and value.startswith(("=", "+", "-", "@", "\t", "\r")):
+        return "'" + value
+    return value
+
+
+class LeaderboardCsvApi(APIView):
+    """The same leaderboard as a CSV download (columns: rank, team, method, is_baseline, the four metrics,
+    submitted_at, submission_id). A board that is still private answers 403 with its reveal time."""
+
+    permission_classes = [AllowAny]
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> tuple:
+        return super().perform_content_negotiation(request, force=True)  # errors are JSON whatever is accepted
+
+    @extend_schema(tags=["leaderboards"], operation_id="leaderboard_csv", parameters=[LeaderboardQuery],
+                   responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="the CSV file"),
+                              **error_responses(400, 401, 403, 404)})
+    def get(self, request: Request, phase_id: int) -> HttpResponse:
+        board = _leaderboard(request, phase_id)
+        if not board.visible:
+            raise NotAllowed(board.message, detail={"reveal_at": _iso(board.reveal_at) if board.reveal_at else None})
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(CSV_COLUMNS)
+        for row in board.rows:
+            writer.writerow([_cell(v) for v in (
+                row.rank if row.rank is not None else "", row.team or "", row.method, str(row.is_baseline).lower(),
+                *(row.scores.get(m, "") for m in METRICS), _iso(row.submitted_at),
+                row.submission_id)])
+        phase = board.phase
+        response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+        filename = f"{phase.challenge.slug}-{phase.slug}-{board.split}.csv"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
+
+
+# --- large uploads ----------------------------------------------------------------------------
+
+
+SHA256 = r"^[0-9a-fA-F]{64}$"
+
+
+class UploadPartETagInput(serializers.Serializer):
+    PartNumber = serializers.IntegerField(min_value=1)
+    ETag = serializers.CharField(max_length=200)
+
+
+def _upload_or_404(upload_id: uuid.UUID) -> Upload:
+    upload = selectors.upload_get(upload_id=upload_id)
+    if upload is None:
+        raise NotFound("No such upload; start one with POST /api/v1/phases/<id>/uploads/.")
+    return upload
+
+
+class UploadPartTargetOutput(serializers.Serializer):
+    part_number = serializers.IntegerField()
+    url = serializers.CharField(help_text="PUT the part's bytes here; the answer's ETag header names it")
+
+
+class UploadTicketOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    parts = UploadPartTargetOutput(many=True)
+    direct_to_s3 = serializers.BooleanField()
+    expires_at = serializers.DateTimeField(help_text="an upload not completed by then is deleted")
+    complete_url = serializers.CharField()
+    abort_url = serializers.CharField()
+
+
+class UploadStartApi(APIView):
+    """Open an upload of a large file in `parts` parts. Send each part with an HTTP PUT of its bytes to its
+    URL (straight to S3 when the server uses S3; no credentials needed, the URL carries them), then POST
+    to `complete_url`. Team, dates, quota and size are checked now, but quota is only used on completion;
+    an upload never completed creates nothing and is cleaned up after `expires_at`."""
+
+    class UploadStartInput(serializers.Serializer):
+        filename = serializers.CharField(max_length=255, allow_blank=True, default="")
+        size = serializers.IntegerField(help_text="bytes; completion checks the file has exactly this size")
+        parts = serializers.IntegerField(default=1, help_text="each part but the last at least 5 MiB with S3")
+        sha256 = serializers.RegexField(SHA256, required=False, help_text="optional here; required on complete")
+        method_name = serializers.CharField(max_length=200, required=False,
+                                            help_text="optional here: checked early, sent again on complete")
+        method_url = serializers.CharField(allow_blank=True, required=False)
+        code_url = serializers.CharField(allow_blank=True, required=False)
+        method_description = serializers.CharField(allow_blank=True, required=False)
+        is_baseline = serializers.BooleanField(default=False, help_text="organizers only: a baseline entry")
+
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [SubmitThrottle]
+
+    @extend_schema(tags=["uploads"], operation_id="uploads_start", request=UploadStartInput,
+                   responses={201: UploadTicketOutput, **error_responses(400, 401, 403, 404, 413, 429)})
+    def post(self, request: Request, phase_id: int) -> Response:
+        phase = phase_or_404(request, phase_id)
+        data = self.UploadStartInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = data.validated_data
+        if "method_name" in fields:  # refuse a bad name or URL before gigabytes are sent
+            services.check_method_fields(method_name=fields["method_name"], method_url=fields.get("method_url", ""),
+                                         code_url=fields.get("code_url", ""))
+        ticket = upload_start(phase=phase, user=request.user, filename=fields["filename"], size=fields["size"],
+                              parts=fields["parts"], is_baseline=fields["is_baseline"])
+        upload = ticket.upload
+        return Response(UploadTicketOutput({
+            "id": upload.pk,
+            "parts": [{"part_number": t.part_number,
+                       "url": t.url if ticket.direct_to_s3 else request.build_absolute_uri(t.url)}
+                      for t in ticket.parts],
+            "direct_to_s3": ticket.direct_to_s3,
+            "expires_at": upload.expires_at,
+            "complete_url": request.build_absolute_uri(reverse("api-upload-complete", args=[upload.pk])),
+            "abort_url": request.build_absolute_uri(reverse("api-upload-abort", args=[upload.pk])),
+        }).data, status=201)
+
+
+class UploadCompleteApi(APIView):
+    """Finish an upload: the server assembles the parts, checks the file (it exists, has the announced
+    size and the sha256 sent here, is a zip) and creates the submission; this is when quota is used.
+    A file that fails a check is discarded: start again."""
+
+    class UploadCompleteInput(MethodFields):
+        sha256 = serializers.RegexField(SHA256, help_text="of the whole file, hex")
+        is_public = serializers.BooleanField(default=True, help_text="show it on the public leaderboard")
+        parts = UploadPartETagInput(many=True, required=False,
+                                    help_text="each part's ETag as its PUT answered; optional (the server can "
+                                    "find the parts itself)")
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(tags=["uploads"], operation_id="uploads_complete", request=UploadCompleteInput,
+                   responses={201: SubmissionOutput, **error_responses(400, 401, 403, 404, 409, 413, 429)})
+    def post(self, request: Request, upload_id: uuid.UUID) -> Response:
+        upload = _upload_or_404(upload_id)
+        data = self.UploadCompleteInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        submission = upload_complete(upload=upload, user=request.user, **data.validated_data)
+        return _submission_response(request, submission, 201)
+
+
+class UploadAbortApi(APIView):
+    """Give up an upload: its parts are deleted and nothing is created."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(tags=["uploads"], operation_id="uploads_abort", request=None,
+                   responses={204: OpenApiResponse(description="Aborted; nothing is left on the server."),
+                              **error_responses(401, 404, 409)})
+    def post(self, request: Request, upload_id: uuid.UUID) -> Response:
+        upload_abort(upload=_upload_or_404(upload_id), user=request.user)
+        return Response(status=204)
 
 
 class _RawBody(parsers.BaseParser):

@@ -100,6 +100,7 @@ class Upload(models.Model):
 
     class Status(models.TextChoices):
         PENDING = "pending"
+        COMPLETING = "completing"
         COMPLETED = "completed"
         ABORTED = "aborted"
 

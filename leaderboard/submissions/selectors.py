@@ -20,6 +20,7 @@ import csv
 import datetime as dt
 import io
 import math
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -31,7 +32,7 @@ from leaderboard.accounts.models import Team
 from leaderboard.challenges.models import Phase
 from scoring import METRICS
 
-from .models import Score, Submission
+from .models import Score, Submission, Upload
 
 TIE_TOLERANCE = 1e-6  # percent
 
@@ -166,7 +167,7 @@ def leaderboard_rows(
 
 
 def submission_list(*, phase: Phase, team: Team) -> QuerySet[Submission]:
-    return (Submission.objects.filter(phase=phase, team=team)
+    return (Submission.objects.filter(phase=phase, team=team).select_related("team")
             .prefetch_related(Prefetch("scores", queryset=Score.objects.order_by("id")))
             .order_by("-submitted_at", "-id"))
 
@@ -225,3 +226,8 @@ def per_video_results(*, submission: Submission) -> list[VideoResult]:
 def submission_get(*, submission_id: int) -> Submission | None:
     return (Submission.objects.select_related("phase__challenge", "team", "user")
             .prefetch_related("scores").filter(pk=submission_id).first())
+
+
+def upload_get(*, upload_id: uuid.UUID | str) -> Upload | None:
+    """An upload by id (whose it is, the upload services check)."""
+    return Upload.objects.select_related("phase__challenge").filter(pk=upload_id).first()

@@ -161,6 +161,16 @@ def _owned(upload: Upload, user: AbstractBaseUser) -> None:
         raise Conflict(f"This upload is already {upload.status}.")
 
 
+def _missing_parts(upload: Upload, present: set[int]) -> list[int]:
+    """Announced parts that never arrived. When no size was announced, a missing *last* part is
+    tolerated: the evalai CLI announces int(size / part) + 1 parts, one too many when the size is
+    an exact multiple of its part size (the sha256/zip checks still catch a truncated file)."""
+    missing = sorted(set(range(1, upload.parts + 1)) - present)
+    if upload.size is None and missing == [upload.parts] and upload.parts > 1:
+        return []
+    return missing
+
+
 def _assemble(upload: Upload, etags: dict[int, str] | None) -> None:
     """Put the complete object at upload.key in private storage."""
     storage = _storage()
@@ -170,7 +180,7 @@ def _assemble(upload: Upload, etags: dict[int, str] | None) -> None:
         if etags is None:  # the client did not keep the ETags: ask S3 which parts it has
             listed = client.list_parts(Bucket=bucket, Key=key_of(upload.key), UploadId=upload.multipart_id)
             etags = {p["PartNumber"]: p["ETag"] for p in listed.get("Parts", [])}
-        missing = sorted(set(range(1, upload.parts + 1)) - set(etags))
+        missing = _missing_parts(upload, set(etags))
         if missing:
             raise ApplicationError(f"The upload is incomplete: part(s) {missing[:10]} never arrived.",
                                    detail={"missing_parts": missing})
@@ -182,12 +192,13 @@ def _assemble(upload: Upload, etags: dict[int, str] | None) -> None:
             raise ApplicationError(f"The storage refused to assemble the upload: {exc}") from None
         return
     folder = _parts_dir(upload)
-    missing = [n for n in range(1, upload.parts + 1) if not (folder / f"{n:05d}.part").exists()]
+    present = {n for n in range(1, upload.parts + 1) if (folder / f"{n:05d}.part").exists()}
+    missing = _missing_parts(upload, present)
     if missing:
         raise ApplicationError(f"The upload is incomplete: part(s) {missing[:10]} never arrived.",
                                detail={"missing_parts": missing})
     with tempfile.TemporaryFile() as whole:
-        for n in range(1, upload.parts + 1):
+        for n in sorted(present):
             with (folder / f"{n:05d}.part").open("rb") as part:
                 shutil.copyfileobj(part, whole, 1024 * 1024)
         whole.seek(0)
@@ -239,6 +250,11 @@ def upload_complete(
     _owned(upload, user)
     method_name = check_method_fields(method_name=method_name, method_url=method_url, code_url=code_url)
     etags = None if parts is None else {int(p["PartNumber"]): str(p["ETag"]) for p in parts}
+    # Claim the upload: of two simultaneous completions only one assembles it (the other must not
+    # discard the object the first one's submission points at).
+    if not Upload.objects.filter(pk=upload.pk, status=Upload.Status.PENDING).update(
+            status=Upload.Status.COMPLETING):
+        raise Conflict("This upload is already being completed or is no longer open.")
     try:
         team = submission_admit(phase=upload.phase, user=user, is_baseline=upload.is_baseline, now=now)
         _assemble(upload, etags)
@@ -255,6 +271,11 @@ def upload_complete(
             Upload.objects.filter(pk=upload.pk).update(status=Upload.Status.COMPLETED, submission=submission)
     except ApplicationError:
         upload_discard(upload=upload)
+        raise
+    except BaseException:
+        # Not the upload's fault (storage or database trouble, an interrupted worker): let the
+        # client try the completion again.
+        Upload.objects.filter(pk=upload.pk, status=Upload.Status.COMPLETING).update(status=Upload.Status.PENDING)
         raise
     upload.refresh_from_db()
     return submission
@@ -278,13 +299,15 @@ def upload_discard(*, upload: Upload) -> None:
     shutil.rmtree(_parts_dir(upload), ignore_errors=True)
     if storage.exists(upload.key):
         storage.delete(upload.key)
-    Upload.objects.filter(pk=upload.pk, status=Upload.Status.PENDING).update(status=Upload.Status.ABORTED)
+    Upload.objects.filter(pk=upload.pk, status__in=[Upload.Status.PENDING, Upload.Status.COMPLETING]).update(
+        status=Upload.Status.ABORTED)
 
 
 def uploads_cleanup(*, now: dt.datetime | None = None) -> int:
     """Discard pending uploads past their lifetime (the periodic task runs this)."""
     now = now or timezone.now()
-    stale = list(Upload.objects.filter(status=Upload.Status.PENDING, expires_at__lt=now))
+    stale = list(Upload.objects.filter(status__in=[Upload.Status.PENDING, Upload.Status.COMPLETING],
+                                       expires_at__lt=now))
     for upload in stale:
         upload_discard(upload=upload)
     return len(stale)

@@ -184,3 +184,35 @@ def test_it_leaves_nothing_in_s3_after_an_abort(s3_server, bucket, phase_on_s3, 
     client = s3_server.client()
     assert client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
     assert [k for k in _keys(s3_server, bucket) if "/uploads/" in k] == []
+
+
+def test_it_lets_only_one_of_two_completions_assemble_the_upload(client, alice, phase, prediction_zip):
+    data = prediction_zip("good")
+    ticket = upload_start(phase=phase, user=alice, parts=1)
+    etags = send_local(ticket, data, client)
+    Upload.objects.filter(pk=ticket.upload.pk).update(status=Upload.Status.COMPLETING)  # the other one is busy
+    stale = Upload.objects.get(pk=ticket.upload.pk)
+    stale.status = Upload.Status.PENDING  # what a second request read before the first claimed it
+    with pytest.raises(Conflict, match="already being completed"):
+        upload_complete(upload=stale, user=alice, method_name="second", parts=etags)
+    assert Submission.objects.count() == 0
+    assert (Upload.objects.get(pk=ticket.upload.pk).status) == Upload.Status.COMPLETING  # left to the first
+
+
+def test_it_tolerates_the_one_extra_part_the_evalai_cli_announces(client, alice, phase, prediction_zip):
+    # evalai announces int(size / part_size) + 1 parts: one too many for an exact multiple.
+    data = prediction_zip("good")
+    ticket = upload_start(phase=phase, user=alice, parts=3)  # no size announced, as evalai does
+    for target, chunk in zip(ticket.parts[:2], split(data, 2)):
+        client.put(target.url, data=chunk, content_type="application/zip")
+    submission = upload_complete(upload=ticket.upload, user=alice, method_name="evalai-style")
+    assert submission.file.read() == data
+
+
+def test_it_still_wants_every_part_when_the_size_was_announced(client, alice, phase, prediction_zip):
+    data = prediction_zip("good")
+    ticket = upload_start(phase=phase, user=alice, size=len(data), parts=3)
+    for target, chunk in zip(ticket.parts[:2], split(data, 2)):
+        client.put(target.url, data=chunk, content_type="application/zip")
+    with pytest.raises(ApplicationError, match=r"part\(s\) \[3\] never arrived"):
+        upload_complete(upload=ticket.upload, user=alice, method_name="x")

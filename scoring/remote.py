@@ -1,0 +1,430 @@
+"""A client of the leaderboard's REST API (/api/v1/) and the CLI's saved login; no Django here.
+
+The server answers every error as {"error": "<sentence>", "detail": {...}}; the client turns it
+into RemoteError(status, message, detail), and a server it cannot reach into Unreachable.
+
+Retries: calls that are safe to repeat (GETs, part PUTs, abort) are retried with exponential
+backoff on connection errors, timeouts and 5xx answers, and on 429 throttles that name a short
+Retry-After. Calls that create something (submit, upload start, complete, token) are retried only
+when the connection was never made, so a lost answer never creates a second submission.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import urljoin, urlsplit
+
+import requests
+import urllib3
+
+Json = dict[str, Any]
+Progress = Callable[[int], None]  # called with the number of bytes sent since the last call (negative: rewind)
+
+MiB = 2**20
+MIN_PART = 5 * MiB  # S3's smallest part (every part but the last)
+DEFAULT_PART = 16 * MiB
+MAX_PART = 1024 * MiB  # each part is held in memory while it is sent
+TIMEOUT = (10.0, 300.0)  # connect, read: a server may take a while to assemble and verify a large upload
+RETRY_STATUSES = frozenset({500, 502, 503, 504})
+MAX_RETRY_AFTER = 60.0  # longer throttles are reported, not waited out
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+
+class RemoteError(Exception):
+    """The server refused the request: its status, its sentence and its detail."""
+
+    def __init__(self, status: int, message: str, detail: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.detail: dict[str, Any] = dict(detail or {})
+
+    def __str__(self) -> str:
+        return self.message
+
+    @property
+    def is_server_fault(self) -> bool:
+        """Not the request's fault (5xx, or no server at all): trying again later may work."""
+        return self.status == 0 or self.status >= 500
+
+
+class Unreachable(RemoteError):
+    """No answer at all: the server is down, the address is wrong, or the network failed."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(0, message)
+
+
+class ConfigError(Exception):
+    """No usable server or token: the user must log in or set the environment."""
+
+
+def error_from_response(response: requests.Response) -> RemoteError:
+    """The RemoteError for a failed answer, in the server's words when it used the error shape."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("error"), str):
+        detail = body.get("detail") if isinstance(body.get("detail"), dict) else {}
+        return RemoteError(response.status_code, body["error"], detail)
+    if isinstance(body, dict) and isinstance(body.get("detail"), str):  # DRF's default shape
+        return RemoteError(response.status_code, body["detail"])
+    reason = response.reason or "error"
+    return RemoteError(response.status_code, f"The server answered {response.status_code} {reason} "
+                                             f"for {response.request.method} {response.url}.")
+
+
+# --- saved login ------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    server: str | None
+    token: str | None
+    username: str | None = None
+
+
+def config_path(env: Mapping[str, str] | None = None) -> Path:
+    """Where `egomask login` keeps the server and token: the user's config folder.
+
+    $XDG_CONFIG_HOME/egomask/config.json, else ~/.config/egomask/config.json (%APPDATA% on Windows).
+    """
+    env = os.environ if env is None else env
+    if env.get("XDG_CONFIG_HOME"):
+        base = Path(env["XDG_CONFIG_HOME"])
+    elif os.name == "nt" and env.get("APPDATA"):
+        base = Path(env["APPDATA"])
+    else:
+        base = Path(env.get("HOME") or Path.home()) / ".config"
+    return base / "egomask" / "config.json"
+
+
+def normalize_server(url: str) -> str:
+    """The server's base URL without a trailing slash; refuses anything but http(s)."""
+    url = url.strip().rstrip("/")
+    if url.endswith("/api/v1"):
+        url = url[: -len("/api/v1")]
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"the server must be an http:// or https:// address, not {url!r}")
+    return url
+
+
+def load_config(env: Mapping[str, str] | None = None) -> Config:
+    """The saved login with EGOMASK_SERVER / EGOMASK_TOKEN taking precedence over the file."""
+    env = os.environ if env is None else env
+    saved: Json = {}
+    path = config_path(env)
+    if path.exists():
+        try:
+            saved = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot read {path}: {exc}; run `egomask login` again") from None
+        if not isinstance(saved, dict):
+            raise ConfigError(f"{path} is not a JSON object; run `egomask login` again")
+    server = env.get("EGOMASK_SERVER") or saved.get("server")
+    token = env.get("EGOMASK_TOKEN") or saved.get("token")
+    return Config(server=normalize_server(server) if server else None, token=token or None,
+                  username=saved.get("username") if not env.get("EGOMASK_TOKEN") else None)
+
+
+def save_config(config: Config, env: Mapping[str, str] | None = None) -> Path:
+    """Write the login atomically, readable by its owner only (mode 0600, folder 0700)."""
+    path = config_path(env)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    body = json.dumps({"server": config.server, "token": config.token, "username": config.username}, indent=2)
+    # mkstemp creates the file with mode 0600 from the start: the token is never readable by others.
+    fd, temporary = tempfile.mkstemp(prefix=".config-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(body + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, 0o600)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    return path
+
+
+# --- request bodies that report progress --------------------------------------------------------
+
+
+class _ProgressBody:
+    """Bytes handed to requests as a file-like body, reporting each block read as it is sent."""
+
+    def __init__(self, data: bytes, progress: Progress | None) -> None:
+        self._data = memoryview(data)
+        self._position = 0
+        self._progress = progress
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def read(self, size: int = -1) -> bytes:
+        end = len(self._data) if size is None or size < 0 else min(len(self._data), self._position + size)
+        block = self._data[self._position:end].tobytes()
+        self._position = end
+        if block and self._progress is not None:
+            self._progress(len(block))
+        return block
+
+    def rewind(self) -> None:
+        """Back to the start, taking back the progress reported so far (for a retry)."""
+        if self._position and self._progress is not None:
+            self._progress(-self._position)
+        self._position = 0
+
+
+def multipart_body(fields: Mapping[str, str], file_field: str, filename: str, data: bytes) -> tuple[bytes, str]:
+    """A multipart/form-data body and its Content-Type (the file last, as browsers send it)."""
+    boundary = f"egomask-{uuid.uuid4().hex}"
+    safe_name = filename.replace("\\", "_").replace('"', "_").replace("\r", "_").replace("\n", "_")
+    chunks: list[bytes] = []
+    for name, value in fields.items():
+        chunks.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode())
+        chunks.append(value.encode() + b"\r\n")
+    chunks.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{file_field}"; filename="{safe_name}"\r\n'
+                  "Content-Type: application/zip\r\n\r\n".encode())
+    chunks.extend([data, f"\r\n--{boundary}--\r\n".encode()])
+    return b"".join(chunks), f"multipart/form-data; boundary={boundary}"
+
+
+# --- the client --------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class UploadTicket:
+    """The server's answer to starting a large upload."""
+
+    id: str
+    parts: tuple[tuple[int, str], ...]  # (part number, absolute URL), in order
+    direct_to_s3: bool
+    complete_url: str
+    abort_url: str
+
+
+@dataclasses.dataclass(frozen=True)
+class MethodFields:
+    """How the submission is shown on the leaderboard."""
+
+    method_name: str
+    method_description: str = ""
+    method_url: str = ""
+    code_url: str = ""
+    is_public: bool = True
+
+    def as_json(self) -> Json:
+        return dataclasses.asdict(self)
+
+    def as_form(self) -> dict[str, str]:
+        return {**{k: str(v) for k, v in self.as_json().items() if k != "is_public"},
+                "is_public": "true" if self.is_public else "false"}
+
+
+def _never_sent(exc: requests.RequestException) -> bool:
+    """True when the connection was never made, so the server cannot have seen the request."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, urllib3.exceptions.NewConnectionError | urllib3.exceptions.NameResolutionError)
+
+
+def _unreachable(exc: requests.RequestException, url: str) -> Unreachable:
+    if isinstance(exc, requests.Timeout):
+        return Unreachable(f"The server did not answer in time ({url}).")
+    return Unreachable(f"Cannot reach the server at {url}: {type(exc).__name__}.")
+
+
+class Client:
+    """One method per endpoint of /api/v1/ that the CLI uses."""
+
+    def __init__(self, server: str, token: str | None = None, *, attempts: int = 4, backoff: float = 0.5,
+                 timeout: tuple[float, float] = TIMEOUT, session: requests.Session | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.server = normalize_server(server)
+        self.token = token
+        self.attempts = max(1, attempts)
+        self.backoff = backoff
+        self.timeout = timeout
+        self.session = session or requests.Session()
+        self.session.headers["User-Agent"] = "egomask-cli"
+        self._sleep = sleep
+
+    # plumbing
+
+    def url(self, path: str) -> str:
+        """An absolute URL for an API path ("phases/3/") or for a URL the server handed out."""
+        if path.startswith(("http://", "https://", "/")):
+            return urljoin(self.server + "/", path)
+        return f"{self.server}/api/v1/{path}"
+
+    def _headers(self, auth: bool) -> dict[str, str]:
+        headers = {"Accept": "application/json"}
+        if auth and self.token:
+            headers["Authorization"] = f"Token {self.token}"
+        return headers
+
+    def _pause(self, attempt: int, response: requests.Response | None = None) -> None:
+        wait = self.backoff * 2**attempt
+        if response is not None and response.headers.get("Retry-After", "").isdigit():
+            wait = max(wait, float(response.headers["Retry-After"]))
+        self._sleep(min(wait, MAX_RETRY_AFTER))
+
+    def _send(self, method: str, url: str, *, idempotent: bool, auth: bool = True,
+              on_retry: Callable[[], None] | None = None, **kwargs: Any) -> requests.Response:
+        """Send, retrying what is safe to retry; returns a 2xx answer or raises RemoteError."""
+        headers = {**self._headers(auth), **kwargs.pop("headers", {})}
+        for attempt in range(self.attempts):
+            last = attempt == self.attempts - 1
+            if attempt and on_retry is not None:
+                on_retry()
+            try:
+                response = self.session.request(method, url, headers=headers, timeout=self.timeout, **kwargs)
+            except requests.RequestException as exc:
+                if last or not (idempotent or _never_sent(exc)):
+                    raise _unreachable(exc, url) from None
+                self._pause(attempt)
+                continue
+            if response.ok:
+                return response
+            retry_after = response.headers.get("Retry-After", "")
+            # A throttle says wait a little; a used quota (X-Quota-Resets-At) is reported, never waited out.
+            throttled = (response.status_code == 429 and retry_after.isdigit()
+                         and float(retry_after) <= MAX_RETRY_AFTER and "X-Quota-Resets-At" not in response.headers)
+            if not last and idempotent and (response.status_code in RETRY_STATUSES or throttled):
+                self._pause(attempt, response)
+                continue
+            raise error_from_response(response)
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _json(self, method: str, path: str, *, idempotent: bool, auth: bool = True, **kwargs: Any) -> Any:
+        url = self.url(path)
+        response = self._send(method, url, idempotent=idempotent, auth=auth, **kwargs)
+        if response.status_code == 204 or not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise RemoteError(response.status_code, f"The server's answer to {method} {url} is not JSON; "
+                                                    "is this an EgoMask leaderboard?") from None
+
+    # endpoints
+
+    def obtain_token(self, username: str, password: str) -> str:
+        """POST auth/token/: a token for these credentials."""
+        body = self._json("POST", "auth/token/", idempotent=False, auth=False,
+                          json={"username": username, "password": password})
+        if not isinstance(body, dict) or not body.get("token"):
+            raise RemoteError(200, "The server's answer has no token.")
+        return str(body["token"])
+
+    def challenges(self) -> list[Json]:
+        return list(self._json("GET", "challenges/", idempotent=True) or [])
+
+    def phase(self, phase_id: int) -> Json:
+        return dict(self._json("GET", f"phases/{phase_id}/", idempotent=True))
+
+    def submission(self, submission_id: int) -> Json:
+        return dict(self._json("GET", f"submissions/{submission_id}/", idempotent=True))
+
+    def leaderboard(self, phase_id: int, split: str | None = None) -> Json:
+        params = {"split": split} if split else None
+        return dict(self._json("GET", f"phases/{phase_id}/leaderboard/", idempotent=True, params=params))
+
+    def submit(self, phase_id: int, filename: str, data: bytes, method: MethodFields,
+               progress: Progress | None = None) -> Json:
+        """POST phases/<id>/submissions/ with the whole file (multipart): the submission."""
+        body, content_type = multipart_body(method.as_form(), "file", filename, data)
+        stream = _ProgressBody(body, progress)
+        return dict(self._json("POST", f"phases/{phase_id}/submissions/", idempotent=False, data=stream,
+                               headers={"Content-Type": content_type}, on_retry=stream.rewind))
+
+    def upload_start(self, phase_id: int, *, filename: str, size: int, parts: int,
+                     method: MethodFields | None = None) -> UploadTicket:
+        """POST phases/<id>/uploads/: an upload in `parts` parts, each with the URL to PUT it to.
+
+        The method fields, if given, are checked now (they are sent again on completion), so a bad
+        name or URL is refused before any part is sent."""
+        fields = {k: v for k, v in method.as_json().items() if k != "is_public"} if method else {}
+        body = self._json("POST", f"phases/{phase_id}/uploads/", idempotent=False,
+                          json={"filename": filename, "size": size, "parts": parts, **fields})
+        upload_id = str(body["id"])
+        targets = tuple(sorted((int(p["part_number"]), self.url(str(p["url"]))) for p in body["parts"]))
+        return UploadTicket(
+            id=upload_id, parts=targets, direct_to_s3=bool(body.get("direct_to_s3")),
+            complete_url=self.url(str(body.get("complete_url") or f"uploads/{upload_id}/complete/")),
+            abort_url=self.url(str(body.get("abort_url") or f"uploads/{upload_id}/abort/")),
+        )
+
+    def upload_part(self, url: str, data: bytes, progress: Progress | None = None) -> str:
+        """PUT one part to its URL (which carries its own credentials): the part's ETag."""
+        stream = _ProgressBody(data, progress)
+        response = self._send("PUT", url, idempotent=True, auth=False, data=stream, on_retry=stream.rewind,
+                              headers={"Content-Length": str(len(data))})
+        etag = response.headers.get("ETag")
+        if not etag:
+            raise RemoteError(response.status_code, f"The answer to part upload {url.split('?')[0]} has no ETag.")
+        return etag
+
+    def upload_complete(self, ticket: UploadTicket, *, sha256: str, etags: Mapping[int, str],
+                        method: MethodFields) -> Json:
+        """POST uploads/<id>/complete/: the server assembles and verifies the file; the submission."""
+        parts = [{"PartNumber": n, "ETag": etags[n]} for n in sorted(etags)]
+        return dict(self._json("POST", ticket.complete_url, idempotent=False,
+                               json={"sha256": sha256, "parts": parts, **method.as_json()}))
+
+    def upload_abort(self, ticket: UploadTicket) -> None:
+        """POST uploads/<id>/abort/: the server drops the parts; nothing is left."""
+        self._json("POST", ticket.abort_url, idempotent=True)
+
+
+# --- uploading a file ---------------------------------------------------------------------------
+
+
+def parts_of(size: int, part_size: int) -> int:
+    return max(1, -(-size // part_size))
+
+
+def read_parts(handle: BinaryIO, part_size: int) -> Iterator[bytes]:
+    while chunk := handle.read(part_size):
+        yield chunk
+
+
+def upload_in_parts(client: Client, ticket: UploadTicket, path: Path, part_size: int,
+                    progress: Progress | None = None,
+                    before_part: Callable[[int], None] | None = None) -> tuple[str, dict[int, str]]:
+    """Send the file's parts in order; returns (sha256 of the whole file, ETag per part number).
+
+    Each part is read once (and hashed then), so a retried part does not read the file again.
+    """
+    digest = hashlib.sha256()
+    etags: dict[int, str] = {}
+    with path.open("rb") as handle:
+        chunks = read_parts(handle, part_size)
+        for number, url in ticket.parts:
+            data = next(chunks, b"")
+            digest.update(data)
+            if before_part is not None:
+                before_part(number)
+            etags[number] = client.upload_part(url, data, progress)
+        # The size was declared up front; a file that grew meanwhile is not what was validated.
+        if next(chunks, b""):
+            raise OSError(f"{path} changed while it was being uploaded")
+    return digest.hexdigest(), etags
+
