@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
-import math
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.http import Http404
-from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
@@ -43,9 +40,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         headers = {}
         resets = exc.detail.get("resets_at") if exc.detail else None
         if exc.status == status.HTTP_429_TOO_MANY_REQUESTS and resets:
+            # No Retry-After for a used quota: generic HTTP clients honour it, would sleep until the
+            # reset and then silently spend the next day's quota. Throttles (below) do send it.
             headers["X-Quota-Resets-At"] = resets
-            wait = (dt.datetime.fromisoformat(resets) - timezone.now()).total_seconds()
-            headers["Retry-After"] = str(max(0, math.ceil(wait)))
         return error(exc.message, exc.status, exc.detail, headers)
     if isinstance(exc, RequestDataTooBig):  # Django's DATA_UPLOAD_MAX_MEMORY_SIZE, for the form fields
         return error("The form fields of this request are too large; send the file as `file` and keep the "

@@ -27,13 +27,11 @@ from urllib.parse import urljoin, urlsplit
 import requests
 import urllib3
 
+from .parts import DEFAULT_PART, MAX_PART, MIN_PART, MiB  # noqa: F401 - part of this module's interface
+
 Json = dict[str, Any]
 Progress = Callable[[int], None]  # called with the number of bytes sent since the last call (negative: rewind)
 
-MiB = 2**20
-MIN_PART = 5 * MiB  # S3's smallest part (every part but the last)
-DEFAULT_PART = 16 * MiB
-MAX_PART = 1024 * MiB  # each part is held in memory while it is sent
 TIMEOUT = (10.0, 300.0)  # connect, read: a server may take a while to assemble and verify a large upload
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
 MAX_RETRY_AFTER = 60.0  # longer throttles are reported, not waited out

@@ -36,10 +36,11 @@ from rest_framework.views import APIView
 from leaderboard.accounts.selectors import is_member, team_for
 from leaderboard.api_support import SubmitThrottle, error, exception_handler
 from leaderboard.challenges.models import Challenge, Phase
-from leaderboard.challenges.selectors import challenge_list, phase_list
+from leaderboard.challenges.selectors import challenge_get_by_id, challenge_list, phase_list
 from leaderboard.errors import ApplicationError, NotAllowed, NotFound
 from leaderboard.submissions.models import Submission, Upload
 from leaderboard.submissions.selectors import (
+    upload_get,
     can_view_submission,
     leaderboard_rows,
     submission_get,
@@ -105,15 +106,15 @@ def _id(value: str) -> int:
 
 
 def _challenge(request: Request, challenge_id: str) -> Challenge:
-    challenge = selectors.challenge_by_id(challenge_id=_id(challenge_id), viewer=request.user)
+    challenge = challenge_get_by_id(challenge_id=_id(challenge_id), viewer=request.user)
     if challenge is None:
         raise NotFound(f"There is no challenge {challenge_id}; `evalai challenges` lists them.")
     return challenge
 
 
 def _phase(request: Request, phase_id: str, challenge_id: str | None = None) -> Phase:
-    phase = selectors.phase_by_id(phase_id=_id(phase_id), viewer=request.user,
-                                  challenge_id=None if challenge_id is None else _id(challenge_id))
+    phase = selectors.phase_in_challenge(phase_id=_id(phase_id), viewer=request.user,
+                                         challenge_id=None if challenge_id is None else _id(challenge_id))
     if phase is None and challenge_id is None:
         raise NotFound(f"There is no phase {phase_id}.")
     if phase is None:
@@ -273,7 +274,7 @@ def _own_upload(request: Request, handle: int) -> Upload:
     """The caller's upload named by a handle (organizers: anyone's)."""
     upload = None
     if UPLOAD_HANDLE_MIN <= handle < 2**128:
-        upload = selectors.upload_by_id(upload_id=uuid.UUID(int=handle))
+        upload = upload_get(upload_id=uuid.UUID(int=handle))
     if upload is None or not (request.user.is_authenticated
                               and (upload.user_id == request.user.pk or request.user.is_staff)):
         raise NotFound(f"There is no upload {handle} of yours.")

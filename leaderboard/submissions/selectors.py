@@ -230,4 +230,4 @@ def submission_get(*, submission_id: int) -> Submission | None:
 
 def upload_get(*, upload_id: uuid.UUID | str) -> Upload | None:
     """An upload by id (whose it is, the upload services check)."""
-    return Upload.objects.select_related("phase__challenge").filter(pk=upload_id).first()
+    return Upload.objects.select_related("phase__challenge", "submission").filter(pk=upload_id).first()

@@ -158,7 +158,9 @@ def _owned(upload: Upload, user: AbstractBaseUser) -> None:
     if upload.user_id != user.pk and not user.is_staff:
         raise NotFound("No such upload.")
     if upload.status != Upload.Status.PENDING:
-        raise Conflict(f"This upload is already {upload.status}.")
+        # The submission id lets a client whose completion answer got lost find its submission.
+        detail = {"status": upload.status, "submission_id": upload.submission_id}
+        raise Conflict(f"This upload is already {upload.status}.", detail=detail)
 
 
 def _missing_parts(upload: Upload, present: set[int]) -> list[int]:

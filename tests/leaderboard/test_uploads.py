@@ -216,3 +216,12 @@ def test_it_still_wants_every_part_when_the_size_was_announced(client, alice, ph
         client.put(target.url, data=chunk, content_type="application/zip")
     with pytest.raises(ApplicationError, match=r"part\(s\) \[3\] never arrived"):
         upload_complete(upload=ticket.upload, user=alice, method_name="x")
+
+
+def test_it_names_the_submission_when_a_completed_upload_is_touched_again(client, alice, phase, prediction_zip):
+    ticket = upload_start(phase=phase, user=alice, parts=1)
+    submission = upload_complete(upload=ticket.upload, user=alice, method_name="done",
+                                 parts=send_local(ticket, prediction_zip("good"), client))
+    with pytest.raises(Conflict) as info:
+        upload_abort(upload=Upload.objects.get(pk=ticket.upload.pk), user=alice)
+    assert info.value.detail == {"status": "completed", "submission_id": submission.pk}

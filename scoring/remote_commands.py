@@ -1,0 +1,435 @@
+"""The server commands' implementations (see scoring/cli_remote.py for the commands and exit codes).
+
+Imported only when a server command runs, so the local scoring commands never load requests or rich.
+"""
+
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import getpass
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import requests
+from rich import box
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.table import Table
+
+from .evaluation import validate_submission
+from .groundtruth import SPLITS
+from .metrics import METRICS
+from .cli_output import (
+    exit_for,
+    number,
+    print_json,
+    report,
+    say,
+    stderr_console,
+    stdout_console,
+    when,
+)
+from .remote import (
+    Client,
+    Config,
+    ConfigError,
+    Json,
+    MethodFields,
+    RemoteError,
+    UploadTicket,
+    load_config,
+    normalize_server,
+    parts_of,
+    save_config,
+    upload_in_parts,
+)
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_INVALID, EXIT_UNREACHABLE, EXIT_TIMEOUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+TERMINAL = ("finished", "failed", "cancelled")
+SCORE_ROWS = (*SPLITS, "overall")
+POLL_FIRST, POLL_MAX = 1.0, 10.0  # seconds between status checks, growing by half each time
+
+
+class _Refused(Exception):
+    """A problem found here (not by the server): one line on stderr, then exit with `code`."""
+
+    def __init__(self, message: str, code: int = EXIT_PROBLEMS) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class _TimedOut(Exception):
+    def __init__(self, submission: Json) -> None:
+        super().__init__(submission.get("status"))
+        self.submission = submission
+
+
+# --- shared plumbing ----------------------------------------------------------------------------
+
+
+def _command(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Turn what can go wrong into one line on stderr and an exit code."""
+
+    @functools.wraps(run)
+    def wrapper(args: argparse.Namespace) -> int:
+        try:
+            return run(args)
+        except ConfigError as exc:
+            say(f"egomask: error: {exc}")
+            return EXIT_INVALID
+        except _Refused as exc:
+            say(f"egomask: error: {exc}")
+            return exc.code
+        except RemoteError as exc:
+            hint = " Run `egomask login` (or set EGOMASK_TOKEN)." if exc.status == 401 else ""
+            say(f"egomask: error: {exc.message}{hint}")
+            return EXIT_UNREACHABLE if exc.is_server_fault else EXIT_PROBLEMS
+        except requests.RequestException as exc:  # the client wraps these; this is a safety net
+            say(f"egomask: error: cannot reach the server: {exc}")
+            return EXIT_UNREACHABLE
+        except KeyboardInterrupt:
+            say("egomask: interrupted")
+            return EXIT_INTERRUPTED
+
+    return wrapper
+
+
+def _client(*, need_token: bool = True) -> Client:
+    config = load_config()
+    if not config.server:
+        raise ConfigError("no server: run `egomask login --server URL` (or set EGOMASK_SERVER)")
+    if need_token and not config.token:
+        raise ConfigError(f"not logged in to {config.server}: run `egomask login` (or set EGOMASK_TOKEN)")
+    return Client(config.server, config.token)
+
+
+def _phase_id(client: Client, name: str) -> int:
+    """A phase by id ("3") or by slugs ("egomask/test")."""
+    if name.isdigit():
+        return int(name)
+    if name.count("/") != 1:
+        raise _Refused(f"name a phase by its id or as CHALLENGE/PHASE, not {name!r}", EXIT_INVALID)
+    challenge_slug, phase_slug = name.split("/")
+    challenge = _challenge(client, challenge_slug)
+    for phase in challenge.get("phases") or []:
+        if phase.get("slug") == phase_slug or str(phase.get("id")) == phase_slug:
+            return int(phase["id"])
+    raise _Refused(f"challenge {challenge_slug} has no phase {phase_slug!r}; `egomask phases {challenge_slug}` "
+                   "lists them")
+
+
+def _challenge(client: Client, name: str) -> Json:
+    challenges = client.challenges()
+    for challenge in challenges:
+        if name in (challenge.get("slug"), str(challenge.get("id"))):
+            return challenge
+    known = ", ".join(str(c.get("slug")) for c in challenges) or "none"
+    raise _Refused(f"no challenge {name!r} on this server (challenges: {known})")
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Let a clean-up call finish even if Ctrl-C is pressed again."""
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+# --- login --------------------------------------------------------------------------------------
+
+
+@_command
+def cmd_login(args: argparse.Namespace) -> int:
+    saved = load_config()
+    server = normalize_server(args.server) if args.server else saved.server
+    if not server:
+        raise ConfigError("which server? run `egomask login --server https://...` (or set EGOMASK_SERVER)")
+    username = args.username
+    if args.password_stdin:
+        if not username:
+            raise ConfigError("--password-stdin needs --username")
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        if not username:
+            print("Username: ", end="", file=sys.stderr, flush=True)
+            username = sys.stdin.readline().strip()
+        password = getpass.getpass("Password: ")
+    if not username or not password:
+        raise ConfigError("a username and a password are needed")
+    token = Client(server).obtain_token(username, password)
+    path = save_config(Config(server=server, token=token, username=username))
+    print(f"Logged in to {server} as {username}; the token is saved in {path} (readable by you only).")
+    for name in ("EGOMASK_SERVER", "EGOMASK_TOKEN"):
+        if os.environ.get(name) and not (name == "EGOMASK_SERVER" and os.environ[name].rstrip("/") == server):
+            say(f"note: {name} is set in your environment and overrides the saved login.")
+    return EXIT_OK
+
+
+# --- challenges and phases ----------------------------------------------------------------------
+
+
+def _open_text(phase: Json) -> str:
+    if phase.get("is_open"):
+        return "open"
+    return "closed" if phase.get("accepts_submissions", True) else "closed (not accepting)"
+
+
+def _quota_text(quota: Json | None) -> str:
+    if quota is None:  # the caller has no team in this challenge (or is not logged in)
+        return "—"
+    parts = []
+    if quota.get("per_day") is not None:
+        parts.append(f"{quota.get('per_day_left')}/{quota['per_day']} today")
+    if quota.get("total") is not None:
+        parts.append(f"{quota.get('total_left')}/{quota['total']} in all")
+    return ", ".join(parts) or "no limit"
+
+
+@_command
+def cmd_challenges(args: argparse.Namespace) -> int:
+    challenges = _client(need_token=False).challenges()
+    if args.json:
+        print_json(challenges)
+        return EXIT_OK
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("challenge", "title", "phases (id slug)", "open now"):
+        table.add_column(column)
+    for challenge in challenges:
+        phases = challenge.get("phases") or []
+        table.add_row(str(challenge.get("slug")), str(challenge.get("title")),
+                      ", ".join(f"{p.get('id')} {p.get('slug')}" for p in phases) or "—",
+                      ", ".join(str(p.get("id")) for p in phases if p.get("is_open")) or "—")
+    console = stdout_console()
+    if challenges:
+        console.print(table)
+    else:
+        console.print("No challenges on this server.")
+    return EXIT_OK
+
+
+@_command
+def cmd_phases(args: argparse.Namespace) -> int:
+    challenge = _challenge(_client(need_token=False), args.challenge)
+    phases = challenge.get("phases") or []
+    if args.json:
+        print_json(phases)
+        return EXIT_OK
+    table = Table(title=f"{challenge.get('title')} ({challenge.get('slug')})", box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("id", "phase", "name", "status", "starts", "ends", "splits", "board", "ranking",
+                   "submissions left"):
+        table.add_column(column, justify="right" if column == "id" else "left")
+    for phase in phases:
+        board = str(phase.get("visibility") or "public")
+        if phase.get("reveal_at"):
+            board += f" until {when(phase['reveal_at'])}"
+        ranking = f"{phase.get('ranking_rule')} by {phase.get('primary_metric')}"
+        splits = ", ".join(str(s.get("code")) for s in phase.get("splits") or []) or "all"
+        table.add_row(str(phase.get("id")), str(phase.get("slug")), str(phase.get("name")), _open_text(phase),
+                      when(phase.get("starts_at")), when(phase.get("ends_at")), splits, board, ranking,
+                      _quota_text(phase.get("quota")))
+    stdout_console().print(table)
+    return EXIT_OK
+
+
+# --- submit -------------------------------------------------------------------------------------
+
+
+def _validate_here(path: Path) -> None:
+    """The server's structural checks, run before anything is sent."""
+    report = validate_submission(path)
+    for warning in report.warnings:
+        say(f"warning: {warning}")
+    if not report.ok:
+        for error in report.errors:
+            say(f"error: {error}")
+        count = len(report.errors)
+        raise _Refused(f"{path} was not uploaded: the server would refuse it ({count} problem{'s' * (count > 1)} "
+                       "above). Fix them, then submit again; `egomask validate --pred FILE --gt GT` checks a zip "
+                       "against ground truth you have.")
+
+
+def _progress(enabled: bool) -> Progress:
+    return Progress(TextColumn("{task.description}", markup=False), BarColumn(), DownloadColumn(),
+                    TransferSpeedColumn(), TimeRemainingColumn(), console=stderr_console(), disable=not enabled)
+
+
+def _part_delay() -> Callable[[int], None] | None:
+    try:
+        delay = float(os.environ.get("EGOMASK_TEST_PART_DELAY") or 0)
+    except ValueError:
+        return None
+    if delay <= 0:
+        return None
+    return lambda number: time.sleep(delay) if number > 1 else None
+
+
+def _abort(client: Client, ticket: UploadTicket) -> str:
+    """Abort the upload on the server; what to tell the user about it."""
+    try:
+        with _sigint_ignored():
+            client.upload_abort(ticket)
+    except RemoteError as exc:
+        if exc.status == 409:  # it completed (or was discarded) just before the interruption
+            return f"upload {ticket.id}: {exc.message.rstrip('.')}; the website lists your submissions"
+        return (f"could not abort upload {ticket.id} ({exc.message}); the server discards unfinished uploads "
+                "within a day")
+    return f"upload {ticket.id} was aborted; nothing was left on the server"
+
+
+def _upload(client: Client, phase_id: int, path: Path, method: MethodFields, *, large: bool, part_size: int,
+            show_progress: bool) -> Json:
+    size = path.stat().st_size
+    with _progress(show_progress) as progress:
+        task = progress.add_task(f"Uploading {path.name}", total=size)
+
+        def advance(sent: int) -> None:
+            progress.advance(task, sent)
+
+        if not (large or size > part_size):
+            data = path.read_bytes()
+            try:
+                return client.submit(phase_id, path.name, data, method, advance)
+            except KeyboardInterrupt:
+                progress.stop()
+                raise _Refused("interrupted before the server answered: either the upload never arrived, or it "
+                               "arrived whole (then it shows in `egomask status` / on the website); nothing "
+                               "half-made is left", EXIT_INTERRUPTED) from None
+        ticket = client.upload_start(phase_id, filename=path.name, size=size, parts=parts_of(size, part_size),
+                                     method=method)
+        try:
+            sha256, etags = upload_in_parts(client, ticket, path, part_size, advance, _part_delay())
+            progress.update(task, description=f"Verifying {path.name}")
+            return client.upload_complete(ticket, sha256=sha256, etags=etags, method=method)
+        except KeyboardInterrupt:
+            progress.stop()
+            raise _Refused(f"interrupted: {_abort(client, ticket)}", EXIT_INTERRUPTED) from None
+        except (RemoteError, OSError):
+            # A part that failed leaves the others on the server; a refused completion was discarded by the
+            # server already (the abort then answers 409, which is fine).
+            _abort(client, ticket)
+            raise
+
+
+def _follow(client: Client, submission_id: int, timeout: float | None, show: bool) -> Json:
+    """Poll the submission, less often as time goes by, until scoring ends (or `timeout`)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    pause = POLL_FIRST
+    spinner = stderr_console().status(f"Submission {submission_id}: waiting for scoring", spinner="dots")
+    if show:
+        spinner.start()
+    try:
+        while True:
+            submission = client.submission(submission_id)
+            status = submission.get("status")
+            if status in TERMINAL:
+                return submission
+            if deadline is not None and time.monotonic() >= deadline:
+                raise _TimedOut(submission)
+            spinner.update(f"Submission {submission_id}: {status}")
+            wait = pause if deadline is None else max(0.0, min(pause, deadline - time.monotonic()))
+            time.sleep(wait)
+            pause = min(pause * 1.5, POLL_MAX)
+    finally:
+        spinner.stop()
+
+
+def _finish(client: Client, submission: Json, args: argparse.Namespace, *, announced: bool) -> int:
+    """After a submission is known: follow it if asked, then print it and pick the exit code."""
+    submission_id = int(submission["id"])
+    if args.wait:
+        try:
+            submission = _follow(client, submission_id, args.timeout, show=not args.json)
+        except _TimedOut as exc:
+            if args.json:
+                print_json(exc.submission)
+            say(f"egomask: still {exc.submission.get('status')} after {args.timeout:g} s; "
+                 f"follow it with `egomask status {submission_id} --wait`")
+            return EXIT_TIMEOUT
+        except KeyboardInterrupt:
+            say(f"egomask: stopped following; submission {submission_id} goes on on the server "
+                 f"(`egomask status {submission_id}`)")
+            return EXIT_INTERRUPTED
+    if args.json:
+        print_json(submission)
+    elif args.wait or not announced:
+        report(submission, stdout_console())
+    return exit_for(submission)
+
+
+@_command
+def cmd_submit(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    if path.is_dir():
+        raise _Refused(f"{path} is a folder: zip the split folders (short, medium, long) and submit the .zip",
+                       EXIT_INVALID)
+    if not path.is_file():
+        raise _Refused(f"no such file: {path}", EXIT_INVALID)
+    client = _client()
+    _validate_here(path)  # before any request: a zip the server would refuse is never sent
+    phase_id = _phase_id(client, args.phase)
+    method = MethodFields(method_name=args.method_name or path.stem, method_description=args.method_description,
+                          method_url=args.method_url, code_url=args.code_url, is_public=not args.private)
+    submission = _upload(client, phase_id, path, method, large=args.large, part_size=args.chunk_size,
+                         show_progress=not (args.quiet or args.json))
+    if not args.json:
+        print(f"Submission {submission['id']} received for phase {submission.get('phase', phase_id)}: "
+              f"{submission.get('status')}", flush=True)
+        if not args.wait:
+            say(f"Follow it with `egomask status {submission['id']} --wait`.")
+    return _finish(client, submission, args, announced=True)
+
+
+# --- status and leaderboard ---------------------------------------------------------------------
+
+
+@_command
+def cmd_status(args: argparse.Namespace) -> int:
+    client = _client()
+    return _finish(client, client.submission(args.id), args, announced=False)
+
+
+@_command
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    client = _client(need_token=False)
+    board = client.leaderboard(_phase_id(client, args.phase), args.split)
+    if args.json:
+        print_json(board)
+        return EXIT_OK
+    console = stdout_console()
+    if not board.get("visible", True):
+        console.print(board.get("message") or "This leaderboard is not public yet.")
+        return EXIT_OK
+    metric = board.get("metric")
+    table = Table(title=f"Phase {board.get('phase')} · {board.get('split')} · ranked by {metric}",
+                  box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("rank", justify="right")
+    table.add_column("team")
+    table.add_column("method")
+    for name in METRICS:
+        table.add_column(name, justify="right", style="bold" if name == metric else None)
+    table.add_column("submitted")
+    table.add_column("id", justify="right")
+    for row in board.get("rows") or []:
+        scores = row.get("scores") or {}
+        team = "baseline" if row.get("is_baseline") else str(row.get("team") or "—")
+        table.add_row(str(row.get("rank") or "—"), team, str(row.get("method") or ""),
+                      *(number(scores.get(name)) for name in METRICS), when(row.get("submitted_at")),
+                      str(row.get("submission_id") or ""))
+    if board.get("rows"):
+        console.print(table)
+    else:
+        console.print(board.get("message") or "No scored submissions yet.")
+    return EXIT_OK
+
