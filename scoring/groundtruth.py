@@ -219,19 +219,14 @@ def _load_track(root: Path, clip: str, obj_id: str, read_json, where: Location) 
     for frame, mask in data.items():
         if mask is None:
             continue
-        size = mask.get("size") if isinstance(mask, dict) else None
-        if (
-            not isinstance(size, list)
-            or len(size) != 2
-            or not all(isinstance(v, int) and v > 0 for v in size)
-            or not isinstance(mask.get("counts"), str)
-        ):
+        size = rle.mask_size(mask.get("size")) if isinstance(mask, dict) else None
+        if size is None or not isinstance(mask.get("counts"), str):
             raise InvalidGroundTruth(
                 'expected an RLE {"size": [h, w], "counts": "..."}', Location(file=relative, frame=frame)
             )
         frames.append(frame)
         counts.append(mask["counts"])
-        sizes.add((size[0], size[1]))
+        sizes.add(size)
     if len(sizes) > 1:
         raise InvalidGroundTruth(f"masks of different sizes in one annotation file: {sorted(sizes)}",
                                  Location(file=relative))

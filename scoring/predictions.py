@@ -180,12 +180,8 @@ def _read_rle_json(source: Source, files: ExpressionFiles, size: tuple[int, int]
         at = Location(file=path, split=files.split, video=files.video, expression=files.exp_id, frame=frame)
         if not isinstance(mask, dict) or "size" not in mask or "counts" not in mask:
             raise MalformedRLE('expected null or an RLE {"size": [height, width], "counts": "..."}', at)
-        mask_size = mask["size"]
-        if (
-            not isinstance(mask_size, list)
-            or len(mask_size) != 2
-            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in mask_size)
-        ):
+        mask_size = rle.mask_size(mask["size"])
+        if mask_size is None:
             raise MalformedRLE('"size" must be [height, width], two positive integers', at)
         height, width = mask_size
         if seen_size is not None and (height, width) != seen_size:

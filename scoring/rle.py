@@ -127,6 +127,17 @@ def parse_counts(strings: Sequence[str], pixels: Sequence[int]) -> ParsedCounts:
     return ParsedCounts(counts=counts, offsets=offsets, areas=areas)
 
 
+def mask_size(value: object) -> tuple[int, int] | None:
+    """(height, width) from an RLE's "size" if it is two positive integers, else None."""
+    if (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
+    ):
+        return value[0], value[1]
+    return None
+
+
 def check_uncompressed(counts: Sequence[object], pixels: int) -> tuple[list[int], int]:
     """Check an uncompressed counts list; return it as ints and the mask's area."""
     if not all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= _MAX_COUNT for c in counts):

@@ -77,9 +77,10 @@ def ground_truth_check(*, bundle_id: int) -> GroundTruthBundle:
     bundle = GroundTruthBundle.objects.get(pk=bundle_id)
     try:
         gt = ground_truth_load(bundle=bundle)
-    except (ApplicationError, OSError) as exc:  # OSError: the stored file is missing or unreadable
-        exc = exc if isinstance(exc, ApplicationError) else ApplicationError(f"The stored file cannot be read: {exc}")
+    except ApplicationError as exc:
         bundle.status, bundle.message = GroundTruthBundle.Status.INVALID, exc.message
+    except OSError as exc:  # the stored file is missing or unreadable
+        bundle.status, bundle.message = GroundTruthBundle.Status.INVALID, f"The stored file cannot be read: {exc}"
     else:
         bundle.status, bundle.message, bundle.version = GroundTruthBundle.Status.READY, "", gt.version
         bundle.summary = {

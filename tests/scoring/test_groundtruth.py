@@ -132,3 +132,12 @@ def test_it_refuses_a_bad_subset_in_the_combined_file(tmp_path):
     (root / "meta_expressions.json").write_text(json.dumps(meta))
     with pytest.raises(InvalidGroundTruth, match='"subset" must be one of short, medium, long'):
         load_ground_truth(root)
+
+
+def test_it_refuses_a_boolean_mask_size_like_a_submission_would(tmp_path):
+    root = simple(tmp_path)
+    good = rle_of(box(4, 6, 0, 2, 0, 2))
+    (root / "annotations" / "a" / "1.json").write_text(json.dumps({"00000": {**good, "size": [True, 6]}}))
+    with pytest.raises(InvalidGroundTruth, match="expected an RLE") as info:
+        load_ground_truth(root)
+    assert info.value.location.frame == "00000"
