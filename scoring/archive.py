@@ -46,10 +46,15 @@ def is_junk(path: PurePosixPath) -> bool:
 
 
 class Source:
-    """The regular files of a submission by relative POSIX path, and a way to read each."""
+    """The regular files of a submission by relative POSIX path, and a way to read each.
 
-    def __init__(self, files: dict[str, int]) -> None:
+    `folders` are the folders the archive or tree names itself (a zip made with `zip -r` lists
+    empty folders too), without the parents implied by file paths.
+    """
+
+    def __init__(self, files: dict[str, int], folders: frozenset[str] = frozenset()) -> None:
         self.files = files  # relative path -> uncompressed size
+        self.folders = folders
 
     def read(self, path: str) -> bytes:
         raise NotImplementedError
@@ -65,20 +70,27 @@ class Source:
 
 
 class ZipSource(Source):
-    def __init__(self, archive: zipfile.ZipFile, files: dict[str, int], label: str) -> None:
-        super().__init__(files)
+    def __init__(self, archive: zipfile.ZipFile, files: dict[str, int], label: str,
+                 folders: frozenset[str] = frozenset()) -> None:
+        super().__init__(files, folders)
         self._zip = archive
         self._label = label
 
     def read(self, path: str) -> bytes:
-        # Read in bounded chunks: zipfile.read() may inflate far more than the declared size in
-        # a single call before cutting it down, which a lying entry could use to exhaust memory.
-        chunks = []
+        # zipfile's read() without a size inflates everything a lying entry holds before
+        # cutting it to the declared size. Asking for exactly the declared size bounds what a
+        # stored or deflated entry inflates (zlib is told the maximum) and returns the bytes
+        # without a copy; other methods (bzip2, lzma) decompress without such a bound, so they
+        # are read in small chunks.
         try:
-            with self._zip.open(path) as entry:
+            info = self._zip.getinfo(path)
+            with self._zip.open(info) as entry:
+                if info.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                    return entry.read(info.file_size)  # a longer stream fails the CRC check
+                chunks = []
                 while chunk := entry.read(_CHUNK):
                     chunks.append(chunk)
-            return b"".join(chunks)
+                return b"".join(chunks)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, OSError, RuntimeError,
                 zlib.error, lzma.LZMAError) as exc:
             # RuntimeError: encrypted entry; NotImplementedError: unsupported compression; zlib/lzma: damaged data.
@@ -89,8 +101,8 @@ class ZipSource(Source):
 
 
 class DirSource(Source):
-    def __init__(self, root: Path, files: dict[str, int]) -> None:
-        super().__init__(files)
+    def __init__(self, root: Path, files: dict[str, int], folders: frozenset[str] = frozenset()) -> None:
+        super().__init__(files, folders)
         self._root = root
 
     def read(self, path: str) -> bytes:
@@ -111,7 +123,8 @@ def open_source(path: str | os.PathLike[str], limits: Limits | None = None) -> S
         raise NotAZip(f"this is not a zip archive ({exc}); upload a .zip of the prediction folders",
                       Location(file=path.name)) from None
     try:
-        return ZipSource(archive, _check_zip(archive, limits), path.name)
+        files, folders = _check_zip(archive, limits)
+        return ZipSource(archive, files, path.name, folders)
     except InvalidSubmission:
         archive.close()
         raise
@@ -129,11 +142,12 @@ def _relative_posix(name: str) -> PurePosixPath | None:
     return path
 
 
-def _check_zip(archive: zipfile.ZipFile, limits: Limits) -> dict[str, int]:
+def _check_zip(archive: zipfile.ZipFile, limits: Limits) -> tuple[dict[str, int], frozenset[str]]:
     infos = archive.infolist()
     if len(infos) > limits.max_entries:
         raise ZipBomb(f"the zip has {len(infos)} entries; the limit is {limits.max_entries}")
     files: dict[str, int] = {}
+    folders: set[str] = set()
     total = 0
     for info in infos:
         where = Location(file=info.filename)
@@ -146,6 +160,8 @@ def _check_zip(archive: zipfile.ZipFile, limits: Limits) -> dict[str, int]:
             what = "a symbolic link" if stat.S_ISLNK(mode) else "a device, FIFO or socket"
             raise UnsafeEntry(f"the zip contains {what}; only plain files and folders are allowed", where)
         if info.is_dir():
+            if path.parts and not is_junk(path):
+                folders.add(path.as_posix())
             continue
         if info.flag_bits & 0x1:
             raise NotAZip("the zip entry is encrypted; upload an unencrypted zip", where)
@@ -166,11 +182,12 @@ def _check_zip(archive: zipfile.ZipFile, limits: Limits) -> dict[str, int]:
             raise UnsafeEntry("the zip lists this file twice", where)
         if not is_junk(path):
             files[path.as_posix()] = info.file_size
-    return files
+    return files, frozenset(folders)
 
 
 def _open_dir(root: Path, limits: Limits) -> DirSource:
     files: dict[str, int] = {}
+    folders: set[str] = set()
     total = 0
     for dirpath, dirnames, filenames in os.walk(root):
         for name in dirnames + filenames:
@@ -182,6 +199,8 @@ def _open_dir(root: Path, limits: Limits) -> DirSource:
             if not (stat.S_ISDIR(info.st_mode) or stat.S_ISREG(info.st_mode)):
                 raise UnsafeEntry("devices, FIFOs and sockets are not allowed in a submission", Location(file=relative))
             if stat.S_ISDIR(info.st_mode):
+                if not is_junk(PurePosixPath(relative)):
+                    folders.add(relative)
                 continue
             if len(files) >= limits.max_entries:
                 raise ZipBomb(f"the submission has more than {limits.max_entries} files")
@@ -193,7 +212,7 @@ def _open_dir(root: Path, limits: Limits) -> DirSource:
                 raise ZipBomb(f"the submission holds more than {limits.max_total_bytes} bytes")
             if not is_junk(PurePosixPath(relative)):
                 files[relative] = info.st_size
-    return DirSource(root, files)
+    return DirSource(root, files, frozenset(folders))
 
 
 def extract(path: str | os.PathLike[str], dest: str | os.PathLike[str], limits: Limits | None = None) -> Path:

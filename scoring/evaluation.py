@@ -1,7 +1,9 @@
 """Score a submission against ground truth, or check it without scoring.
 
-One pass, expression by expression: read the expression's masks, score them, drop them. Memory
-therefore depends on the largest expression, not on the size of the benchmark.
+One pass over the submission: its layout is indexed once, each expression's file is read once,
+and the masks of many expressions are parsed and intersected with the ground truth together
+(batches of about 128 000 counts characters, which stay in the CPU cache), then dropped. Memory therefore depends on the
+batch size, not on the size of the benchmark or the density of the predictions.
 """
 
 from __future__ import annotations
@@ -9,19 +11,24 @@ from __future__ import annotations
 import contextlib
 import os
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
+import numpy as np
+
+from . import rle
 from .archive import Limits, Source, open_source
-from .errors import InvalidSubmission, Location, ScoringWarning
-from .groundtruth import SPLITS, GroundTruth
-from .metrics import METRICS, ExpressionScores, MetricSummary, score_expression, summarize
-from .predictions import index_layout, read_expression, sample
+from .errors import InvalidSubmission, Location, MalformedRLE, ScoringWarning
+from .groundtruth import SPLITS, Expression, GroundTruth
+from .layout import ExpressionFiles, Layout, index_layout, sample
+from .metrics import METRICS, ExpressionScores, MetricSummary, scores_from_ious, summarize
+from .predictions import RawMasks, read_expression
 
 # Bump when anything that can change a number changes; every stored score records it.
 SCORER_VERSION = "1.0.0"
 OVERALL = "overall"
+_BATCH_CHARS = 1 << 17  # counts characters per batch: large enough to be fast, small enough for the CPU cache
 
 Submission = str | os.PathLike[str] | Source
 
@@ -61,6 +68,7 @@ class Evaluation:
     warnings: tuple[ScoringWarning, ...]
     scorer_version: str
     gt_version: str
+    root: str = ""  # the wrapping folders the predictions were found in ("" for none)
 
     @property
     def missing(self) -> tuple[ExpressionResult, ...]:
@@ -75,7 +83,8 @@ class Evaluation:
 class ValidationReport:
     errors: tuple[InvalidSubmission, ...]
     warnings: tuple[ScoringWarning, ...]
-    n_expressions: int  # expressions that have prediction files
+    n_expressions: int  # expressions that have prediction files (those of the ground truth, when given)
+    root: str = ""
 
     @property
     def ok(self) -> bool:
@@ -99,6 +108,144 @@ def select_splits(gt: GroundTruth, split: str | None) -> tuple[str, ...]:
     return (split,)
 
 
+@dataclass
+class _Pass:
+    """What one pass over a submission found: rows in the ground truth's order, warnings, problems."""
+
+    limits: Limits
+    rows: list[ExpressionResult | None] = field(default_factory=list)
+    warnings: list[ScoringWarning] = field(default_factory=list)
+    found_errors: list[tuple[int, InvalidSubmission]] = field(default_factory=list)  # (expression slot, problem)
+    empty_folders: list[str] = field(default_factory=list)
+    found: int = 0
+
+    @property
+    def full(self) -> bool:
+        return len(self.found_errors) >= self.limits.max_errors
+
+    def fail(self, slot: int, error: InvalidSubmission) -> None:
+        self.found_errors.append((slot, error))
+
+    @property
+    def errors(self) -> list[InvalidSubmission]:
+        """The problems in the ground truth's order of expressions (masks are checked in batches)."""
+        ordered = sorted(self.found_errors, key=lambda item: item[0])
+        return [error for _, error in ordered[: self.limits.max_errors]]
+
+
+@dataclass
+class _Pending:
+    slot: int
+    expression: Expression
+    files: ExpressionFiles
+    raw: RawMasks
+
+
+def _score(gt: GroundTruth, source: Source, layout: Layout, splits: tuple[str, ...], run: _Pass) -> None:
+    """Read, check and score every expression of `splits` that has files, in batches."""
+    pending: list[_Pending] = []
+    chars = 0
+    for expression in gt.expressions(splits):
+        video = gt.videos[expression.video]
+        files = layout.expressions.get((expression.split, expression.video, expression.exp_id))
+        run.rows.append(None)
+        if files is None:
+            if not run.found_errors:
+                run.rows[-1] = ExpressionResult(expression.split, expression.video, expression.exp_id,
+                                                expression.obj_id, True, _scores(gt, expression, {}, ()))
+            continue
+        run.found += 1
+        if run.full:
+            continue
+        try:
+            raw = read_expression(source, files, size=(video.height, video.width), obj_id=expression.obj_id,
+                                  limits=run.limits)[0]
+        except InvalidSubmission as exc:
+            run.fail(len(run.rows) - 1, exc)
+            continue
+        run.warnings.extend(_expression_warnings(files, raw, video.frames, expression.obj_id))
+        if raw.path is None and not raw.named:
+            run.empty_folders.append(files.folder)
+        pending.append(_Pending(len(run.rows) - 1, expression, files, raw))
+        chars += sum(map(len, raw.counts))
+        if chars >= _BATCH_CHARS:
+            _flush(gt, pending, run)
+            chars = 0
+    _flush(gt, pending, run)
+
+
+def _flush(gt: GroundTruth, pending: list[_Pending], run: _Pass) -> None:
+    """Parse the pending expressions' masks in one batch and score them against the ground truth."""
+    if not pending:
+        return
+    parsed = _parse(pending, run)
+    if parsed is not None and not run.found_errors:
+        starts = np.cumsum([0, *(len(p.raw.counts) for p in pending)])
+        own: list[dict[str, int]] = []
+        for p, start in zip(pending, starts.tolist()):
+            # Non-empty masks only: an empty RLE is no mask for that frame.
+            non_empty = np.flatnonzero(parsed.areas[start : start + len(p.raw.counts)] > 0).tolist()
+            own.append({p.raw.frames[i]: start + i for i in non_empty})
+        truths = [gt.mask_indices(p.expression) for p in pending]
+        hits = [[(g, own[k][f]) for f, g in truth.items() if f in own[k]] for k, truth in enumerate(truths)]
+        pairs = np.asarray([pair for h in hits for pair in h], dtype=np.int64).reshape(-1, 2)
+        inter = rle.intersections(gt.runs, pairs[:, 0], parsed, pairs[:, 1])
+        ious = inter / (gt.runs.areas[pairs[:, 0]] + parsed.areas[pairs[:, 1]] - inter)
+        bounds = np.cumsum([0, *(len(h) for h in hits)]).tolist()
+        for k, p in enumerate(pending):
+            scores = _scores(gt, p.expression, own[k], ious[bounds[k] : bounds[k + 1]], len(truths[k]))
+            e = p.expression
+            run.rows[p.slot] = ExpressionResult(e.split, e.video, e.exp_id, e.obj_id, False, scores)
+    pending.clear()
+
+
+def _parse(pending: list[_Pending], run: _Pass) -> rle.ParsedCounts | None:
+    """The batch's counts parsed together; on a malformed one, each expression's first problem."""
+    strings = [c for p in pending for c in p.raw.counts]
+    pixels = [p.raw.size[0] * p.raw.size[1] for p in pending for _ in p.raw.counts]  # type: ignore[index]
+    try:
+        return rle.parse_counts(strings, pixels)
+    except rle.RLEFormatError:
+        pass
+    for p in pending:  # rare: find the bad masks expression by expression
+        if run.full or not p.raw.counts:
+            continue
+        try:
+            rle.parse_counts(p.raw.counts, p.raw.size[0] * p.raw.size[1])  # type: ignore[index]
+        except rle.RLEFormatError as exc:
+            run.fail(p.slot, MalformedRLE(f"malformed RLE: {exc.reason}", p.raw.location(p.files, p.raw.frames[exc.index])))
+    return None
+
+
+def _scores(gt: GroundTruth, expression: Expression, predicted: Mapping[str, int], ious: Sequence[float],
+            n_gt: int | None = None) -> ExpressionScores:
+    frames = gt.videos[expression.video].frames
+    n_pred = sum(1 for f in frames if f in predicted)
+    return scores_from_ious(len(frames), len(gt.mask_indices(expression)) if n_gt is None else n_gt, n_pred, ious)
+
+
+def _summaries(rows: list[ExpressionResult], splits: tuple[str, ...], split: str | None) -> dict[str, MetricSummary]:
+    summaries = {s: summarize(r.scores for r in rows if r.split == s) for s in splits}
+    if split in (None, "all"):
+        summaries[OVERALL] = summarize(r.scores for r in rows)
+    return summaries
+
+
+def _one_pass(gt: GroundTruth, submission: Submission, split: str | None, limits: Limits) -> tuple[_Pass, Layout]:
+    splits = select_splits(gt, split)
+    run = _Pass(limits)
+    with _opened(submission, limits) as source:
+        layout = index_layout(source.files, source.folders, videos={n: v.split for n, v in gt.videos.items()})
+        run.warnings.extend(layout.warnings)
+        _score(gt, source, layout, splits, run)
+    run.warnings.extend(_unknown_warnings(gt, splits, layout.expressions))
+    if run.empty_folders:
+        run.warnings.append(ScoringWarning(
+            "empty_folders", f"{len(run.empty_folders)} expression folder(s) hold no mask file (as VideoLISA leaves "
+            f"them when it finds nothing) and were scored as empty predictions: {sample(run.empty_folders)}"))
+    return run, layout
+
+
 def evaluate(
     gt: GroundTruth,
     submission: Submission,
@@ -108,46 +255,18 @@ def evaluate(
 ) -> Evaluation:
     """Score `submission` (zip, folder or open Source). Raises InvalidSubmission listing every problem."""
     limits = limits or Limits()
-    splits = select_splits(gt, split)
-    warnings: list[ScoringWarning] = []
-    errors: list[InvalidSubmission] = []
-    rows: list[ExpressionResult] = []
-    with _opened(submission, limits) as source:
-        layout = index_layout(source.files)
-        warnings.extend(layout.warnings)
-        for expression in gt.expressions(splits):
-            video = gt.videos[expression.video]
-            files = layout.expressions.get((expression.split, expression.video, expression.exp_id))
-            masks: Mapping[str, str] = {}
-            if files is not None:
-                if len(errors) >= limits.max_errors:
-                    continue
-                try:
-                    pred = read_expression(source, files, size=(video.height, video.width), limits=limits)
-                except InvalidSubmission as exc:
-                    errors.append(exc)
-                    continue
-                masks = pred.masks
-                warnings.extend(_expression_warnings(files.location, pred.frames, video.frames, pred.obj_id,
-                                                     expression.obj_id))
-            if errors:
-                continue  # the submission is rejected anyway; keep reading only to find more problems
-            scores = score_expression(video.frames, gt.masks(expression), masks, video.height, video.width)
-            rows.append(ExpressionResult(expression.split, expression.video, expression.exp_id,
-                                         expression.obj_id, files is None, scores))
-        warnings.extend(_unknown_warnings(gt, splits, layout.expressions))
-    if errors:
-        raise errors[0].with_problems(tuple(errors))
-    warnings.extend(_missing_warnings(rows))
-    summaries = {s: summarize(r.scores for r in rows if r.split == s) for s in splits}
-    if split in (None, "all"):
-        summaries[OVERALL] = summarize(r.scores for r in rows)
+    run, layout = _one_pass(gt, submission, split, limits)
+    if run.errors:
+        raise run.errors[0].with_problems(tuple(run.errors))
+    rows = [row for row in run.rows if row is not None]
+    warnings = [*run.warnings, *_missing_warnings(rows)]
     return Evaluation(
-        summaries=MappingProxyType(summaries),
+        summaries=MappingProxyType(_summaries(rows, select_splits(gt, split), split)),
         expressions=tuple(rows),
         warnings=tuple(warnings),
         scorer_version=SCORER_VERSION,
         gt_version=gt.version,
+        root=layout.root,
     )
 
 
@@ -160,77 +279,104 @@ def validate_submission(
 ) -> ValidationReport:
     """Every problem and warning of a submission, without raising for problems in it.
 
-    With ground truth this is exactly what `evaluate` would accept or refuse. Without it, the
-    structural checks a participant can run before uploading: safe archive, layout, well-formed
-    JSON, RLE and PNG, and one mask size per video.
+    With ground truth this is exactly what `evaluate` would accept or refuse, and the same
+    warnings. Without it, the structural checks a participant can run before uploading: safe
+    archive, layout, well-formed JSON, RLE and PNG, and one mask size per video.
     """
     limits = limits or Limits()
-    if gt is not None:
-        try:
-            evaluation = evaluate(gt, submission, split=split, limits=limits)
-        except InvalidSubmission as exc:
-            return ValidationReport(errors=exc.problems, warnings=(), n_expressions=0)
-        found = sum(1 for row in evaluation.expressions if not row.missing)
-        return ValidationReport(errors=(), warnings=evaluation.warnings, n_expressions=found)
     try:
+        if gt is not None:
+            run, layout = _one_pass(gt, submission, split, limits)
+            rows = [row for row in run.rows if row is not None]
+            warnings = run.warnings if run.errors else [*run.warnings, *_missing_warnings(rows)]
+            return ValidationReport(tuple(run.errors), tuple(warnings), run.found, layout.root)
         with _opened(submission, limits) as source:
-            layout = index_layout(source.files)
-            errors: list[InvalidSubmission] = []
-            sizes: dict[tuple[str, str], tuple[int, int]] = {}
-            for key, files in layout.expressions.items():
-                if len(errors) >= limits.max_errors:
-                    break
-                try:
-                    pred = read_expression(source, files, size=sizes.get(key[:2]), limits=limits)
-                except InvalidSubmission as exc:
-                    errors.append(exc)
-                    continue
-                if pred.size is not None:
-                    sizes[key[:2]] = pred.size
+            layout = index_layout(source.files, source.folders)
+            errors, warnings = _check_structure(source, layout, limits)
     except InvalidSubmission as exc:
         return ValidationReport(errors=(exc,), warnings=(), n_expressions=0)
-    return ValidationReport(errors=tuple(errors), warnings=layout.warnings, n_expressions=len(layout.expressions))
+    return ValidationReport(tuple(errors), (*layout.warnings, *warnings), len(layout.expressions), layout.root)
 
 
-def _expression_warnings(
-    where: Location, named: frozenset[str], frames: tuple[str, ...], obj_id: str | None, gt_obj_id: str
-) -> Iterator[ScoringWarning]:
-    unknown = named.difference(frames)
+def _check_structure(source: Source, layout: Layout, limits: Limits
+                     ) -> tuple[list[InvalidSubmission], list[ScoringWarning]]:
+    """Read and check every file of every expression folder, as if each video's first mask set its size."""
+    found: list[tuple[int, InvalidSubmission]] = []
+    warnings: list[ScoringWarning] = []
+    sizes: dict[tuple[str, str], tuple[int, int]] = {}
+    batch: list[tuple[int, ExpressionFiles, RawMasks]] = []
+    chars = 0
+    for position, (key, files) in enumerate(layout.expressions.items()):
+        if len(found) >= limits.max_errors:
+            break
+        try:
+            for raw in read_expression(source, files, size=sizes.get(key[:2]), limits=limits):
+                if raw.size is not None:
+                    sizes[key[:2]] = raw.size
+                warnings.extend(raw.warnings)
+                batch.append((position, files, raw))
+                chars += sum(map(len, raw.counts))
+        except InvalidSubmission as exc:
+            found.append((position, exc))
+            continue
+        if chars >= _BATCH_CHARS:
+            _check_counts(batch, found)
+            chars = 0
+    _check_counts(batch, found)
+    found.sort(key=lambda item: item[0])
+    return [error for _, error in found[: limits.max_errors]], warnings
+
+
+def _check_counts(batch: list[tuple[int, ExpressionFiles, RawMasks]], found: list[tuple[int, InvalidSubmission]]
+                  ) -> None:
+    """Parse a batch's counts together; on a malformed one, find each expression's first problem."""
+    try:
+        rle.parse_counts([c for _, _, r in batch for c in r.counts],
+                         [r.size[0] * r.size[1] for _, _, r in batch for _ in r.counts])  # type: ignore[index]
+    except rle.RLEFormatError:
+        for position, files, raw in batch:
+            try:
+                rle.parse_counts(raw.counts, raw.size[0] * raw.size[1] if raw.size else 0)
+            except rle.RLEFormatError as exc:
+                found.append((position, MalformedRLE(f"malformed RLE: {exc.reason}",
+                                                     raw.location(files, raw.frames[exc.index]))))
+    batch.clear()
+
+
+def _expression_warnings(files: ExpressionFiles, raw: RawMasks, frames: tuple[str, ...], gt_obj_id: str
+                         ) -> Iterator[ScoringWarning]:
+    yield from raw.warnings
+    unknown = raw.named.difference(frames)
     if unknown:
         yield ScoringWarning(
-            "unknown_frames", f"{len(unknown)} frame(s) not in the video were ignored: {sample(unknown)}", where
+            "unknown_frames", f"{len(unknown)} frame(s) not in the video were ignored: {sample(unknown)}",
+            files.location,
         )
-    if obj_id is not None and obj_id != gt_obj_id:
+    if raw.obj_id is not None and raw.obj_id != gt_obj_id:
         yield ScoringWarning(
-            "obj_id_mismatch", f"the file name says obj_id {obj_id}, the expression refers to obj_id {gt_obj_id}; "
-            "scored against the expression's object", where
+            "obj_id_mismatch", f"the file name says obj_id {raw.obj_id}, the expression refers to obj_id {gt_obj_id}; "
+            "scored against the expression's object", files.location,
         )
 
 
-def _unknown_warnings(
-    gt: GroundTruth, splits: tuple[str, ...], found: Mapping[tuple[str, str, str], object]
-) -> Iterator[ScoringWarning]:
+def _unknown_warnings(gt: GroundTruth, splits: tuple[str, ...], found: Mapping[tuple[str, str, str], object]
+                      ) -> Iterator[ScoringWarning]:
     by_video: dict[tuple[str, str], list[str]] = defaultdict(list)
     for split, video, exp_id in found:
-        if split in splits:
+        if split in splits or video not in gt.videos:
             by_video[(split, video)].append(exp_id)
     for (split, name), exp_ids in sorted(by_video.items()):
         video = gt.videos.get(name)
         where = Location(split=split, video=name)
         if video is None:
             yield ScoringWarning("unknown_video", "no such video in the benchmark; its predictions were ignored", where)
-        elif video.split != split:
+            continue
+        known = {e.exp_id for e in video.expressions}
+        unknown = [e for e in exp_ids if e not in known]
+        if unknown:
             yield ScoringWarning(
-                "wrong_split", f"this video belongs to the {video.split} split; its predictions under {split}/ "
-                "were ignored", where
+                "unknown_expressions", f"no such expression(s) in this video, ignored: {sample(unknown)}", where
             )
-        else:
-            known = {e.exp_id for e in video.expressions}
-            unknown = [e for e in exp_ids if e not in known]
-            if unknown:
-                yield ScoringWarning(
-                    "unknown_expressions", f"no such expression(s) in this video, ignored: {sample(unknown)}", where
-                )
 
 
 def _missing_warnings(rows: list[ExpressionResult]) -> Iterator[ScoringWarning]:

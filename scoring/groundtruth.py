@@ -1,27 +1,42 @@
-"""Load the published EgoMask ground-truth layout into plain, immutable objects.
+"""Load the published EgoMask ground truth into plain, immutable objects.
 
     ROOT/annotations/<clip>/<obj_id>.json        {"<frame>": RLE, ...}, visible frames only
     ROOT/subset/<split>/meta_expressions.json    one per split (preferred), or
     ROOT/meta_expressions.json                   all splits, each video carrying "subset"
 
+ROOT may be a folder or a zip, and may sit inside wrapping folders: the published download
+(`hf download XuuuXYZ/EgoMask --repo-type dataset --local-dir dataset`) gives `dataset/egomask/`,
+possibly beside the training set `dataset/egomask-train/`, which is ignored with a note.
+
 A medium video `<clip>--<k>` is cut from the long video `<clip>` and uses its annotations; only
 the frames in a video's own `frames` list count. A broken tree is refused with InvalidGroundTruth
-naming the file, video and expression concerned.
+naming the file, video and expression concerned. Every mask is parsed once, at load, into one
+array of run lengths (`GroundTruth.runs`): scoring never parses the ground truth again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 
+import msgspec
+import numpy as np
+
 from . import rle
-from .errors import InvalidGroundTruth, Location
+from .archive import Limits, Source, open_source
+from .errors import InvalidGroundTruth, InvalidSubmission, Location
 
 SPLITS: tuple[str, ...] = ("short", "medium", "long")
+# The ground truth is the organizers' own file, but still read through the safe archive layer.
+GROUND_TRUTH_LIMITS = Limits(max_entries=5_000_000, max_total_bytes=256 * 1024**3, max_file_bytes=4 * 1024**3,
+                             max_ratio=100_000)
+_PARSE_BATCH_CHARS = 1 << 17  # counts characters parsed per call: fast, and small enough for the CPU cache
 
 
 @dataclass(frozen=True)
@@ -48,13 +63,13 @@ class Video:
 
 @dataclass(frozen=True)
 class ObjectTrack:
-    """The ground-truth masks of one object: frame -> compressed counts, non-empty masks only."""
+    """The ground-truth masks of one object: frame -> index of its non-empty mask in GroundTruth.runs."""
 
     clip: str
     obj_id: str
     height: int
     width: int
-    masks: Mapping[str, str]
+    frames: Mapping[str, int]
 
 
 @dataclass(frozen=True)
@@ -63,6 +78,8 @@ class GroundTruth:
     videos: Mapping[str, Video]
     tracks: Mapping[tuple[str, str], ObjectTrack]
     version: str  # sha256 over every file read: changes whenever the ground truth does
+    runs: rle.ParsedCounts  # every non-empty mask, parsed once
+    notes: tuple[str, ...] = ()  # what was found but not used (the training set)
 
     @property
     def splits(self) -> tuple[str, ...]:
@@ -80,88 +97,146 @@ class GroundTruth:
                 if video.split == split:
                     yield from video.expressions
 
+    def track(self, expression: Expression) -> ObjectTrack:
+        return self.tracks[(self.videos[expression.video].clip, expression.obj_id)]
+
+    def mask_indices(self, expression: Expression) -> dict[str, int]:
+        """frame -> mask index in `runs` for the expression's non-empty masks, in its video's frame order."""
+        frames = self.track(expression).frames
+        return {frame: frames[frame] for frame in self.videos[expression.video].frames if frame in frames}
+
     def masks(self, expression: Expression) -> dict[str, str]:
-        """Ground-truth masks of an expression, restricted to its video's frames."""
+        """Ground-truth masks of an expression as compressed counts, restricted to its video's frames."""
         video = self.videos[expression.video]
-        track = self.tracks[(video.clip, expression.obj_id)]
-        return {frame: track.masks[frame] for frame in video.frames if frame in track.masks}
+        return {frame: rle.compress(self.runs.runs(i), video.height, video.width)
+                for frame, i in self.mask_indices(expression).items()}
 
 
-def load_ground_truth(root: str | Path) -> GroundTruth:
-    """Read and check a ground-truth tree. Raises InvalidGroundTruth with a precise message."""
-    root = Path(root)
-    if not root.is_dir():
-        raise InvalidGroundTruth(f"ground-truth folder {root} does not exist")
-    digest = hashlib.sha256()
+def load_ground_truth(path: str | os.PathLike[str] | Source) -> GroundTruth:
+    """Read and check a ground-truth tree (folder or zip). Raises InvalidGroundTruth with a precise message."""
+    if isinstance(path, Source):
+        return _load(path, str(getattr(path, "label", "")))
+    location = Path(path)
+    if not location.exists():
+        raise InvalidGroundTruth(f"ground truth {location} does not exist")
+    try:
+        source = open_source(location, GROUND_TRUTH_LIMITS)
+    except InvalidSubmission as exc:
+        raise InvalidGroundTruth(f"cannot read the ground truth: {exc}") from None
+    with source:
+        return _load(source, str(location))
 
-    def read_json(path: Path) -> object:
-        relative = path.relative_to(root).as_posix()
+
+class _Reader:
+    """Reads the files of the benchmark below `base` in a source, hashing every one."""
+
+    def __init__(self, source: Source, base: str) -> None:
+        self.source, self.base = source, base
+        self.digest = hashlib.sha256()
+
+    def exists(self, relative: str) -> bool:
+        return self.base + relative in self.source.files
+
+    def read(self, relative: str) -> bytes:
         try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise InvalidGroundTruth(f"cannot read: {exc.strerror}", Location(file=relative)) from None
-        digest.update(relative.encode() + b"\0" + data + b"\0")
+            data = self.source.read(self.base + relative)
+        except (OSError, InvalidSubmission) as exc:
+            raise InvalidGroundTruth(f"cannot read: {exc}", Location(file=relative)) from None
+        self.digest.update(relative.encode() + b"\0" + data + b"\0")
+        return data
+
+    def json(self, relative: str) -> object:
         try:
-            return json.loads(data)
-        except ValueError as exc:
+            return json.loads(self.read(relative))
+        except (ValueError, RecursionError) as exc:
             raise InvalidGroundTruth(f"not valid JSON ({exc})", Location(file=relative)) from None
 
-    meta = _read_meta(root, read_json)
-    videos: dict[str, Video] = {}
-    tracks: dict[tuple[str, str], ObjectTrack] = {}
+
+def _meta_base(name: str) -> str | None:
+    """The benchmark folder a meta_expressions.json belongs to ("" for the top), or None."""
+    for split in SPLITS:
+        if name == f"subset/{split}/meta_expressions.json" or name.endswith(f"/subset/{split}/meta_expressions.json"):
+            return name[: -len(f"subset/{split}/meta_expressions.json")]
+    if name == "meta_expressions.json" or name.endswith("/meta_expressions.json"):
+        return name[: -len("meta_expressions.json")]
+    return None
+
+
+def _find_root(source: Source, label: str) -> tuple[str, tuple[str, ...]]:
+    """The benchmark's folder inside the source ("" or e.g. "egomask/"), and notes on what else is there."""
+    bases = {base for name in source.files if (base := _meta_base(name)) is not None}
+    annotated = {name[: name.index("annotations/")] for name in source.files if "annotations/" in name
+                 and (name.startswith("annotations/") or "/annotations/" in name)}
+    roots = sorted(bases & annotated)
+    what = label or "the ground truth"
+    if not roots:
+        raise InvalidGroundTruth(
+            f"no EgoMask ground truth in {what}: expected annotations/<clip>/<obj_id>.json and "
+            "subset/<split>/meta_expressions.json (or meta_expressions.json), as `hf download XuuuXYZ/EgoMask "
+            "--repo-type dataset` gives in egomask/")
+    if len(roots) > 1:
+        shown = ", ".join(r or "the top level" for r in roots)
+        raise InvalidGroundTruth(f"{what} holds more than one benchmark ({shown}); give the folder of one of them")
+    root = roots[0]
+    trains = sorted({name[: name.index("egomask-train/") + len("egomask-train/")] for name in source.files
+                     if "egomask-train/" in name and not name.startswith(root + "annotations/")})
+    notes = tuple(f"ignored {train}: the training set (EgoMask-Train) is not scored" for train in trains)
+    return root, notes
+
+
+def _load(source: Source, label: str) -> GroundTruth:
+    base, notes = _find_root(source, label)
+    reader = _Reader(source, base)
+    meta = _read_meta(reader)
+    clips = {name[len(base) + len("annotations/"):].split("/", 1)[0] for name in source.files
+             if name.startswith(base + "annotations/")}
+    tracks: dict[tuple[str, str], _Track] = {}
+    videos: list[tuple[str, str, str, tuple[str, ...], list[Expression], str]] = []
     for name, split, frames, raw_expressions, meta_file in meta:
-        clip = _clip_of(root, name, meta_file)
+        clip = _clip_of(clips, name, meta_file)
         expressions = []
         for exp_id, obj_id, text in raw_expressions:
             where = Location(file=meta_file, split=split, video=name, expression=exp_id)
-            key = (clip, obj_id)
-            if key not in tracks:
-                tracks[key] = _load_track(root, clip, obj_id, read_json, where)
+            if (clip, obj_id) not in tracks:
+                tracks[(clip, obj_id)] = _read_track(reader, clip, obj_id, where)
             expressions.append(Expression(split=split, video=name, exp_id=exp_id, text=text, obj_id=obj_id))
+        videos.append((name, split, clip, frames, expressions, meta_file))
+    runs, indices = _parse_tracks(tracks)
+    out_tracks = {key: ObjectTrack(t.clip, t.obj_id, t.height, t.width, MappingProxyType(indices[key]))
+                  for key, t in tracks.items()}
+    out_videos: dict[str, Video] = {}
+    for name, split, clip, frames, expressions, _ in videos:
         frame_set = set(frames)
         for expression in expressions:
-            if not frame_set.intersection(tracks[(clip, expression.obj_id)].masks):
+            if not frame_set.intersection(out_tracks[(clip, expression.obj_id)].frames):
                 raise InvalidGroundTruth(
                     f"the object (obj_id {expression.obj_id}) is not visible in any of the video's frames",
                     Location(file=f"annotations/{clip}/{expression.obj_id}.json", split=split, video=name,
                              expression=expression.exp_id),
                 )
-        sizes = {(tracks[(clip, e.obj_id)].height, tracks[(clip, e.obj_id)].width) for e in expressions}
+        sizes = {(out_tracks[(clip, e.obj_id)].height, out_tracks[(clip, e.obj_id)].width) for e in expressions}
         if len(sizes) > 1:
-            raise InvalidGroundTruth(
-                f"masks of different sizes in one video: {sorted(sizes)}", Location(split=split, video=name)
-            )
+            raise InvalidGroundTruth(f"masks of different sizes in one video: {sorted(sizes)}",
+                                     Location(split=split, video=name))
         height, width = sizes.pop() if sizes else (0, 0)
-        video = Video(name, split, clip, frames, height, width, tuple(expressions))
-        videos[name] = video
-    return GroundTruth(
-        root=str(root),
-        videos=MappingProxyType(videos),
-        tracks=MappingProxyType(tracks),
-        version=digest.hexdigest(),
-    )
+        out_videos[name] = Video(name, split, clip, frames, height, width, tuple(expressions))
+    return GroundTruth(root=label + ("/" + base.rstrip("/") if base else ""), videos=MappingProxyType(out_videos),
+                       tracks=MappingProxyType(out_tracks), version=reader.digest.hexdigest(), runs=runs, notes=notes)
 
 
 _Meta = list[tuple[str, str, tuple[str, ...], list[tuple[str, str, str]], str]]
 
 
-def _read_meta(root: Path, read_json) -> _Meta:  # type: ignore[no-untyped-def]
+def _read_meta(reader: _Reader) -> _Meta:
     """(video, split, frames, [(exp_id, obj_id, text)], meta file) for every video."""
-    per_split = {split: root / "subset" / split / "meta_expressions.json" for split in SPLITS}
-    sources: list[tuple[Path, str | None]] = [(path, split) for split, path in per_split.items() if path.is_file()]
+    sources: list[tuple[str, str | None]] = [(f"subset/{split}/meta_expressions.json", split) for split in SPLITS
+                                             if reader.exists(f"subset/{split}/meta_expressions.json")]
     if not sources:
-        combined = root / "meta_expressions.json"
-        if not combined.is_file():
-            raise InvalidGroundTruth(
-                f"no meta_expressions.json in {root} (looked for subset/<split>/meta_expressions.json "
-                "and meta_expressions.json)"
-            )
-        sources = [(combined, None)]
+        sources = [("meta_expressions.json", None)]
     out: _Meta = []
     seen: dict[str, str] = {}
-    for path, split in sources:
-        relative = path.relative_to(root).as_posix()
-        data = read_json(path)
+    for relative, split in sources:
+        data = reader.json(relative)
         if not isinstance(data, dict) or not isinstance(data.get("videos"), dict):
             raise InvalidGroundTruth('expected {"videos": {...}}', Location(file=relative))
         for name, video in data["videos"].items():
@@ -193,48 +268,121 @@ def _read_meta(root: Path, read_json) -> _Meta:  # type: ignore[no-untyped-def]
     return out
 
 
-def _clip_of(root: Path, video: str, meta_file: str) -> str:
-    if (root / "annotations" / video).is_dir():
+def _clip_of(clips: set[str], video: str, meta_file: str) -> str:
+    if video in clips:
         return video
-    if "--" in video:
-        clip = video.rsplit("--", 1)[0]
-        if (root / "annotations" / clip).is_dir():
-            return clip
+    if "--" in video and (clip := video.rsplit("--", 1)[0]) in clips:
+        return clip
     raise InvalidGroundTruth(
         f"no annotations folder for this video (annotations/{video}/)", Location(file=meta_file, video=video)
     )
 
 
-def _load_track(root: Path, clip: str, obj_id: str, read_json, where: Location) -> ObjectTrack:  # type: ignore[no-untyped-def]
+@dataclass
+class _Track:
+    clip: str
+    obj_id: str
+    height: int
+    width: int
+    frames: list[str]
+    counts: list[str]
+
+
+class _Annotation(msgspec.Struct):
+    size: tuple[int, int]
+    counts: str
+
+
+_decode_annotation = msgspec.json.Decoder(dict[str, _Annotation | None]).decode
+
+
+def _read_track(reader: _Reader, clip: str, obj_id: str, where: Location) -> _Track:
     relative = f"annotations/{clip}/{obj_id}.json"
-    path = root / relative
-    if not path.is_file():
+    if not reader.exists(relative):
         raise InvalidGroundTruth(f"missing annotation file {relative}", where)
-    data = read_json(path)
-    if not isinstance(data, dict):
-        raise InvalidGroundTruth("expected an object mapping frame names to RLE masks", Location(file=relative))
-    frames: list[str] = []
-    counts: list[str] = []
-    sizes: set[tuple[int, int]] = set()
-    for frame, mask in data.items():
-        if mask is None:
-            continue
-        size = rle.mask_size(mask.get("size")) if isinstance(mask, dict) else None
-        if size is None or not isinstance(mask.get("counts"), str):
-            raise InvalidGroundTruth(
-                'expected an RLE {"size": [h, w], "counts": "..."}', Location(file=relative, frame=frame)
-            )
-        frames.append(frame)
-        counts.append(mask["counts"])
-        sizes.add(size)
+    data = reader.read(relative)
+    try:
+        body = _decode_annotation(data)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        try:
+            parsed = json.loads(data)
+        except (ValueError, RecursionError) as exc:
+            raise InvalidGroundTruth(f"not valid JSON ({exc})", Location(file=relative)) from None
+        raise _annotation_error(parsed, relative) from None
+    frames = [frame for frame, mask in body.items() if mask is not None]
+    sizes = {body[frame].size for frame in frames}  # type: ignore[union-attr]
+    for frame in frames:
+        if rle.mask_size(body[frame].size) is None:  # type: ignore[union-attr]
+            raise InvalidGroundTruth(rle.SIZE_RULE, Location(file=relative, frame=frame))
     if len(sizes) > 1:
         raise InvalidGroundTruth(f"masks of different sizes in one annotation file: {sorted(sizes)}",
                                  Location(file=relative))
     height, width = sizes.pop() if sizes else (0, 0)
-    try:
-        parsed = rle.parse_counts(counts, [height * width] * len(counts))
-    except rle.RLEFormatError as exc:
-        where = Location(file=relative, frame=frames[exc.index])
-        raise InvalidGroundTruth(f"malformed RLE: {exc.reason}", where) from None
-    masks = {frame: c for frame, c, area in zip(frames, counts, parsed.areas.tolist()) if area > 0}
-    return ObjectTrack(clip, obj_id, height, width, MappingProxyType(masks))
+    return _Track(clip, obj_id, height, width, frames, [body[f].counts for f in frames])  # type: ignore[union-attr]
+
+
+def _annotation_error(data: object, relative: str) -> InvalidGroundTruth:
+    if not isinstance(data, dict):
+        return InvalidGroundTruth("expected an object mapping frame names to RLE masks", Location(file=relative))
+    for frame, mask in data.items():
+        if mask is not None and not (isinstance(mask, dict) and rle.mask_size(mask.get("size"))
+                                     and isinstance(mask.get("counts"), str)):
+            return InvalidGroundTruth('expected an RLE {"size": [h, w], "counts": "..."}',
+                                      Location(file=relative, frame=frame))
+    return InvalidGroundTruth("expected an object mapping frame names to RLE masks", Location(file=relative))
+
+
+def _parse_tracks(tracks: Mapping[tuple[str, str], _Track]) -> tuple[rle.ParsedCounts, dict[tuple[str, str], dict[str, int]]]:
+    """Parse every track's masks in batches into one ParsedCounts; frame -> index of non-empty masks per track."""
+    counts: list[np.ndarray] = []
+    offsets: list[np.ndarray] = []
+    areas: list[np.ndarray] = []
+    totals: list[np.ndarray] = []
+    indices: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
+    total_runs = total_masks = 0
+
+    def flush(batch: list[tuple[tuple[str, str], str, str, int]]) -> None:
+        nonlocal total_runs, total_masks
+        if not batch:
+            return
+        try:
+            parsed = rle.parse_counts([c for _, _, c, _ in batch], [p for _, _, _, p in batch])
+        except rle.RLEFormatError as exc:
+            (clip, obj_id), frame, _, _ = batch[exc.index]
+            raise InvalidGroundTruth(f"malformed RLE: {exc.reason}",
+                                     Location(file=f"annotations/{clip}/{obj_id}.json", frame=frame)) from None
+        keep = np.flatnonzero(parsed.areas > 0)
+        # Only non-empty masks are kept: copy their runs out of the batch.
+        starts, stops = parsed.offsets[keep], parsed.offsets[keep + 1]
+        lengths = stops - starts
+        if keep.size:
+            take = np.repeat(starts - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths) + np.arange(lengths.sum())
+            counts.append(parsed.counts[take])
+            offsets.append(total_runs + np.cumsum(lengths))
+            areas.append(parsed.areas[keep])
+            totals.append(parsed.pixels[keep])
+        for position, i in enumerate(keep.tolist()):
+            key, frame, _, _ = batch[i]
+            indices[key][frame] = total_masks + position
+        total_runs += int(lengths.sum())
+        total_masks += keep.size
+        batch.clear()
+
+    batch: list[tuple[tuple[str, str], str, str, int]] = []
+    chars = 0
+    for key, track in tracks.items():
+        pixels = track.height * track.width
+        for frame, value in zip(track.frames, track.counts):
+            batch.append((key, frame, value, pixels))
+            chars += len(value)
+            if chars >= _PARSE_BATCH_CHARS:
+                flush(batch)
+                chars = 0
+    flush(batch)
+    runs = rle.ParsedCounts(
+        counts=np.concatenate(counts) if counts else np.zeros(0, np.int32),
+        offsets=np.concatenate([np.zeros(1, np.int64), *offsets]),
+        areas=np.concatenate(areas) if areas else np.zeros(0, np.int64),
+        pixels=np.concatenate(totals) if totals else np.zeros(0, np.int64),
+    )
+    return runs, {key: indices.get(key, {}) for key in tracks}

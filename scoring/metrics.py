@@ -8,8 +8,9 @@ P the frames whose prediction is non-empty; a frame where both are empty has IoU
     IoU_gold      =  sum of IoU over G ∩ P / |G|
     IoU_gold_pred =  sum of IoU over G ∩ P / |G ∪ P|
 
-(a frame in exactly one of G and P has IoU 0). Only frames in G ∩ P need an intersection, and
-pycocotools computes it on the compressed runs, so no frame is ever decoded.
+(a frame in exactly one of G and P has IoU 0). Only frames in G ∩ P need an intersection, which
+is counted exactly on the run lengths (rle.intersections), so no frame is ever decoded; IoU is
+then |G∩P| / |G∪P| of two exact integers, as the official evaluator divides them.
 
 A split's value is the unweighted mean over its expressions, x100; "overall" is the same mean over
 every expression scored. Sums use math.fsum so that the result does not depend on summation order.
@@ -20,6 +21,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from . import rle
 
@@ -72,15 +75,20 @@ def score_expression(
     height: int,
     width: int,
 ) -> ExpressionScores:
-    """Score one expression.
+    """Score one expression from compressed counts strings.
 
-    `gt` and `pred` map frame names to compressed counts of non-empty, already-checked masks
-    (see rle.parse_counts); frames not in `frames` are ignored.
+    `gt` and `pred` map frame names to compressed counts of non-empty masks; frames not in
+    `frames` are ignored. (The evaluation scores many expressions at once from parsed runs;
+    this is the same computation for one.)
     """
     in_gt = [f for f in frames if f in gt]
     n_pred = sum(1 for f in frames if f in pred)
-    ious = [rle.iou(pred[f], gt[f], height, width) for f in in_gt if f in pred]
-    return scores_from_ious(len(frames), len(in_gt), n_pred, ious)
+    hits = [f for f in in_gt if f in pred]
+    truth = rle.parse_counts([gt[f] for f in hits], height * width)
+    guess = rle.parse_counts([pred[f] for f in hits], height * width)
+    every = np.arange(len(hits))
+    inter = rle.intersections(truth, every, guess, every)
+    return scores_from_ious(len(frames), len(in_gt), n_pred, inter / (truth.areas + guess.areas - inter))
 
 
 @dataclass(frozen=True)

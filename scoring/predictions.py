@@ -1,11 +1,13 @@
-"""Find and read the predicted masks of a submission.
+"""Read the predicted masks of one expression, checking them.
 
-    <split>/<video>/<exp_id>/<exp_id>-<obj_id>.json    {"<frame>": RLE | null, ...}
-    <split>/<video>/<exp_id>/<frame>.png                any non-zero pixel is foreground
+    <exp_id>-<obj_id>.json    {"<frame>": RLE | null, ...}   (the official runners' format)
+    <frame>.png               any non-zero pixel is foreground
 
-optionally all under one wrapping folder. An expression uses one format, never both. Masks come
-out as compressed counts of non-empty masks only: an explicit empty mask or null is the same as
-no mask for that frame.
+An expression uses one format, never both. Its RLE file is chosen by name: the file named after
+the expression's object (`<exp_id>-<obj_id>.json` with the ground truth's obj_id) wins over any
+other JSON file in the folder; a single JSON file is used whatever its name. The masks come out
+as compressed counts strings, not yet parsed: the caller parses many expressions' strings in one
+batch (rle.parse_counts). An explicit empty mask or null is the same as no mask for that frame.
 """
 
 from __future__ import annotations
@@ -13,18 +15,16 @@ from __future__ import annotations
 import io
 import json
 import struct
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import PurePosixPath
-from types import MappingProxyType
 
+import msgspec
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from . import rle
 from .archive import Limits, Source
 from .errors import (
-    BadLayout,
     ConflictingFormats,
     ImageBomb,
     InvalidPNG,
@@ -34,123 +34,40 @@ from .errors import (
     MaskSizeMismatch,
     ScoringWarning,
 )
-from .groundtruth import SPLITS
+from .layout import ExpressionFiles, sample
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _OTHER_FORMATS = ((b"\xff\xd8\xff", "JPEG"), (b"GIF8", "GIF"), (b"BM", "BMP"), (b"II*\x00", "TIFF"),
                   (b"MM\x00*", "TIFF"), (b"RIFF", "WebP"))
 _SINGLE_CHANNEL_MODES = {"1", "L", "P", "I;16", "I;16B", "I;16L", "I"}
-_EXAMPLES = 5
+_OBJECT_HINT = 'expected an object mapping frame names to RLE masks: {"00000": {"size": [h, w], "counts": "..."}, ...}'
 
 
-def sample(names: Iterable[str]) -> str:
-    """A short, readable list of names: the first few and how many more."""
-    names = sorted(names)
-    shown = ", ".join(names[:_EXAMPLES])
-    return shown + (f" and {len(names) - _EXAMPLES} more" if len(names) > _EXAMPLES else "")
+class _Mask(msgspec.Struct):
+    size: tuple[int, int]
+    counts: str | list[int]
 
 
-@dataclass(frozen=True)
-class ExpressionFiles:
-    split: str
-    video: str
-    exp_id: str
-    json_files: tuple[str, ...] = ()
-    png_files: Mapping[str, str] = field(default_factory=dict)  # frame -> path
-
-    @property
-    def location(self) -> Location:
-        return Location(split=self.split, video=self.video, expression=self.exp_id)
+# Decoding into typed structs checks the common, well-formed file at C speed; any file it
+# refuses goes through the plain JSON path below, which says exactly what is wrong.
+_decode_masks = msgspec.json.Decoder(dict[str, _Mask | None]).decode
 
 
 @dataclass(frozen=True)
-class Layout:
-    expressions: Mapping[tuple[str, str, str], ExpressionFiles]
-    warnings: tuple[ScoringWarning, ...]
+class RawMasks:
+    """One expression's masks before their counts are parsed."""
 
-
-def index_layout(paths: Iterable[str]) -> Layout:
-    """Group file paths by (split, video, exp_id). Raises BadLayout if nothing is recognisable."""
-    parts = [PurePosixPath(p).parts for p in paths]
-    tops = {p[0] for p in parts}
-    prefix = ""
-    if len(tops) == 1 and not tops & set(SPLITS) and all(len(p) > 1 for p in parts):
-        prefix = next(iter(tops)) + "/"
-        parts = [p[1:] for p in parts]
-
-    json_files: dict[tuple[str, str, str], list[str]] = {}
-    png_files: dict[tuple[str, str, str], dict[str, str]] = {}
-    ignored: list[str] = []
-    for p in parts:
-        path = prefix + "/".join(p)
-        if len(p) != 4 or p[0] not in SPLITS:
-            ignored.append(path)
-            continue
-        key = (p[0], p[1], p[2])
-        name = PurePosixPath(p[3])
-        suffix = name.suffix.lower()
-        if suffix == ".json":
-            json_files.setdefault(key, []).append(path)
-        elif suffix == ".png":
-            png_files.setdefault(key, {})[name.stem] = path
-        else:
-            ignored.append(path)
-
-    keys = sorted(set(json_files) | set(png_files))
-    if not keys:
-        seen = sample({p[0] for p in parts if p}) or "nothing"
-        raise BadLayout(
-            "found no predictions: expected <split>/<video>/<exp_id>/<exp_id>-<obj_id>.json or "
-            f"<split>/<video>/<exp_id>/<frame>.png with <split> one of {', '.join(SPLITS)} "
-            f"(top-level folders found: {seen})"
-        )
-    warnings = []
-    if ignored:
-        warnings.append(
-            ScoringWarning("ignored_files", f"{len(ignored)} file(s) outside the prediction layout were ignored: "
-                           f"{sample(ignored)}")
-        )
-    expressions = {
-        key: ExpressionFiles(
-            *key,
-            json_files=tuple(sorted(json_files.get(key, ()))),
-            png_files=MappingProxyType(png_files.get(key, {})),
-        )
-        for key in keys
-    }
-    return Layout(MappingProxyType(expressions), tuple(warnings))
-
-
-@dataclass(frozen=True)
-class PredictedMasks:
-    """The non-empty predicted masks of one expression, and every frame the files named."""
-
-    masks: Mapping[str, str]  # frame -> compressed counts
-    frames: frozenset[str]
-    size: tuple[int, int] | None  # (height, width) of the masks, None when no mask has a size
+    frames: tuple[str, ...]  # frames that have a mask (not null), in file order
+    counts: tuple[str, ...]  # their compressed counts strings
+    named: frozenset[str]  # every frame the files name
+    size: tuple[int, int] | None  # (height, width), None when no mask has a size
     obj_id: str | None  # from the RLE file name <exp_id>-<obj_id>.json
+    path: str | None  # the RLE JSON file read; None for PNG masks or no file
+    warnings: tuple[ScoringWarning, ...] = ()
 
-
-def read_expression(
-    source: Source,
-    files: ExpressionFiles,
-    *,
-    size: tuple[int, int] | None,
-    limits: Limits,
-) -> PredictedMasks:
-    """Read one expression's masks, checking them; `size` is the expected (height, width) if known."""
-    if files.json_files and files.png_files:
-        raise ConflictingFormats(
-            "this expression has both an RLE JSON file and PNG masks; keep one format", files.location
-        )
-    if len(files.json_files) > 1:
-        raise ConflictingFormats(
-            f"this expression has {len(files.json_files)} RLE JSON files ({sample(files.json_files)}); keep one",
-            files.location,
-        )
-    if files.json_files:
-        return _read_rle_json(source, files, size)
-    return _read_pngs(source, files, size, limits)
+    def location(self, files: ExpressionFiles, frame: str | None = None) -> Location:
+        return Location(file=self.path if frame is None or self.path else files.png_files.get(frame),
+                        split=files.split, video=files.video, expression=files.exp_id, frame=frame)
 
 
 def _obj_id_from_name(path: str, exp_id: str) -> str | None:
@@ -158,23 +75,85 @@ def _obj_id_from_name(path: str, exp_id: str) -> str | None:
     return stem[len(exp_id) + 1 :] if stem.startswith(exp_id + "-") else None
 
 
-def _read_rle_json(source: Source, files: ExpressionFiles, size: tuple[int, int] | None) -> PredictedMasks:
-    path = files.json_files[0]
+def mask_files(files: ExpressionFiles, obj_id: str | None) -> tuple[tuple[str, ...], tuple[ScoringWarning, ...]]:
+    """The RLE JSON file(s) to read for an expression, chosen by name, and what was left out.
+
+    With the expression's `obj_id` (from the ground truth) one file is chosen, or ConflictingFormats
+    names the candidates. Without it (structural checks) every candidate is returned to be checked.
+    """
+    candidates = files.json_files
+    if candidates and files.png_files:
+        raise ConflictingFormats("this expression has both an RLE JSON file and PNG masks; keep one format",
+                                 files.location)
+    if len(candidates) <= 1:
+        return candidates, ()
+    named = f"{files.folder}/{files.exp_id}-{obj_id}.json"
+    if named in candidates:
+        others = [c for c in candidates if c != named]
+        return (named,), (ScoringWarning(
+            "extra_mask_files", f"used {PurePosixPath(named).name}, named after the expression's object; ignored "
+            f"{sample(PurePosixPath(o).name for o in others)}", files.location),)
+    names = sample(PurePosixPath(c).name for c in candidates)
+    if obj_id is not None:
+        raise ConflictingFormats(
+            f"this expression has {len(candidates)} RLE JSON files ({names}) and none is named "
+            f"{files.exp_id}-{obj_id}.json after the expression's object; keep one", files.location)
+    return candidates, (ScoringWarning(
+        "several_mask_files", f"{len(candidates)} RLE JSON files ({names}): the scorer uses the one named "
+        f"{files.exp_id}-<obj_id>.json after the expression's object", files.location),)
+
+
+def read_expression(source: Source, files: ExpressionFiles, *, size: tuple[int, int] | None,
+                    obj_id: str | None = None, limits: Limits) -> list[RawMasks]:
+    """Read one expression's masks (one RawMasks per file read: one, except in structural checks
+    of a folder with several candidates). `size` is the expected (height, width) if known."""
+    paths, warnings = mask_files(files, obj_id)
+    if paths:
+        return [_read_rle_json(source, files, path, size, warnings) for path in paths]
+    if files.png_files:
+        return [_read_pngs(source, files, size, limits)]
+    return [RawMasks((), (), frozenset(), size, None, None)]
+
+
+def _read_rle_json(source: Source, files: ExpressionFiles, path: str, size: tuple[int, int] | None,
+                   warnings: tuple[ScoringWarning, ...]) -> RawMasks:
+    data = source.read(path)
+    obj_id = _obj_id_from_name(path, files.exp_id)
+    try:
+        masks = _decode_masks(data)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        frames, counts, named, seen = _checked_slowly(data, files, path, size)
+    else:
+        frames = tuple(frame for frame, mask in masks.items() if mask is not None)
+        sizes = {masks[frame].size for frame in frames}  # type: ignore[union-attr]
+        if any(not isinstance(masks[f].counts, str) for f in frames) or len(sizes) > 1 or (  # type: ignore[union-attr]
+                sizes and (rle.mask_size(next(iter(sizes))) is None or size not in (None, *sizes))):
+            frames, counts, named, seen = _checked_slowly(data, files, path, size)
+        else:
+            counts = tuple(masks[frame].counts for frame in frames)  # type: ignore[union-attr,misc]
+            named = frozenset(masks)
+            seen = next(iter(sizes)) if sizes else size
+    return RawMasks(frames, counts, named, seen, obj_id, path, warnings)  # type: ignore[arg-type]
+
+
+def _checked_slowly(data: bytes, files: ExpressionFiles, path: str, size: tuple[int, int] | None
+                    ) -> tuple[tuple[str, ...], tuple[str, ...], frozenset[str], tuple[int, int] | None]:
+    """Check a mask file entry by entry: (frames, counts, named frames, size), or the exact problem."""
     where = Location(file=path, split=files.split, video=files.video, expression=files.exp_id)
     try:
-        data = json.loads(source.read(path))
+        body = json.loads(data)
     except UnicodeDecodeError:
         raise MalformedJSON("the file is not UTF-8 text", where) from None
+    except RecursionError:
+        raise MalformedJSON("not valid JSON: it is nested too deeply", where) from None
     except ValueError as exc:
         raise MalformedJSON(f"not valid JSON ({exc})", where) from None
-    if not isinstance(data, dict):
-        raise MalformedJSON('expected an object mapping frame names to RLE masks: {"00000": {"size": [h, w], '
-                            '"counts": "..."}, ...}', where)
-
+    if not isinstance(body, dict):
+        raise MalformedJSON(_OBJECT_HINT, where)
     frames: list[str] = []
     counts: list[str] = []
-    seen_size = size
-    for frame, mask in data.items():
+    seen = size
+    for frame, mask in body.items():
         if mask is None:
             continue
         at = Location(file=path, split=files.split, video=files.video, expression=files.exp_id, frame=frame)
@@ -182,64 +161,41 @@ def _read_rle_json(source: Source, files: ExpressionFiles, size: tuple[int, int]
             raise MalformedRLE('expected null or an RLE {"size": [height, width], "counts": "..."}', at)
         mask_size = rle.mask_size(mask["size"])
         if mask_size is None:
-            raise MalformedRLE('"size" must be [height, width], two positive integers', at)
-        height, width = mask_size
-        if seen_size is not None and (height, width) != seen_size:
+            raise MalformedRLE(rle.SIZE_RULE, at)
+        if seen is not None and mask_size != seen:
             expected = "the ground truth's" if size is not None else "this video's other masks'"
-            raise MaskSizeMismatch(
-                f"mask size is {height}x{width} (height x width) but {expected} is {seen_size[0]}x{seen_size[1]}", at
-            )
-        seen_size = (height, width)
+            raise MaskSizeMismatch(f"mask size is {mask_size[0]}x{mask_size[1]} (height x width) but {expected} is "
+                                   f"{seen[0]}x{seen[1]}", at)
+        seen = mask_size
         value = mask["counts"]
         if isinstance(value, list):
             try:
-                runs, _ = rle.check_uncompressed(value, height * width)
+                value = rle.compress(rle.check_uncompressed(value, mask_size[0] * mask_size[1]), *mask_size)
             except rle.RLEFormatError as exc:
                 raise MalformedRLE(exc.reason, at) from None
-            value = rle.compress(runs, height, width)
         elif not isinstance(value, str):
             raise MalformedRLE('"counts" must be a compressed RLE string (as pycocotools.mask.encode writes it)', at)
         frames.append(frame)
         counts.append(value)
-
-    pixels = [seen_size[0] * seen_size[1]] * len(counts) if seen_size else []
-    try:
-        parsed = rle.parse_counts(counts, pixels)
-    except rle.RLEFormatError as exc:
-        raise MalformedRLE(
-            f"malformed RLE: {exc.reason}",
-            Location(file=path, split=files.split, video=files.video, expression=files.exp_id,
-                     frame=frames[exc.index]),
-        ) from None
-    masks = {frame: c for frame, c, area in zip(frames, counts, parsed.areas.tolist()) if area > 0}
-    return PredictedMasks(
-        masks=MappingProxyType(masks),
-        frames=frozenset(data),
-        size=seen_size,
-        obj_id=_obj_id_from_name(path, files.exp_id),
-    )
+    return tuple(frames), tuple(counts), frozenset(body), seen
 
 
-def _read_pngs(source: Source, files: ExpressionFiles, size: tuple[int, int] | None, limits: Limits) -> PredictedMasks:
-    masks: dict[str, str] = {}
-    seen_size = size
+def _read_pngs(source: Source, files: ExpressionFiles, size: tuple[int, int] | None, limits: Limits) -> RawMasks:
+    frames: list[str] = []
+    counts: list[str] = []
+    seen = size
     for frame, path in sorted(files.png_files.items()):
         at = Location(file=path, split=files.split, video=files.video, expression=files.exp_id, frame=frame)
-        mask = _read_png(source.read(path), at, seen_size, size is not None, limits)
-        seen_size = mask.shape
+        mask = _read_png(source.read(path), at, seen, size is not None, limits)
+        seen = mask.shape
         if mask.any():
-            masks[frame] = rle.encode(mask)["counts"]  # type: ignore[assignment]
-    return PredictedMasks(
-        masks=MappingProxyType(masks),
-        frames=frozenset(files.png_files),
-        size=seen_size,
-        obj_id=None,
-    )
+            frames.append(frame)
+            counts.append(rle.encode(mask)["counts"])  # type: ignore[arg-type]
+    return RawMasks(tuple(frames), tuple(counts), frozenset(files.png_files), seen, None, None)
 
 
-def _read_png(
-    data: bytes, at: Location, size: tuple[int, int] | None, size_from_gt: bool, limits: Limits
-) -> np.ndarray:
+def _read_png(data: bytes, at: Location, size: tuple[int, int] | None, size_from_gt: bool,
+              limits: Limits) -> np.ndarray:
     """A boolean mask from PNG bytes; the header is checked before any pixel is decoded."""
     # Read the size from the IHDR chunk ourselves: Pillow would warn (on stderr) about a huge
     # image before our own limit could refuse it.

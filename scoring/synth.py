@@ -253,6 +253,11 @@ QUALITIES: dict[str, tuple[float, float, float]] = {
     "perfect": (1.0, 0.0, 0.0),
     "good": (0.9, 0.12, 0.03),
     "noisy": (0.6, 0.5, 0.15),
+    # A detector that fires on a third of the frames where the object is absent.
+    "hallucinating": (0.9, 0.12, 0.33),
+    # A tracker propagated from a key frame (Grounded-SAM2): a mask on every frame, drifting
+    # where the object is absent, so several times the ground truth's masks.
+    "tracker": (0.9, 0.12, 1.0),
     "empty": (0.0, 0.0, 0.0),
 }
 
@@ -274,22 +279,26 @@ def _predicted(gt: GroundTruth, quality: str, rng: np.random.Generator) -> Itera
     for expression in gt.expressions():
         video = gt.videos[expression.video]
         h, w = video.height, video.width
-        truth = gt.masks(expression)
+        truth = gt.mask_indices(expression)
         masks: dict[str, str | None] = {}
         if quality == "empty":
             # Explicit "nothing here" entries, which must count exactly like omitted frames.
             empty = rle.compress([h * w], h, w)
             masks = {f: (None if i % 2 else empty) for i, f in enumerate(video.frames[:4])}
+        side = math.sqrt(0.01 * h * w / math.pi)
+        if quality == "tracker":  # where the drifting tracker's mask is
+            cx, cy = rng.uniform(0, w), rng.uniform(0, h)
         for frame in video.frames:
             if frame in truth and rng.random() < hit:
-                if jitter == 0:
-                    masks[frame] = truth[frame]
-                    continue
-                runs = rle.parse_counts([truth[frame]], [h * w]).runs(0)
-                masks[frame] = rle.compress(_perturb(runs, rng, jitter, h, h * w), h, w)
-            elif frame not in truth and rng.random() < false_positive:
-                side = math.sqrt(0.01 * h * w / math.pi)
-                runs = ellipse_runs(rng.uniform(0, w), rng.uniform(0, h), side, side, h, w)
+                runs = gt.runs.runs(truth[frame])
+                masks[frame] = rle.compress(runs if jitter == 0 else _perturb(runs, rng, jitter, h, h * w), h, w)
+            elif (frame not in truth or quality == "tracker") and rng.random() < false_positive:
+                if quality == "tracker":
+                    cx = float(np.clip(cx + rng.normal(0, side / 3), side, w - side))
+                    cy = float(np.clip(cy + rng.normal(0, side / 3), side, h - side))
+                else:
+                    cx, cy = rng.uniform(0, w), rng.uniform(0, h)
+                runs = ellipse_runs(cx, cy, side, side, h, w)
                 masks[frame] = rle.compress(runs, h, w)
         yield expression.split, expression.video, expression.exp_id, expression.obj_id, masks
 

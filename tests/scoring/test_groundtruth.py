@@ -119,7 +119,7 @@ def test_it_refuses_a_video_without_annotations_folder(tmp_path):
 
 def test_it_refuses_a_tree_without_meta(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(InvalidGroundTruth, match="no meta_expressions.json"):
+    with pytest.raises(InvalidGroundTruth, match=r"no EgoMask ground truth in .*empty: expected annotations/"):
         load_ground_truth(tmp_path / "empty")
     with pytest.raises(InvalidGroundTruth, match="does not exist"):
         load_ground_truth(tmp_path / "nowhere")

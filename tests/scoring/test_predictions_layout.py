@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from scoring import evaluate, load_ground_truth, validate_submission
+from scoring.errors import BadLayout
 
 from .conftest import box, png_bytes, rle_of, write_gt, write_pred_json, write_pred_png, zip_dir
 
@@ -253,7 +254,7 @@ def test_it_warns_about_files_outside_the_layout_and_ignores_them(tmp_path, gt):
     root = write_submission(tmp_path / "pred")
     (root / "README.txt").write_text("our method")
     (root / "short" / "s1" / "notes.txt").write_text("notes")
-    (root / "short" / "s1" / "0" / "00010.jpg").write_bytes(b"not read")
+    (root / "short" / "s1" / "0" / "00010.txt").write_bytes(b"not read")
     result = evaluate(gt, root)
     assert codes(result) == ["ignored_files"]
     assert "3 file(s)" in warning(result, "ignored_files").message
@@ -281,15 +282,17 @@ def test_it_warns_about_an_unknown_video_and_does_not_count_it(tmp_path, gt):
     assert flat(summaries(result)) == pytest.approx(flat(EXPECTED_SUMMARIES), abs=1e-9)
 
 
-def test_it_warns_about_a_video_under_the_wrong_split_and_scores_it_as_missing(tmp_path, gt):
+def test_it_refuses_a_video_under_another_splits_folder_and_says_where_it_belongs(tmp_path, gt):
+    # Scoring it as missing would be a silent zero for what is a misplaced folder.
     preds = {("medium" if k[1] == "s1" else k[0], *k[1:]): v for k, v in PRED.items()}
-    result = evaluate(gt, write_submission(tmp_path / "pred", preds))
-    wrong = warning(result, "wrong_split")
-    assert wrong.location.as_dict() == {"split": "medium", "video": "s1"}
-    assert "short" in wrong.message
-    assert [(r.video, r.exp_id) for r in result.missing] == [("s1", "0"), ("s1", "1")]
-    assert scores_by_key(result)[("short", "s1", "0")] == (0, (4 - 2) / 4, 0, 0)
-    assert scores_by_key(result)[("short", "s1", "1")] == (0, (4 - 1) / 4, 0, 0)
+    root = write_submission(tmp_path / "pred", preds)
+    with pytest.raises(BadLayout) as caught:
+        evaluate(gt, root)
+    assert caught.value.location.as_dict() == {"split": "medium", "video": "s1"}
+    assert caught.value.message == ("video s1 belongs to the short split but its predictions are in medium/; "
+                                    "move the folder to short/ (or put every video in full/)")
+    assert validate_submission(root, gt=gt).errors[0].message == caught.value.message
+    assert validate_submission(root).ok  # without the ground truth, nothing says s1 is a short video
 
 
 def test_it_warns_about_unknown_expressions_and_does_not_count_them(tmp_path, gt):
