@@ -271,7 +271,7 @@ def _read_meta(reader: _Reader) -> _Meta:
 def _clip_of(clips: set[str], video: str, meta_file: str) -> str:
     if video in clips:
         return video
-    if "--" in video and (clip := video.rsplit("--", 1)[0]) in clips:
+    if "--" in video and (clip := video.split("--")[0]) in clips:  # as evaluation/eval_egomask.py does
         return clip
     raise InvalidGroundTruth(
         f"no annotations folder for this video (annotations/{video}/)", Location(file=meta_file, video=video)

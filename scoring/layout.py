@@ -75,7 +75,7 @@ def _is_side_file(rest: tuple[str, ...]) -> bool:
         return (name.startswith("default_") and name.endswith(".json")) or name.endswith("_full_result.jsonl")
     if len(rest) == 3:
         return name.endswith("_grounding_ret.json") or name.lower().endswith(_IMAGE_SUFFIXES)
-    return len(rest) > 3 and rest[3] in _SIDE_FOLDERS
+    return len(rest) > 3 and rest[2] in _SIDE_FOLDERS  # <video>/<exp_id>/vis/..., .../source_frames/...
 
 
 def _is_mask_name(name: str) -> bool:
