@@ -189,29 +189,33 @@ def _open_dir(root: Path, limits: Limits) -> DirSource:
     files: dict[str, int] = {}
     folders: set[str] = set()
     total = 0
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            full = Path(dirpath, name)
-            relative = full.relative_to(root).as_posix()
-            info = full.lstat()
-            if stat.S_ISLNK(info.st_mode):
-                raise UnsafeEntry("symbolic links are not allowed in a submission", Location(file=relative))
-            if not (stat.S_ISDIR(info.st_mode) or stat.S_ISREG(info.st_mode)):
-                raise UnsafeEntry("devices, FIFOs and sockets are not allowed in a submission", Location(file=relative))
-            if stat.S_ISDIR(info.st_mode):
+    pending = [""]
+    while pending:
+        relative_dir = pending.pop()
+        with os.scandir(root / relative_dir if relative_dir else root) as entries:
+            for entry in sorted(entries, key=lambda e: e.name):
+                relative = f"{relative_dir}/{entry.name}" if relative_dir else entry.name
+                if entry.is_symlink():
+                    raise UnsafeEntry("symbolic links are not allowed in a submission", Location(file=relative))
+                if entry.is_dir(follow_symlinks=False):
+                    if not is_junk(PurePosixPath(relative)):
+                        folders.add(relative)
+                    pending.append(relative)
+                    continue
+                if not entry.is_file(follow_symlinks=False):
+                    raise UnsafeEntry("devices, FIFOs and sockets are not allowed in a submission",
+                                      Location(file=relative))
+                if len(files) >= limits.max_entries:
+                    raise ZipBomb(f"the submission has more than {limits.max_entries} files")
+                size = entry.stat(follow_symlinks=False).st_size
+                if size > limits.max_file_bytes:
+                    raise ZipBomb(f"the file is {size} bytes; the limit is {limits.max_file_bytes}",
+                                  Location(file=relative))
+                total += size
+                if total > limits.max_total_bytes:
+                    raise ZipBomb(f"the submission holds more than {limits.max_total_bytes} bytes")
                 if not is_junk(PurePosixPath(relative)):
-                    folders.add(relative)
-                continue
-            if len(files) >= limits.max_entries:
-                raise ZipBomb(f"the submission has more than {limits.max_entries} files")
-            if info.st_size > limits.max_file_bytes:
-                raise ZipBomb(f"the file is {info.st_size} bytes; the limit is {limits.max_file_bytes}",
-                              Location(file=relative))
-            total += info.st_size
-            if total > limits.max_total_bytes:
-                raise ZipBomb(f"the submission holds more than {limits.max_total_bytes} bytes")
-            if not is_junk(PurePosixPath(relative)):
-                files[relative] = info.st_size
+                    files[relative] = size
     return DirSource(root, files, frozenset(folders))
 
 

@@ -112,10 +112,16 @@ class GroundTruth:
                 for frame, i in self.mask_indices(expression).items()}
 
 
-def load_ground_truth(path: str | os.PathLike[str] | Source) -> GroundTruth:
-    """Read and check a ground-truth tree (folder or zip). Raises InvalidGroundTruth with a precise message."""
+def load_ground_truth(path: str | os.PathLike[str] | Source, *,
+                      cache: str | os.PathLike[str] | None = None) -> GroundTruth:
+    """Read and check a ground-truth tree (folder or zip). Raises InvalidGroundTruth with a precise message.
+
+    With `cache` (a folder), the parsed masks are kept there in a compact form, named by the
+    ground truth's version: a later load still reads and hashes every file, so a changed file
+    is never missed, but does not decode or parse the masks again.
+    """
     if isinstance(path, Source):
-        return _load(path, str(getattr(path, "label", "")))
+        return _load(path, str(getattr(path, "label", "")), cache)
     location = Path(path)
     if not location.exists():
         raise InvalidGroundTruth(f"ground truth {location} does not exist")
@@ -124,7 +130,7 @@ def load_ground_truth(path: str | os.PathLike[str] | Source) -> GroundTruth:
     except InvalidSubmission as exc:
         raise InvalidGroundTruth(f"cannot read the ground truth: {exc}") from None
     with source:
-        return _load(source, str(location))
+        return _load(source, str(location), cache)
 
 
 class _Reader:
@@ -184,28 +190,40 @@ def _find_root(source: Source, label: str) -> tuple[str, tuple[str, ...]]:
     return root, notes
 
 
-def _load(source: Source, label: str) -> GroundTruth:
+def _load(source: Source, label: str, cache: str | os.PathLike[str] | None) -> GroundTruth:
     base, notes = _find_root(source, label)
     reader = _Reader(source, base)
     meta = _read_meta(reader)
     clips = {name[len(base) + len("annotations/"):].split("/", 1)[0] for name in source.files
              if name.startswith(base + "annotations/")}
-    tracks: dict[tuple[str, str], _Track] = {}
-    videos: list[tuple[str, str, str, tuple[str, ...], list[Expression], str]] = []
+    files: dict[tuple[str, str], bytes] = {}  # every annotation file the expressions use, read (and hashed) once
+    videos: list[tuple[str, str, str, tuple[str, ...], list[Expression]]] = []
     for name, split, frames, raw_expressions, meta_file in meta:
         clip = _clip_of(clips, name, meta_file)
         expressions = []
         for exp_id, obj_id, text in raw_expressions:
-            where = Location(file=meta_file, split=split, video=name, expression=exp_id)
-            if (clip, obj_id) not in tracks:
-                tracks[(clip, obj_id)] = _read_track(reader, clip, obj_id, where)
+            if (clip, obj_id) not in files:
+                relative = f"annotations/{clip}/{obj_id}.json"
+                if not reader.exists(relative):
+                    raise InvalidGroundTruth(f"missing annotation file {relative}",
+                                             Location(file=meta_file, split=split, video=name, expression=exp_id))
+                files[(clip, obj_id)] = reader.read(relative)
             expressions.append(Expression(split=split, video=name, exp_id=exp_id, text=text, obj_id=obj_id))
-        videos.append((name, split, clip, frames, expressions, meta_file))
-    runs, indices = _parse_tracks(tracks)
-    out_tracks = {key: ObjectTrack(t.clip, t.obj_id, t.height, t.width, MappingProxyType(indices[key]))
-                  for key, t in tracks.items()}
+        videos.append((name, split, clip, frames, expressions))
+    version = reader.digest.hexdigest()
+    cached = _cache_path(cache, version) if cache is not None else None
+    loaded = _read_cache(cached) if cached is not None and cached.exists() else None
+    if loaded is None:
+        tracks = {key: _decode_track(data, *key) for key, data in files.items()}
+        runs, indices = _parse_tracks(tracks)
+        shapes = {key: (t.height, t.width) for key, t in tracks.items()}
+        if cached is not None:
+            _write_cache(cached, runs, shapes, indices)
+    else:
+        runs, shapes, indices = loaded
+    out_tracks = {key: ObjectTrack(key[0], key[1], *shapes[key], MappingProxyType(indices[key])) for key in files}
     out_videos: dict[str, Video] = {}
-    for name, split, clip, frames, expressions, _ in videos:
+    for name, split, clip, frames, expressions in videos:
         frame_set = set(frames)
         for expression in expressions:
             if not frame_set.intersection(out_tracks[(clip, expression.obj_id)].frames):
@@ -214,14 +232,58 @@ def _load(source: Source, label: str) -> GroundTruth:
                     Location(file=f"annotations/{clip}/{expression.obj_id}.json", split=split, video=name,
                              expression=expression.exp_id),
                 )
-        sizes = {(out_tracks[(clip, e.obj_id)].height, out_tracks[(clip, e.obj_id)].width) for e in expressions}
+        sizes = {shapes[(clip, e.obj_id)] for e in expressions}
         if len(sizes) > 1:
             raise InvalidGroundTruth(f"masks of different sizes in one video: {sorted(sizes)}",
                                      Location(split=split, video=name))
         height, width = sizes.pop() if sizes else (0, 0)
         out_videos[name] = Video(name, split, clip, frames, height, width, tuple(expressions))
     return GroundTruth(root=label + ("/" + base.rstrip("/") if base else ""), videos=MappingProxyType(out_videos),
-                       tracks=MappingProxyType(out_tracks), version=reader.digest.hexdigest(), runs=runs, notes=notes)
+                       tracks=MappingProxyType(out_tracks), version=version, runs=runs, notes=notes)
+
+
+# --- the compact cache: parsed masks of one ground-truth version ----------------------------------
+
+_CACHE_FORMAT = 1  # bump when what is stored changes
+
+
+def _cache_path(folder: str | os.PathLike[str], version: str) -> Path:
+    return Path(folder) / f"egomask-gt-{_CACHE_FORMAT}-{version}.npz"
+
+
+_Cached = tuple[rle.ParsedCounts, dict[tuple[str, str], tuple[int, int]], dict[tuple[str, str], dict[str, int]]]
+
+
+def _read_cache(path: Path) -> _Cached | None:
+    """What a previous load stored, or None if the file is unreadable (it is then simply rebuilt)."""
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            runs = rle.ParsedCounts(counts=stored["counts"], offsets=stored["offsets"], areas=stored["areas"],
+                                    pixels=stored["pixels"])
+            tracks = json.loads(stored["tracks"].tobytes())
+    except (OSError, ValueError, KeyError):
+        return None
+    shapes, indices = {}, {}
+    for clip, obj_id, height, width, first, frames in tracks:
+        shapes[(clip, obj_id)] = (height, width)
+        indices[(clip, obj_id)] = {frame: first + i for i, frame in enumerate(frames)}
+    return runs, shapes, indices
+
+
+def _write_cache(path: Path, runs: rle.ParsedCounts, shapes: Mapping[tuple[str, str], tuple[int, int]],
+                 indices: Mapping[tuple[str, str], Mapping[str, int]]) -> None:
+    """Store the parsed masks atomically; a cache that cannot be written only costs speed."""
+    tracks = [[clip, obj_id, *shapes[(clip, obj_id)], min(frames.values(), default=0), list(frames)]
+              for (clip, obj_id), frames in indices.items()]
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with partial.open("wb") as handle:
+            np.savez(handle, counts=runs.counts, offsets=runs.offsets, areas=runs.areas, pixels=runs.pixels,
+                     tracks=np.frombuffer(json.dumps(tracks).encode(), dtype=np.uint8))
+        os.replace(partial, path)
+    except OSError:
+        pass
 
 
 _Meta = list[tuple[str, str, tuple[str, ...], list[tuple[str, str, str]], str]]
@@ -296,11 +358,8 @@ class _Annotation(msgspec.Struct):
 _decode_annotation = msgspec.json.Decoder(dict[str, _Annotation | None]).decode
 
 
-def _read_track(reader: _Reader, clip: str, obj_id: str, where: Location) -> _Track:
+def _decode_track(data: bytes, clip: str, obj_id: str) -> _Track:
     relative = f"annotations/{clip}/{obj_id}.json"
-    if not reader.exists(relative):
-        raise InvalidGroundTruth(f"missing annotation file {relative}", where)
-    data = reader.read(relative)
     try:
         body = _decode_annotation(data)
     except (msgspec.ValidationError, msgspec.DecodeError):
