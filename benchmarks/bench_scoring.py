@@ -24,7 +24,7 @@ METRICS = ("T_recall", "IoU_all", "IoU_gold", "IoU_gold_pred")
 
 DENSE = """
 import json, sys
-from scoring.dense import evaluate_dense
+from tests.scoring.dense import evaluate_dense
 results = evaluate_dense(sys.argv[1], sys.argv[2])
 print(json.dumps([[*key, values] for key, values in results.items()]))
 """
