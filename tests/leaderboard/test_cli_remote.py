@@ -28,7 +28,7 @@ from rest_framework.authtoken.models import Token
 
 from leaderboard.submissions.models import Submission, Upload
 from scoring import METRICS
-from scoring.remote import Config, save_config
+from scoring.cli.config import Config, save_config
 
 from .conftest import PASSWORD
 from .processes import ROOT, celery_worker, redis_broker

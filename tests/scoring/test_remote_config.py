@@ -19,20 +19,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from scoring.remote import (
-    Client,
-    Config,
-    ConfigError,
-    MethodFields,
-    RemoteError,
-    Unreachable,
-    config_path,
-    error_from_response,
-    load_config,
-    multipart_body,
-    normalize_server,
-    save_config,
-)
+from scoring.cli.client import Client, MethodFields, error_from_response, multipart_body
+from scoring.cli.config import Config, config_path, load_config, normalize_server, save_config
+from scoring.cli.exits import ConfigError, RemoteError, Unreachable
 
 Answer = tuple[int, dict[str, str], bytes]
 

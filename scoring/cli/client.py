@@ -1,7 +1,8 @@
-"""A client of the leaderboard's REST API (/api/v1/) and the CLI's saved login; no Django here.
+"""A client of the leaderboard's REST API (/api/v1/) for the `egomask` server commands; no Django here.
 
 The server answers every error as {"error": "<sentence>", "detail": {...}}; the client turns it
-into RemoteError(status, message, detail), and a server it cannot reach into Unreachable.
+into RemoteError(status, message, detail), and a server it cannot reach into Unreachable (both in
+scoring/cli/exits.py, with the exit code each one means).
 
 Retries: calls that are safe to repeat (GETs, part PUTs, abort) are retried with exponential
 backoff on connection errors, timeouts and 5xx answers, and on 429 throttles that name a short
@@ -11,23 +12,20 @@ when the connection was never made, so a lost answer never creates a second subm
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
-import json
-import os
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import requests
 import urllib3
 
-from .parts import DEFAULT_PART, MAX_PART, MIN_PART, MiB  # noqa: F401 - part of this module's interface
+from .config import normalize_server
+from .exits import RemoteError, Unreachable
 
 Json = dict[str, Any]
 Progress = Callable[[int], None]  # called with the number of bytes sent since the last call (negative: rewind)
@@ -35,38 +33,6 @@ Progress = Callable[[int], None]  # called with the number of bytes sent since t
 TIMEOUT = (10.0, 300.0)  # connect, read: a server may take a while to assemble and verify a large upload
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
 MAX_RETRY_AFTER = 60.0  # longer throttles are reported, not waited out
-
-
-# --- errors -----------------------------------------------------------------------------------
-
-
-class RemoteError(Exception):
-    """The server refused the request: its status, its sentence and its detail."""
-
-    def __init__(self, status: int, message: str, detail: Mapping[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.detail: dict[str, Any] = dict(detail or {})
-
-    def __str__(self) -> str:
-        return self.message
-
-    @property
-    def is_server_fault(self) -> bool:
-        """Not the request's fault (5xx, or no server at all): trying again later may work."""
-        return self.status == 0 or self.status >= 500
-
-
-class Unreachable(RemoteError):
-    """No answer at all: the server is down, the address is wrong, or the network failed."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(0, message)
-
-
-class ConfigError(Exception):
-    """No usable server or token: the user must log in or set the environment."""
 
 
 def error_from_response(response: requests.Response) -> RemoteError:
@@ -83,81 +49,6 @@ def error_from_response(response: requests.Response) -> RemoteError:
     reason = response.reason or "error"
     return RemoteError(response.status_code, f"The server answered {response.status_code} {reason} "
                                              f"for {response.request.method} {response.url}.")
-
-
-# --- saved login ------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class Config:
-    server: str | None
-    token: str | None
-    username: str | None = None
-
-
-def config_path(env: Mapping[str, str] | None = None) -> Path:
-    """Where `egomask login` keeps the server and token: the user's config folder.
-
-    $XDG_CONFIG_HOME/egomask/config.json, else ~/.config/egomask/config.json (%APPDATA% on Windows).
-    """
-    env = os.environ if env is None else env
-    if env.get("XDG_CONFIG_HOME"):
-        base = Path(env["XDG_CONFIG_HOME"])
-    elif os.name == "nt" and env.get("APPDATA"):
-        base = Path(env["APPDATA"])
-    else:
-        base = Path(env.get("HOME") or Path.home()) / ".config"
-    return base / "egomask" / "config.json"
-
-
-def normalize_server(url: str) -> str:
-    """The server's base URL without a trailing slash; refuses anything but http(s)."""
-    url = url.strip().rstrip("/")
-    if url.endswith("/api/v1"):
-        url = url[: -len("/api/v1")]
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"the server must be an http:// or https:// address, not {url!r}")
-    return url
-
-
-def load_config(env: Mapping[str, str] | None = None) -> Config:
-    """The saved login with EGOMASK_SERVER / EGOMASK_TOKEN taking precedence over the file."""
-    env = os.environ if env is None else env
-    saved: Json = {}
-    path = config_path(env)
-    if path.exists():
-        try:
-            saved = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"cannot read {path}: {exc}; run `egomask login` again") from None
-        if not isinstance(saved, dict):
-            raise ConfigError(f"{path} is not a JSON object; run `egomask login` again")
-    server = env.get("EGOMASK_SERVER") or saved.get("server")
-    token = env.get("EGOMASK_TOKEN") or saved.get("token")
-    return Config(server=normalize_server(server) if server else None, token=token or None,
-                  username=saved.get("username") if not env.get("EGOMASK_TOKEN") else None)
-
-
-def save_config(config: Config, env: Mapping[str, str] | None = None) -> Path:
-    """Write the login atomically, readable by its owner only (mode 0600, folder 0700)."""
-    path = config_path(env)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    body = json.dumps({"server": config.server, "token": config.token, "username": config.username}, indent=2)
-    # mkstemp creates the file with mode 0600 from the start: the token is never readable by others.
-    fd, temporary = tempfile.mkstemp(prefix=".config-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(body + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, 0o600)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-    return path
 
 
 # --- request bodies that report progress --------------------------------------------------------
