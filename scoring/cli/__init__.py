@@ -23,18 +23,36 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tomllib
 from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
 
 from ..errors import InvalidGroundTruth, InvalidSubmission
+from ..evaluation import SCORER_VERSION
 from . import local, remote
 from .exits import CommandError, ExitCode
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "main", "version"]
+
+
+def version() -> str:
+    """The installed distribution's version; in a source checkout without an install, pyproject.toml's."""
+    try:
+        return metadata.version("egomask")
+    except metadata.PackageNotFoundError:
+        pass
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    try:
+        return f"{tomllib.loads(pyproject.read_text())['project']['version']} (source checkout)"
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        return "unknown (not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line: local commands, then server commands."""
     parser = argparse.ArgumentParser(prog="egomask", description="EgoMask scoring and submission tool.")
+    parser.add_argument("--version", action="version", version=f"egomask {version()} (scorer {SCORER_VERSION})")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     local.register(commands)
     remote.register(commands)
