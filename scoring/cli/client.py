@@ -55,12 +55,19 @@ def error_from_response(response: requests.Response) -> RemoteError:
 
 
 class _ProgressBody:
-    """Bytes handed to requests as a file-like body, reporting each block read as it is sent."""
+    """Bytes handed to requests as a file-like body, reporting progress as blocks are read to be sent.
 
-    def __init__(self, data: bytes, progress: Progress | None) -> None:
+    Only the bytes in `counted` are reported (the file inside a multipart body, whose form fields
+    and boundaries are not part of the file), so the progress of a whole upload adds up to the
+    file's size exactly, and what has been reported is never more than that.
+    """
+
+    def __init__(self, data: bytes, progress: Progress | None, counted: range | None = None) -> None:
         self._data = memoryview(data)
         self._position = 0
         self._progress = progress
+        self._counted = counted if counted is not None else range(len(data))
+        self._reported = 0
 
     def __len__(self) -> int:
         return len(self._data)
@@ -69,19 +76,29 @@ class _ProgressBody:
         end = len(self._data) if size is None or size < 0 else min(len(self._data), self._position + size)
         block = self._data[self._position:end].tobytes()
         self._position = end
-        if block and self._progress is not None:
-            self._progress(len(block))
+        self._report()
         return block
 
     def rewind(self) -> None:
         """Back to the start, taking back the progress reported so far (for a retry)."""
-        if self._position and self._progress is not None:
-            self._progress(-self._position)
         self._position = 0
+        self._report()
+
+    def _report(self) -> None:
+        if self._progress is None:
+            return
+        counted = min(max(0, self._position - self._counted.start), len(self._counted))
+        if counted != self._reported:
+            self._progress(counted - self._reported)
+            self._reported = counted
 
 
-def multipart_body(fields: Mapping[str, str], file_field: str, filename: str, data: bytes) -> tuple[bytes, str]:
-    """A multipart/form-data body and its Content-Type (the file last, as browsers send it)."""
+def multipart_body(fields: Mapping[str, str], file_field: str, filename: str,
+                   data: bytes) -> tuple[bytes, str, range]:
+    """A multipart/form-data body, its Content-Type, and where the file's bytes are in it.
+
+    The file goes last, as browsers send it.
+    """
     boundary = f"egomask-{uuid.uuid4().hex}"
     safe_name = filename.replace("\\", "_").replace('"', "_").replace("\r", "_").replace("\n", "_")
     chunks: list[bytes] = []
@@ -90,8 +107,9 @@ def multipart_body(fields: Mapping[str, str], file_field: str, filename: str, da
         chunks.append(value.encode() + b"\r\n")
     chunks.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{file_field}"; filename="{safe_name}"\r\n'
                   "Content-Type: application/zip\r\n\r\n".encode())
+    start = sum(map(len, chunks))
     chunks.extend([data, f"\r\n--{boundary}--\r\n".encode()])
-    return b"".join(chunks), f"multipart/form-data; boundary={boundary}"
+    return b"".join(chunks), f"multipart/form-data; boundary={boundary}", range(start, start + len(data))
 
 
 # --- the client --------------------------------------------------------------------------------
@@ -239,8 +257,8 @@ class Client:
     def submit(self, phase_id: int, filename: str, data: bytes, method: MethodFields,
                progress: Progress | None = None) -> Json:
         """POST phases/<id>/submissions/ with the whole file (multipart): the submission."""
-        body, content_type = multipart_body(method.as_form(), "file", filename, data)
-        stream = _ProgressBody(body, progress)
+        body, content_type, file_bytes = multipart_body(method.as_form(), "file", filename, data)
+        stream = _ProgressBody(body, progress, counted=file_bytes)
         return dict(self._json("POST", f"phases/{phase_id}/submissions/", idempotent=False, data=stream,
                                headers={"Content-Type": content_type}, on_retry=stream.rewind))
 

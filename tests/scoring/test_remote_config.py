@@ -5,6 +5,7 @@ The real API is exercised end to end in tests/leaderboard/test_cli_remote.py.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import socket
@@ -190,18 +191,6 @@ def test_it_retries_when_no_connection_could_be_made_and_then_says_so():
     assert pauses == [0.5, 1.0]
 
 
-def test_it_sends_parts_without_credentials_and_rewinds_progress_on_a_retry(api):
-    api.answers.append((500, {}, b""))
-    api.answers.append((200, {"ETag": '"abc"'}, b""))
-    remote, _ = client(api.url)
-    sent: list[int] = []
-    data = os.urandom(300_000)
-    assert remote.upload_part(f"{api.url}/part/1?sig=x", data, sent.append) == '"abc"'
-    assert sum(sent) == len(data) and min(sent) < 0  # the failed attempt was taken back
-    assert [r[3] for r in api.requests] == [data, data]
-    assert all("Authorization" not in r[2] for r in api.requests)
-
-
 def test_it_says_when_a_part_answer_has_no_etag(api):
     api.answers.append((200, {}, b""))
     remote, _ = client(api.url)
@@ -225,11 +214,40 @@ def test_it_posts_the_file_and_method_fields_as_a_form(api):
 def test_it_builds_multipart_bodies_that_a_standard_parser_reads():
     from email.parser import BytesParser
 
-    body, content_type = multipart_body({"method_name": "A"}, "file", "p.zip", b"\x00\x01zip")
+    body, content_type, file_bytes = multipart_body({"method_name": "A"}, "file", "p.zip", b"\x00\x01zip")
     message = BytesParser().parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + body)
     parts = {p.get_param("name", header="content-disposition"): p.get_payload(decode=True)
              for p in message.get_payload()}
     assert parts == {"method_name": b"A", "file": b"\x00\x01zip"}
+    assert body[file_bytes.start:file_bytes.stop] == b"\x00\x01zip"
+
+
+def test_it_reports_the_progress_of_the_file_not_of_the_whole_form(api):
+    api.json(201, {"id": 5, "status": "submitted"})
+    remote, _ = client(api.url)
+    data = os.urandom(200_000)
+    sent: list[int] = []
+    remote.submit(3, "p.zip", data, MethodFields("Net", method_description="d" * 5000), sent.append)
+    body = api.requests[0][3]
+    assert len(body) > len(data) + 5000  # the form fields and boundaries travel too...
+    totals = list(itertools.accumulate(sent))
+    assert totals[-1] == len(data)  # ...but the bar counts the file's bytes: it ends at exactly 100 %
+    assert all(0 <= total <= len(data) for total in totals)
+    assert len(sent) > 1  # reported as the body is sent, not in one jump at the end
+
+
+def test_it_sends_parts_without_credentials_and_rewinds_progress_on_a_retry(api):
+    api.answers.append((500, {}, b""))
+    api.answers.append((200, {"ETag": '"abc"'}, b""))
+    remote, _ = client(api.url)
+    sent: list[int] = []
+    data = os.urandom(300_000)
+    assert remote.upload_part(f"{api.url}/part/1?sig=x", data, sent.append) == '"abc"'
+    totals = list(itertools.accumulate(sent))
+    assert totals[-1] == len(data) and min(sent) < 0  # the failed attempt was taken back
+    assert all(0 <= total <= len(data) for total in totals)  # never past 100 %, even while retrying
+    assert [r[3] for r in api.requests] == [data, data]
+    assert all("Authorization" not in r[2] for r in api.requests)
 
 
 def test_it_turns_server_part_urls_into_absolute_ones(api):
