@@ -177,8 +177,8 @@ def _validate_here(path: Path) -> None:
             say(f"error: {error}")
         count = len(report.errors)
         raise CommandError(f"{path} was not uploaded: the server would refuse it ({count} problem{'s' * (count > 1)} "
-                           "above). Fix them, then submit again; `egomask validate --pred FILE --gt GT` checks a zip "
-                           "against ground truth you have.", ExitCode.PROBLEMS)
+                           f"above). Fix them, then submit again; `egomask validate --pred {path}` runs the same "
+                           "checks.", ExitCode.PROBLEMS)
 
 
 def _follow(client: Client, submission_id: int, timeout: float | None, show: bool) -> Json:

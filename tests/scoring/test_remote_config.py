@@ -309,6 +309,9 @@ def test_it_refuses_a_zip_the_server_would_refuse_without_sending_anything(api, 
     assert done.returncode == 1, done.stderr
     assert done.stdout == ""
     assert "was not uploaded: the server would refuse it" in done.stderr
+    # The hint is a command a participant can run: no hidden ground truth (--gt), no API paths.
+    assert f"`egomask validate --pred {bad}` runs the same checks." in done.stderr
+    assert "--gt" not in done.stderr and "/api/" not in done.stderr
     assert api.requests == []
     done = egomask("submit", tmp_path, "--phase", "1", env=env)
     assert done.returncode == 2 and "is a folder" in done.stderr
