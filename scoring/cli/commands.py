@@ -8,11 +8,15 @@ prints the error's sentence and exits with its code.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import datetime as dt
 import getpass
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 from rich import box
 from rich.table import Table
@@ -21,8 +25,8 @@ from ..evaluation import validate_submission
 from ..metrics import METRICS
 from .client import Client, Json, MethodFields
 from .config import Config, load_config, normalize_server, save_config
-from .exits import CommandError, ConfigError, ExitCode
-from .output import exit_for, number, print_json, report, say, stderr_console, stdout_console, when
+from .exits import CommandError, ConfigError, ExitCode, RemoteError
+from .output import exit_for, moment, number, print_json, report, say, stderr_console, stdout_console, when
 from .upload import upload
 
 TERMINAL = ("finished", "failed", "cancelled")
@@ -60,6 +64,18 @@ def _phase_id(client: Client, name: str) -> int:
             return int(phase["id"])
     raise CommandError(f"challenge {challenge_slug} has no phase {phase_slug!r}; `egomask phases {challenge_slug}` "
                        "lists them", ExitCode.PROBLEMS)
+
+
+@contextlib.contextmanager
+def _known_phase(phase_id: int) -> Iterator[None]:
+    """Turn the server's "no such phase" into a command the participant can run to find one."""
+    try:
+        yield
+    except RemoteError as exc:
+        if exc.status != 404:
+            raise
+        raise CommandError(f"there is no phase {phase_id} on this server; `egomask challenges` lists the phases",
+                           ExitCode.PROBLEMS) from None
 
 
 def _challenge(client: Client, name: str) -> Json:
@@ -181,6 +197,44 @@ def _validate_here(path: Path) -> None:
                            "checks.", ExitCode.PROBLEMS)
 
 
+def _phase_taking_submissions(client: Client, phase_id: int) -> Json:
+    """The phase, if it takes a submission from the caller's team now; else one sentence, exit 1.
+
+    One cheap request before a byte is uploaded, so a closed phase, a missing team or a used quota
+    is said at once instead of after the upload. The server checks all of it again on arrival; a
+    field it does not send is not held against the upload.
+    """
+    with _known_phase(phase_id):
+        phase = client.phase(phase_id)
+    challenge = str(phase.get("challenge") or "")
+    name = f"{challenge}/{phase.get('slug')}" if challenge else f"{phase_id}"
+    if phase.get("is_open") is False:
+        now = dt.datetime.now(dt.UTC)
+        starts, ends = moment(phase.get("starts_at")), moment(phase.get("ends_at"))
+        if starts is not None and now < starts:
+            state = f"opens at {when(phase['starts_at'])}"
+        elif ends is not None and ends <= now:
+            state = f"closed at {when(phase['ends_at'])}"
+        else:
+            state = "is not accepting submissions now"
+        listing = f"`egomask phases {challenge}`" if challenge else "`egomask challenges`"
+        raise CommandError(f"Phase {name} {state}; nothing was uploaded ({listing} shows which phases are open).",
+                           ExitCode.PROBLEMS)
+    if "quota" in phase and phase["quota"] is None:
+        page = f"{client.server}/challenges/{quote(challenge)}/"
+        raise CommandError(f"You are not in a team for the challenge {challenge}, so nothing was uploaded; create or "
+                           f"join a team on the website: {page}", ExitCode.PROBLEMS)
+    quota = phase.get("quota") or {}
+    if quota.get("total_left") == 0:
+        raise CommandError(f"Your team has used all its submissions for phase {name} ({quota.get('total')} in all); "
+                           "nothing was uploaded.", ExitCode.PROBLEMS)
+    if quota.get("per_day_left") == 0:
+        raise CommandError(f"Your team has used its daily quota of submissions for phase {name} "
+                           f"({quota.get('per_day')} a day); nothing was uploaded, and the quota resets at "
+                           f"{when(quota.get('resets_at'))}.", ExitCode.PROBLEMS)
+    return phase
+
+
 def _follow(client: Client, submission_id: int, timeout: float | None, show: bool) -> Json:
     """Poll the submission, less often as time goes by, until scoring ends (or `timeout`)."""
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -237,6 +291,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     client = _client()
     _validate_here(path)  # before any request: a zip the server would refuse is never sent
     phase_id = _phase_id(client, args.phase)
+    _phase_taking_submissions(client, phase_id)
     method = MethodFields(method_name=args.method_name or path.stem, method_description=args.method_description,
                           method_url=args.method_url, code_url=args.code_url, is_public=not args.private)
     submission = upload(client, phase_id, path, method, large=args.large, part_size=args.chunk_size,
@@ -259,7 +314,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     client = _client(need_token=False)
-    board = client.leaderboard(_phase_id(client, args.phase), args.split)
+    phase_id = _phase_id(client, args.phase)
+    with _known_phase(phase_id):
+        board = client.leaderboard(phase_id, args.split)
     if args.json:
         print_json(board)
         return ExitCode.OK

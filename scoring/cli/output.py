@@ -44,6 +44,17 @@ def print_json(value: object) -> None:
     print(json.dumps(value, indent=None, sort_keys=False), flush=True)
 
 
+def moment(value: str | None) -> dt.datetime | None:
+    """An ISO 8601 time from the server, in UTC; None for none or one that cannot be read."""
+    if not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed.astimezone(dt.UTC) if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
+
+
 def when(value: str | None) -> str:
     """An ISO 8601 time from the server as "YYYY-MM-DD HH:MM UTC"; "—" for none."""
     if not value:

@@ -319,10 +319,59 @@ def test_it_refuses_a_zip_the_server_would_refuse_without_sending_anything(api, 
     assert done.returncode == 2 and "5 MiB is S3's smallest part" in done.stderr
 
 
+OPEN_PHASE = {"id": 3, "slug": "test", "challenge": "egomask", "is_open": True, "accepts_submissions": True,
+              "starts_at": None, "ends_at": None,
+              "quota": {"per_day": 5, "per_day_left": 5, "total": None, "total_left": None,
+                        "resets_at": "2030-01-02T00:00:00Z"}}
+
+
+@pytest.mark.parametrize(("phase", "sentence"), [
+    ({"is_open": False, "accepts_submissions": False, "starts_at": "2999-01-01T09:30:00+01:00"},
+     "Phase egomask/test opens at 2999-01-01 08:30 UTC; nothing was uploaded (`egomask phases egomask` shows "
+     "which phases are open)."),
+    ({"is_open": False, "accepts_submissions": False, "ends_at": "2001-05-01T00:00:00Z"},
+     "Phase egomask/test closed at 2001-05-01 00:00 UTC; nothing was uploaded"),
+    ({"is_open": False, "accepts_submissions": False},
+     "Phase egomask/test is not accepting submissions now; nothing was uploaded"),
+    ({"quota": None},
+     "You are not in a team for the challenge egomask, so nothing was uploaded; create or join a team on the "
+     "website: {url}/challenges/egomask/"),
+    ({"quota": {"per_day": 2, "per_day_left": 0, "total": 10, "total_left": 4, "resets_at": "2030-01-02T00:00:00Z"}},
+     "Your team has used its daily quota of submissions for phase egomask/test (2 a day); nothing was uploaded, "
+     "and the quota resets at 2030-01-02 00:00 UTC."),
+    ({"quota": {"per_day": 2, "per_day_left": 0, "total": 10, "total_left": 0, "resets_at": "2030-01-02T00:00:00Z"}},
+     "Your team has used all its submissions for phase egomask/test (10 in all); nothing was uploaded."),
+])
+def test_it_says_why_a_phase_takes_no_submission_before_uploading(api, home, tmp_path, tiny_predictions, phase,
+                                                                    sentence):
+    from .conftest import zip_dir
+
+    path = zip_dir(tiny_predictions(), tmp_path / "p.zip")
+    for large in ((), ("--large",)):
+        api.json(200, {**OPEN_PHASE, **phase})
+        done = egomask("submit", path, "--phase", "3", *large, env={**home, "EGOMASK_SERVER": api.url,
+                                                                     "EGOMASK_TOKEN": "t"})
+        assert done.returncode == 1, done.stderr
+        assert done.stdout == "" and len(done.stderr.splitlines()) == 1, done.stderr
+        assert done.stderr.startswith("egomask: error: " + sentence.format(url=api.url)), done.stderr
+    assert [r[:2] for r in api.requests] == [("GET", "/api/v1/phases/3/")] * 2  # one cheap request, no upload
+
+
+def test_it_names_a_command_when_the_phase_does_not_exist(api, home, tmp_path, tiny_predictions):
+    from .conftest import zip_dir
+
+    api.json(404, {"error": "There is no phase 9; GET /api/v1/challenges/ lists the phases.", "detail": {}})
+    done = egomask("submit", zip_dir(tiny_predictions(), tmp_path / "p.zip"), "--phase", "9",
+                   env={**home, "EGOMASK_SERVER": api.url, "EGOMASK_TOKEN": "t"})
+    assert done.returncode == 1
+    assert done.stderr == "egomask: error: there is no phase 9 on this server; `egomask challenges` lists the phases\n"
+
+
 def test_it_aborts_the_upload_when_a_part_is_refused(api, home, tmp_path, tiny_predictions):
     from .conftest import zip_dir
 
     path = zip_dir(tiny_predictions(), tmp_path / "p.zip")
+    api.json(200, OPEN_PHASE)
     api.json(201, {"id": "u1", "parts": [{"part_number": 1, "url": "/part/1"}], "direct_to_s3": False,
                    "expires_at": "x", "complete_url": "/api/v1/uploads/u1/complete/",
                    "abort_url": "/api/v1/uploads/u1/abort/"})
@@ -332,7 +381,7 @@ def test_it_aborts_the_upload_when_a_part_is_refused(api, home, tmp_path, tiny_p
                    env={**home, "EGOMASK_SERVER": api.url, "EGOMASK_TOKEN": "t"})
     assert done.returncode == 1, done.stderr
     assert "egomask: error: This upload link is not valid or has expired" in done.stderr
-    assert [r[:2] for r in api.requests] == [("POST", "/api/v1/phases/3/uploads/"), ("PUT", "/part/1"),
-                                             ("POST", "/api/v1/uploads/u1/abort/")]
-    start = json.loads(api.requests[0][3])
+    assert [r[:2] for r in api.requests] == [("GET", "/api/v1/phases/3/"), ("POST", "/api/v1/phases/3/uploads/"),
+                                             ("PUT", "/part/1"), ("POST", "/api/v1/uploads/u1/abort/")]
+    start = json.loads(api.requests[1][3])
     assert start["method_name"] == "M" and start["parts"] == 1 and start["size"] == path.stat().st_size
