@@ -294,8 +294,11 @@ def interrupt_after_first_part(env: dict[str, str], path: Path, phase_id: int,
     """Start a 3-part upload that pauses after part 1, send SIGINT once part 1 is on the server."""
     command = [sys.executable, "-m", "scoring.cli", "submit", str(path), "--phase", str(phase_id),
                "--chunk-size", "5"]
+    # A test run started from a background job inherits SIGINT as ignored, and Python installs its Ctrl-C
+    # handler only when SIGINT is not ignored: give the child the default disposition, as a terminal would.
     child = subprocess.Popen(command, env={**env, "EGOMASK_TEST_PART_DELAY": "60"}, cwd=ROOT, text=True,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 60
         while True:
