@@ -73,6 +73,7 @@ class _ProgressBody:
         return len(self._data)
 
     def read(self, size: int = -1) -> bytes:
+        """The next block of the body (all that is left when size is negative), as http.client asks for it."""
         end = len(self._data) if size is None or size < 0 else min(len(self._data), self._position + size)
         block = self._data[self._position:end].tobytes()
         self._position = end
@@ -137,9 +138,11 @@ class MethodFields:
     is_public: bool = True
 
     def as_json(self) -> Json:
+        """The fields as the JSON endpoints take them."""
         return dataclasses.asdict(self)
 
     def as_form(self) -> dict[str, str]:
+        """The fields as form values (multipart submit): is_public as "true"/"false"."""
         return {**{k: str(v) for k, v in self.as_json().items() if k != "is_public"},
                 "is_public": "true" if self.is_public else "false"}
 
@@ -242,15 +245,19 @@ class Client:
         return str(body["token"])
 
     def challenges(self) -> list[Json]:
+        """GET challenges/: the published challenges, each with its phases."""
         return list(self._json("GET", "challenges/", idempotent=True) or [])
 
     def phase(self, phase_id: int) -> Json:
+        """GET phases/<id>/: dates, is_open, and the quota left for the caller's team (null without one)."""
         return dict(self._json("GET", f"phases/{phase_id}/", idempotent=True))
 
     def submission(self, submission_id: int) -> Json:
+        """GET submissions/<id>/: status, failure message, problems, warnings, scores."""
         return dict(self._json("GET", f"submissions/{submission_id}/", idempotent=True))
 
     def leaderboard(self, phase_id: int, split: str | None = None) -> Json:
+        """GET phases/<id>/leaderboard/: one board (the server's default split without `split`)."""
         params = {"split": split} if split else None
         return dict(self._json("GET", f"phases/{phase_id}/leaderboard/", idempotent=True, params=params))
 
@@ -305,10 +312,12 @@ class Client:
 
 
 def parts_of(size: int, part_size: int) -> int:
+    """How many parts of `part_size` bytes a file of `size` bytes needs (at least one, even when empty)."""
     return max(1, -(-size // part_size))
 
 
 def read_parts(handle: BinaryIO, part_size: int) -> Iterator[bytes]:
+    """The file's bytes, `part_size` at a time."""
     while chunk := handle.read(part_size):
         yield chunk
 

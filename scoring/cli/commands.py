@@ -91,6 +91,7 @@ def _challenge(client: Client, name: str) -> Json:
 
 
 def cmd_login(args: argparse.Namespace) -> int:
+    """Exchange a username and password for a token and save both server and token (mode 0600)."""
     saved = load_config()
     server = normalize_server(args.server) if args.server else saved.server
     if not server:
@@ -137,6 +138,7 @@ def _quota_text(quota: Json | None) -> str:
 
 
 def cmd_challenges(args: argparse.Namespace) -> int:
+    """The server's challenges and their phases, as a table or JSON."""
     challenges = _client(need_token=False).challenges()
     if args.json:
         print_json(challenges)
@@ -158,6 +160,7 @@ def cmd_challenges(args: argparse.Namespace) -> int:
 
 
 def cmd_phases(args: argparse.Namespace) -> int:
+    """One challenge's phases: status, dates, splits, board, ranking, and the submissions left."""
     challenge = _challenge(_client(need_token=False), args.challenge)
     phases = challenge.get("phases") or []
     if args.json:
@@ -282,6 +285,7 @@ def _finish(client: Client, submission: Json, args: argparse.Namespace, *, annou
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
+    """Check the zip here, check the phase takes it, upload it; optionally follow the scoring (--wait)."""
     path = Path(args.file)
     if path.is_dir():
         raise CommandError(f"{path} is a folder: zip the split folders (short, medium, long) and submit the .zip",
@@ -308,11 +312,13 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    """A submission's status, scores or problems; exit 1 if it failed or was cancelled."""
     client = _client()
     return _finish(client, client.submission(args.id), args, announced=False)
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
+    """A phase's board for one split, as a table or JSON."""
     client = _client(need_token=False)
     phase_id = _phase_id(client, args.phase)
     with _known_phase(phase_id):
