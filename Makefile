@@ -1,4 +1,5 @@
-# One virtualenv for everything; `make test` and `make demo` create it on a fresh machine.
+# One virtualenv for everything (the server and the test tools); `make test` and `make demo` create it on a
+# fresh machine. A participant needs only the base install: pip install egomask.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -10,7 +11,7 @@ DEMO := var/demo
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[server,dev]'
 	# The stock evalai CLI (compatibility tests): its pinned dependencies do not build on Python 3.11,
 	# so it goes in without them, plus current versions of what it imports.
 	$(PY) -m pip install --quiet --no-deps evalai==1.3.18

@@ -8,6 +8,7 @@ server (parts under VAR_DIR) or straight to a real S3 server (SeaweedFS).
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 import json
@@ -24,11 +25,12 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from leaderboard.submissions.models import Submission, Upload
 from scoring import METRICS
-from scoring.remote import Config, save_config
+from scoring.cli.config import Config, save_config
 
 from .conftest import PASSWORD
 from .processes import ROOT, celery_worker, redis_broker
@@ -218,25 +220,70 @@ def test_it_refuses_here_a_zip_the_server_would_refuse(as_alice, phase, tmp_path
     assert not Submission.objects.exists() and not Upload.objects.exists()
 
 
-def test_it_prints_the_servers_refusal(cli_env, eve, alice, phase, zip_file, submit):
-    env = {**cli_env, "EGOMASK_TOKEN": token_of(eve)}
+def assert_refused_before_uploading(env: dict[str, str], path: Path, phase_id: int, sentence: str) -> None:
+    """`submit`, small and --large, stops with exit 1 and one sentence, and nothing reached the server."""
     for extra in ((), ("--large",)):
-        done = egomask("submit", zip_file(), "--phase", phase.pk, *extra, env=env)
-        assert done.returncode == 1
+        done = egomask("submit", path, "--phase", phase_id, *extra, env=env)
+        assert done.returncode == 1, done.stderr
         assert done.stdout == ""
-        assert done.stderr.strip().endswith(
-            "egomask: error: Create or join a team for this challenge before submitting."), done.stderr
+        assert done.stderr.startswith(f"egomask: error: {sentence}") and len(done.stderr.splitlines()) == 1, \
+            done.stderr
     assert not Submission.objects.exists() and not Upload.objects.exists()
 
+
+def test_it_sends_nothing_without_a_team_and_says_where_to_make_one(cli_env, eve, phase, zip_file):
+    assert_refused_before_uploading(
+        {**cli_env, "EGOMASK_TOKEN": token_of(eve)}, zip_file(), phase.pk,
+        "You are not in a team for the challenge egomask, so nothing was uploaded; create or join a team on the "
+        f"website: {cli_env['EGOMASK_SERVER']}/challenges/egomask/\n")
+
+
+def test_it_sends_nothing_when_the_daily_quota_is_used_and_says_when_it_resets(as_alice, alice, phase, zip_file,
+                                                                              submit):
     phase.max_per_day = 1
     phase.save()
     submit(alice)
-    done = egomask("submit", zip_file(), "--phase", phase.pk, env={**cli_env, "EGOMASK_TOKEN": token_of(alice)})
-    assert done.returncode == 1
-    assert "egomask: error: Your team has used its daily quota of submissions for this phase." in done.stderr
+    uploads, submissions = Upload.objects.count(), Submission.objects.count()
+    tomorrow = (timezone.now().astimezone(dt.UTC) + dt.timedelta(days=1)).strftime("%Y-%m-%d 00:00 UTC")
+    for extra in ((), ("--large",)):
+        done = egomask("submit", zip_file(), "--phase", phase.pk, *extra, env=as_alice)
+        assert done.returncode == 1 and done.stdout == ""
+        assert done.stderr == ("egomask: error: Your team has used its daily quota of submissions for phase "
+                               f"egomask/test (1 a day); nothing was uploaded, and the quota resets at {tomorrow}.\n")
+    assert (Upload.objects.count(), Submission.objects.count()) == (uploads, submissions)
 
-    done = egomask("submit", zip_file(), "--phase", 999_999, env={**cli_env, "EGOMASK_TOKEN": token_of(alice)})
-    assert done.returncode == 1 and "egomask: error: " in done.stderr
+    phase.max_per_day, phase.max_total = None, 1
+    phase.save()
+    for extra in ((), ("--large",)):
+        done = egomask("submit", zip_file(), "--phase", phase.pk, *extra, env=as_alice)
+        assert done.returncode == 1
+        assert done.stderr == "egomask: error: Your team has used all its submissions for phase egomask/test " \
+                              "(1 in all); nothing was uploaded.\n"
+    assert (Upload.objects.count(), Submission.objects.count()) == (uploads, submissions)
+
+
+def test_it_sends_nothing_to_a_closed_phase_and_says_when_it_opens_or_closed(as_alice, phase, zip_file):
+    phase.starts_at = dt.datetime(2999, 1, 1, 12, 0, tzinfo=dt.UTC)
+    phase.save()
+    assert_refused_before_uploading(as_alice, zip_file(), phase.pk,
+                                    "Phase egomask/test opens at 2999-01-01 12:00 UTC; nothing was uploaded "
+                                    "(`egomask phases egomask` shows which phases are open).\n")
+    phase.starts_at, phase.ends_at = None, dt.datetime(2001, 2, 3, 4, 5, tzinfo=dt.UTC)
+    phase.save()
+    assert_refused_before_uploading(as_alice, zip_file(), phase.pk,
+                                    "Phase egomask/test closed at 2001-02-03 04:05 UTC; nothing was uploaded")
+    phase.ends_at, phase.accepts_submissions = None, False
+    phase.save()
+    assert_refused_before_uploading(as_alice, zip_file(), phase.pk,
+                                    "Phase egomask/test is not accepting submissions now; nothing was uploaded")
+
+
+def test_it_names_a_command_for_a_phase_that_does_not_exist(as_alice, phase, zip_file):
+    assert_refused_before_uploading(as_alice, zip_file(), 999_999,
+                                    "there is no phase 999999 on this server; `egomask challenges` lists the "
+                                    "phases\n")
+    done = egomask("leaderboard", 999_999, env=as_alice)
+    assert done.returncode == 1 and "`egomask challenges` lists the phases" in done.stderr
 
 
 # --- Ctrl-C during an upload leaves nothing -------------------------------------------------------
@@ -247,8 +294,11 @@ def interrupt_after_first_part(env: dict[str, str], path: Path, phase_id: int,
     """Start a 3-part upload that pauses after part 1, send SIGINT once part 1 is on the server."""
     command = [sys.executable, "-m", "scoring.cli", "submit", str(path), "--phase", str(phase_id),
                "--chunk-size", "5"]
+    # A test run started from a background job inherits SIGINT as ignored, and Python installs its Ctrl-C
+    # handler only when SIGINT is not ignored: give the child the default disposition, as a terminal would.
     child = subprocess.Popen(command, env={**env, "EGOMASK_TEST_PART_DELAY": "60"}, cwd=ROOT, text=True,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 60
         while True:

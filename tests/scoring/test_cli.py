@@ -374,3 +374,31 @@ def test_it_synthesizes_predictions_into_a_zip(tmp_path, tiny_gt):
 def test_it_refuses_synth_predict_on_a_missing_ground_truth(tmp_path):
     assert_one_error_line(egomask("synth-predict", tmp_path / "no-gt", tmp_path / "out"))
     assert not (tmp_path / "out").exists()
+
+
+# --- version -------------------------------------------------------------------------------------
+
+
+def test_it_prints_the_installed_version_and_the_scorer_version():
+    from importlib import metadata
+
+    from scoring import SCORER_VERSION
+
+    for script in (False, True):
+        done = egomask("--version", script=script)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == f"egomask {metadata.version('egomask')} (scorer {SCORER_VERSION})\n"
+
+
+def test_it_reads_the_version_from_pyproject_in_a_source_checkout(monkeypatch):
+    import tomllib
+    from importlib import metadata
+
+    from scoring import cli
+
+    def not_installed(name: str) -> str:
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(metadata, "version", not_installed)
+    pyproject = tomllib.loads((Path(cli.__file__).parents[2] / "pyproject.toml").read_text())
+    assert cli.version() == f"{pyproject['project']['version']} (source checkout)"

@@ -12,9 +12,9 @@ from hypothesis.extra.numpy import arrays
 from pycocotools import mask as cocomask
 
 from scoring import evaluate, load_ground_truth, rle
-from scoring.dense import evaluate_dense
 
 from .conftest import write_gt, write_pred_json, write_pred_png
+from .dense import evaluate_dense
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

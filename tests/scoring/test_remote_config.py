@@ -5,6 +5,7 @@ The real API is exercised end to end in tests/leaderboard/test_cli_remote.py.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import socket
@@ -19,20 +20,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from scoring.remote import (
-    Client,
-    Config,
-    ConfigError,
-    MethodFields,
-    RemoteError,
-    Unreachable,
-    config_path,
-    error_from_response,
-    load_config,
-    multipart_body,
-    normalize_server,
-    save_config,
-)
+from scoring.cli.client import Client, MethodFields, error_from_response, multipart_body
+from scoring.cli.config import Config, config_path, load_config, normalize_server, save_config
+from scoring.cli.exits import ConfigError, RemoteError, Unreachable
 
 Answer = tuple[int, dict[str, str], bytes]
 
@@ -201,18 +191,6 @@ def test_it_retries_when_no_connection_could_be_made_and_then_says_so():
     assert pauses == [0.5, 1.0]
 
 
-def test_it_sends_parts_without_credentials_and_rewinds_progress_on_a_retry(api):
-    api.answers.append((500, {}, b""))
-    api.answers.append((200, {"ETag": '"abc"'}, b""))
-    remote, _ = client(api.url)
-    sent: list[int] = []
-    data = os.urandom(300_000)
-    assert remote.upload_part(f"{api.url}/part/1?sig=x", data, sent.append) == '"abc"'
-    assert sum(sent) == len(data) and min(sent) < 0  # the failed attempt was taken back
-    assert [r[3] for r in api.requests] == [data, data]
-    assert all("Authorization" not in r[2] for r in api.requests)
-
-
 def test_it_says_when_a_part_answer_has_no_etag(api):
     api.answers.append((200, {}, b""))
     remote, _ = client(api.url)
@@ -236,11 +214,40 @@ def test_it_posts_the_file_and_method_fields_as_a_form(api):
 def test_it_builds_multipart_bodies_that_a_standard_parser_reads():
     from email.parser import BytesParser
 
-    body, content_type = multipart_body({"method_name": "A"}, "file", "p.zip", b"\x00\x01zip")
+    body, content_type, file_bytes = multipart_body({"method_name": "A"}, "file", "p.zip", b"\x00\x01zip")
     message = BytesParser().parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + body)
     parts = {p.get_param("name", header="content-disposition"): p.get_payload(decode=True)
              for p in message.get_payload()}
     assert parts == {"method_name": b"A", "file": b"\x00\x01zip"}
+    assert body[file_bytes.start:file_bytes.stop] == b"\x00\x01zip"
+
+
+def test_it_reports_the_progress_of_the_file_not_of_the_whole_form(api):
+    api.json(201, {"id": 5, "status": "submitted"})
+    remote, _ = client(api.url)
+    data = os.urandom(200_000)
+    sent: list[int] = []
+    remote.submit(3, "p.zip", data, MethodFields("Net", method_description="d" * 5000), sent.append)
+    body = api.requests[0][3]
+    assert len(body) > len(data) + 5000  # the form fields and boundaries travel too...
+    totals = list(itertools.accumulate(sent))
+    assert totals[-1] == len(data)  # ...but the bar counts the file's bytes: it ends at exactly 100 %
+    assert all(0 <= total <= len(data) for total in totals)
+    assert len(sent) > 1  # reported as the body is sent, not in one jump at the end
+
+
+def test_it_sends_parts_without_credentials_and_rewinds_progress_on_a_retry(api):
+    api.answers.append((500, {}, b""))
+    api.answers.append((200, {"ETag": '"abc"'}, b""))
+    remote, _ = client(api.url)
+    sent: list[int] = []
+    data = os.urandom(300_000)
+    assert remote.upload_part(f"{api.url}/part/1?sig=x", data, sent.append) == '"abc"'
+    totals = list(itertools.accumulate(sent))
+    assert totals[-1] == len(data) and min(sent) < 0  # the failed attempt was taken back
+    assert all(0 <= total <= len(data) for total in totals)  # never past 100 %, even while retrying
+    assert [r[3] for r in api.requests] == [data, data]
+    assert all("Authorization" not in r[2] for r in api.requests)
 
 
 def test_it_turns_server_part_urls_into_absolute_ones(api):
@@ -302,6 +309,9 @@ def test_it_refuses_a_zip_the_server_would_refuse_without_sending_anything(api, 
     assert done.returncode == 1, done.stderr
     assert done.stdout == ""
     assert "was not uploaded: the server would refuse it" in done.stderr
+    # The hint is a command a participant can run: no hidden ground truth (--gt), no API paths.
+    assert f"`egomask validate --pred {bad}` runs the same checks." in done.stderr
+    assert "--gt" not in done.stderr and "/api/" not in done.stderr
     assert api.requests == []
     done = egomask("submit", tmp_path, "--phase", "1", env=env)
     assert done.returncode == 2 and "is a folder" in done.stderr
@@ -309,10 +319,59 @@ def test_it_refuses_a_zip_the_server_would_refuse_without_sending_anything(api, 
     assert done.returncode == 2 and "5 MiB is S3's smallest part" in done.stderr
 
 
+OPEN_PHASE = {"id": 3, "slug": "test", "challenge": "egomask", "is_open": True, "accepts_submissions": True,
+              "starts_at": None, "ends_at": None,
+              "quota": {"per_day": 5, "per_day_left": 5, "total": None, "total_left": None,
+                        "resets_at": "2030-01-02T00:00:00Z"}}
+
+
+@pytest.mark.parametrize(("phase", "sentence"), [
+    ({"is_open": False, "accepts_submissions": False, "starts_at": "2999-01-01T09:30:00+01:00"},
+     "Phase egomask/test opens at 2999-01-01 08:30 UTC; nothing was uploaded (`egomask phases egomask` shows "
+     "which phases are open)."),
+    ({"is_open": False, "accepts_submissions": False, "ends_at": "2001-05-01T00:00:00Z"},
+     "Phase egomask/test closed at 2001-05-01 00:00 UTC; nothing was uploaded"),
+    ({"is_open": False, "accepts_submissions": False},
+     "Phase egomask/test is not accepting submissions now; nothing was uploaded"),
+    ({"quota": None},
+     "You are not in a team for the challenge egomask, so nothing was uploaded; create or join a team on the "
+     "website: {url}/challenges/egomask/"),
+    ({"quota": {"per_day": 2, "per_day_left": 0, "total": 10, "total_left": 4, "resets_at": "2030-01-02T00:00:00Z"}},
+     "Your team has used its daily quota of submissions for phase egomask/test (2 a day); nothing was uploaded, "
+     "and the quota resets at 2030-01-02 00:00 UTC."),
+    ({"quota": {"per_day": 2, "per_day_left": 0, "total": 10, "total_left": 0, "resets_at": "2030-01-02T00:00:00Z"}},
+     "Your team has used all its submissions for phase egomask/test (10 in all); nothing was uploaded."),
+])
+def test_it_says_why_a_phase_takes_no_submission_before_uploading(api, home, tmp_path, tiny_predictions, phase,
+                                                                    sentence):
+    from .conftest import zip_dir
+
+    path = zip_dir(tiny_predictions(), tmp_path / "p.zip")
+    for large in ((), ("--large",)):
+        api.json(200, {**OPEN_PHASE, **phase})
+        done = egomask("submit", path, "--phase", "3", *large, env={**home, "EGOMASK_SERVER": api.url,
+                                                                     "EGOMASK_TOKEN": "t"})
+        assert done.returncode == 1, done.stderr
+        assert done.stdout == "" and len(done.stderr.splitlines()) == 1, done.stderr
+        assert done.stderr.startswith("egomask: error: " + sentence.format(url=api.url)), done.stderr
+    assert [r[:2] for r in api.requests] == [("GET", "/api/v1/phases/3/")] * 2  # one cheap request, no upload
+
+
+def test_it_names_a_command_when_the_phase_does_not_exist(api, home, tmp_path, tiny_predictions):
+    from .conftest import zip_dir
+
+    api.json(404, {"error": "There is no phase 9; GET /api/v1/challenges/ lists the phases.", "detail": {}})
+    done = egomask("submit", zip_dir(tiny_predictions(), tmp_path / "p.zip"), "--phase", "9",
+                   env={**home, "EGOMASK_SERVER": api.url, "EGOMASK_TOKEN": "t"})
+    assert done.returncode == 1
+    assert done.stderr == "egomask: error: there is no phase 9 on this server; `egomask challenges` lists the phases\n"
+
+
 def test_it_aborts_the_upload_when_a_part_is_refused(api, home, tmp_path, tiny_predictions):
     from .conftest import zip_dir
 
     path = zip_dir(tiny_predictions(), tmp_path / "p.zip")
+    api.json(200, OPEN_PHASE)
     api.json(201, {"id": "u1", "parts": [{"part_number": 1, "url": "/part/1"}], "direct_to_s3": False,
                    "expires_at": "x", "complete_url": "/api/v1/uploads/u1/complete/",
                    "abort_url": "/api/v1/uploads/u1/abort/"})
@@ -322,7 +381,7 @@ def test_it_aborts_the_upload_when_a_part_is_refused(api, home, tmp_path, tiny_p
                    env={**home, "EGOMASK_SERVER": api.url, "EGOMASK_TOKEN": "t"})
     assert done.returncode == 1, done.stderr
     assert "egomask: error: This upload link is not valid or has expired" in done.stderr
-    assert [r[:2] for r in api.requests] == [("POST", "/api/v1/phases/3/uploads/"), ("PUT", "/part/1"),
-                                             ("POST", "/api/v1/uploads/u1/abort/")]
-    start = json.loads(api.requests[0][3])
+    assert [r[:2] for r in api.requests] == [("GET", "/api/v1/phases/3/"), ("POST", "/api/v1/phases/3/uploads/"),
+                                             ("PUT", "/part/1"), ("POST", "/api/v1/uploads/u1/abort/")]
+    start = json.loads(api.requests[1][3])
     assert start["method_name"] == "M" and start["parts"] == 1 and start["size"] == path.stat().st_size

@@ -1,67 +1,36 @@
-"""The server commands' implementations (see scoring/cli_remote.py for the commands and exit codes).
+"""The server commands' implementations (their options: scoring/cli/remote.py).
 
 Imported only when a server command runs, so the local scoring commands never load requests or rich.
+A command returns its exit code or raises a CommandError (scoring/cli/exits.py); `scoring.cli.main`
+prints the error's sentence and exits with its code.
 """
-
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
+import datetime as dt
 import getpass
 import os
-import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
-import requests
 from rich import box
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
-from .evaluation import validate_submission
-from .groundtruth import SPLITS
-from .metrics import METRICS
-from .cli_output import (
-    exit_for,
-    number,
-    print_json,
-    report,
-    say,
-    stderr_console,
-    stdout_console,
-    when,
-)
-from .remote import (
-    Client,
-    Config,
-    ConfigError,
-    Json,
-    MethodFields,
-    RemoteError,
-    UploadTicket,
-    load_config,
-    normalize_server,
-    parts_of,
-    save_config,
-    upload_in_parts,
-)
+from ..evaluation import validate_submission
+from ..metrics import METRICS
+from .client import Client, Json, MethodFields
+from .config import Config, load_config, normalize_server, save_config
+from .exits import CommandError, ConfigError, ExitCode, RemoteError
+from .output import exit_for, moment, number, print_json, report, say, stderr_console, stdout_console, when
+from .upload import upload
 
-EXIT_OK, EXIT_PROBLEMS, EXIT_INVALID, EXIT_UNREACHABLE, EXIT_TIMEOUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 TERMINAL = ("finished", "failed", "cancelled")
-SCORE_ROWS = (*SPLITS, "overall")
 POLL_FIRST, POLL_MAX = 1.0, 10.0  # seconds between status checks, growing by half each time
-
-
-class _Refused(Exception):
-    """A problem found here (not by the server): one line on stderr, then exit with `code`."""
-
-    def __init__(self, message: str, code: int = EXIT_PROBLEMS) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 class _TimedOut(Exception):
@@ -71,33 +40,6 @@ class _TimedOut(Exception):
 
 
 # --- shared plumbing ----------------------------------------------------------------------------
-
-
-def _command(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Turn what can go wrong into one line on stderr and an exit code."""
-
-    @functools.wraps(run)
-    def wrapper(args: argparse.Namespace) -> int:
-        try:
-            return run(args)
-        except ConfigError as exc:
-            say(f"egomask: error: {exc}")
-            return EXIT_INVALID
-        except _Refused as exc:
-            say(f"egomask: error: {exc}")
-            return exc.code
-        except RemoteError as exc:
-            hint = " Run `egomask login` (or set EGOMASK_TOKEN)." if exc.status == 401 else ""
-            say(f"egomask: error: {exc.message}{hint}")
-            return EXIT_UNREACHABLE if exc.is_server_fault else EXIT_PROBLEMS
-        except requests.RequestException as exc:  # the client wraps these; this is a safety net
-            say(f"egomask: error: cannot reach the server: {exc}")
-            return EXIT_UNREACHABLE
-        except KeyboardInterrupt:
-            say("egomask: interrupted")
-            return EXIT_INTERRUPTED
-
-    return wrapper
 
 
 def _client(*, need_token: bool = True) -> Client:
@@ -114,14 +56,26 @@ def _phase_id(client: Client, name: str) -> int:
     if name.isdigit():
         return int(name)
     if name.count("/") != 1:
-        raise _Refused(f"name a phase by its id or as CHALLENGE/PHASE, not {name!r}", EXIT_INVALID)
+        raise CommandError(f"name a phase by its id or as CHALLENGE/PHASE, not {name!r}", ExitCode.INVALID)
     challenge_slug, phase_slug = name.split("/")
     challenge = _challenge(client, challenge_slug)
     for phase in challenge.get("phases") or []:
         if phase.get("slug") == phase_slug or str(phase.get("id")) == phase_slug:
             return int(phase["id"])
-    raise _Refused(f"challenge {challenge_slug} has no phase {phase_slug!r}; `egomask phases {challenge_slug}` "
-                   "lists them")
+    raise CommandError(f"challenge {challenge_slug} has no phase {phase_slug!r}; `egomask phases {challenge_slug}` "
+                       "lists them", ExitCode.PROBLEMS)
+
+
+@contextlib.contextmanager
+def _known_phase(phase_id: int) -> Iterator[None]:
+    """Turn the server's "no such phase" into a command the participant can run to find one."""
+    try:
+        yield
+    except RemoteError as exc:
+        if exc.status != 404:
+            raise
+        raise CommandError(f"there is no phase {phase_id} on this server; `egomask challenges` lists the phases",
+                           ExitCode.PROBLEMS) from None
 
 
 def _challenge(client: Client, name: str) -> Json:
@@ -130,28 +84,14 @@ def _challenge(client: Client, name: str) -> Json:
         if name in (challenge.get("slug"), str(challenge.get("id"))):
             return challenge
     known = ", ".join(str(c.get("slug")) for c in challenges) or "none"
-    raise _Refused(f"no challenge {name!r} on this server (challenges: {known})")
-
-
-@contextlib.contextmanager
-def _sigint_ignored() -> Iterator[None]:
-    """Let a clean-up call finish even if Ctrl-C is pressed again."""
-    try:
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    raise CommandError(f"no challenge {name!r} on this server (challenges: {known})", ExitCode.PROBLEMS)
 
 
 # --- login --------------------------------------------------------------------------------------
 
 
-@_command
 def cmd_login(args: argparse.Namespace) -> int:
+    """Exchange a username and password for a token and save both server and token (mode 0600)."""
     saved = load_config()
     server = normalize_server(args.server) if args.server else saved.server
     if not server:
@@ -174,7 +114,7 @@ def cmd_login(args: argparse.Namespace) -> int:
     for name in ("EGOMASK_SERVER", "EGOMASK_TOKEN"):
         if os.environ.get(name) and not (name == "EGOMASK_SERVER" and os.environ[name].rstrip("/") == server):
             say(f"note: {name} is set in your environment and overrides the saved login.")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 # --- challenges and phases ----------------------------------------------------------------------
@@ -197,12 +137,12 @@ def _quota_text(quota: Json | None) -> str:
     return ", ".join(parts) or "no limit"
 
 
-@_command
 def cmd_challenges(args: argparse.Namespace) -> int:
+    """The server's challenges and their phases, as a table or JSON."""
     challenges = _client(need_token=False).challenges()
     if args.json:
         print_json(challenges)
-        return EXIT_OK
+        return ExitCode.OK
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     for column in ("challenge", "title", "phases (id slug)", "open now"):
         table.add_column(column)
@@ -216,16 +156,16 @@ def cmd_challenges(args: argparse.Namespace) -> int:
         console.print(table)
     else:
         console.print("No challenges on this server.")
-    return EXIT_OK
+    return ExitCode.OK
 
 
-@_command
 def cmd_phases(args: argparse.Namespace) -> int:
+    """One challenge's phases: status, dates, splits, board, ranking, and the submissions left."""
     challenge = _challenge(_client(need_token=False), args.challenge)
     phases = challenge.get("phases") or []
     if args.json:
         print_json(phases)
-        return EXIT_OK
+        return ExitCode.OK
     table = Table(title=f"{challenge.get('title')} ({challenge.get('slug')})", box=box.SIMPLE_HEAD, pad_edge=False)
     for column in ("id", "phase", "name", "status", "starts", "ends", "splits", "board", "ranking",
                    "submissions left"):
@@ -240,7 +180,7 @@ def cmd_phases(args: argparse.Namespace) -> int:
                       when(phase.get("starts_at")), when(phase.get("ends_at")), splits, board, ranking,
                       _quota_text(phase.get("quota")))
     stdout_console().print(table)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 # --- submit -------------------------------------------------------------------------------------
@@ -255,71 +195,47 @@ def _validate_here(path: Path) -> None:
         for error in report.errors:
             say(f"error: {error}")
         count = len(report.errors)
-        raise _Refused(f"{path} was not uploaded: the server would refuse it ({count} problem{'s' * (count > 1)} "
-                       "above). Fix them, then submit again; `egomask validate --pred FILE --gt GT` checks a zip "
-                       "against ground truth you have.")
+        raise CommandError(f"{path} was not uploaded: the server would refuse it ({count} problem{'s' * (count > 1)} "
+                           f"above). Fix them, then submit again; `egomask validate --pred {path}` runs the same "
+                           "checks.", ExitCode.PROBLEMS)
 
 
-def _progress(enabled: bool) -> Progress:
-    return Progress(TextColumn("{task.description}", markup=False), BarColumn(), DownloadColumn(),
-                    TransferSpeedColumn(), TimeRemainingColumn(), console=stderr_console(), disable=not enabled)
+def _phase_taking_submissions(client: Client, phase_id: int) -> Json:
+    """The phase, if it takes a submission from the caller's team now; else one sentence, exit 1.
 
-
-def _part_delay() -> Callable[[int], None] | None:
-    try:
-        delay = float(os.environ.get("EGOMASK_TEST_PART_DELAY") or 0)
-    except ValueError:
-        return None
-    if delay <= 0:
-        return None
-    return lambda number: time.sleep(delay) if number > 1 else None
-
-
-def _abort(client: Client, ticket: UploadTicket) -> str:
-    """Abort the upload on the server; what to tell the user about it."""
-    try:
-        with _sigint_ignored():
-            client.upload_abort(ticket)
-    except RemoteError as exc:
-        if exc.status == 409:  # it completed (or was discarded) just before the interruption
-            return f"upload {ticket.id}: {exc.message.rstrip('.')}; the website lists your submissions"
-        return (f"could not abort upload {ticket.id} ({exc.message}); the server discards unfinished uploads "
-                "within a day")
-    return f"upload {ticket.id} was aborted; nothing was left on the server"
-
-
-def _upload(client: Client, phase_id: int, path: Path, method: MethodFields, *, large: bool, part_size: int,
-            show_progress: bool) -> Json:
-    size = path.stat().st_size
-    with _progress(show_progress) as progress:
-        task = progress.add_task(f"Uploading {path.name}", total=size)
-
-        def advance(sent: int) -> None:
-            progress.advance(task, sent)
-
-        if not (large or size > part_size):
-            data = path.read_bytes()
-            try:
-                return client.submit(phase_id, path.name, data, method, advance)
-            except KeyboardInterrupt:
-                progress.stop()
-                raise _Refused("interrupted before the server answered: either the upload never arrived, or it "
-                               "arrived whole (then it shows in `egomask status` / on the website); nothing "
-                               "half-made is left", EXIT_INTERRUPTED) from None
-        ticket = client.upload_start(phase_id, filename=path.name, size=size, parts=parts_of(size, part_size),
-                                     method=method)
-        try:
-            sha256, etags = upload_in_parts(client, ticket, path, part_size, advance, _part_delay())
-            progress.update(task, description=f"Verifying {path.name}")
-            return client.upload_complete(ticket, sha256=sha256, etags=etags, method=method)
-        except KeyboardInterrupt:
-            progress.stop()
-            raise _Refused(f"interrupted: {_abort(client, ticket)}", EXIT_INTERRUPTED) from None
-        except (RemoteError, OSError):
-            # A part that failed leaves the others on the server; a refused completion was discarded by the
-            # server already (the abort then answers 409, which is fine).
-            _abort(client, ticket)
-            raise
+    One cheap request before a byte is uploaded, so a closed phase, a missing team or a used quota
+    is said at once instead of after the upload. The server checks all of it again on arrival; a
+    field it does not send is not held against the upload.
+    """
+    with _known_phase(phase_id):
+        phase = client.phase(phase_id)
+    challenge = str(phase.get("challenge") or "")
+    name = f"{challenge}/{phase.get('slug')}" if challenge else f"{phase_id}"
+    if phase.get("is_open") is False:
+        now = dt.datetime.now(dt.UTC)
+        starts, ends = moment(phase.get("starts_at")), moment(phase.get("ends_at"))
+        if starts is not None and now < starts:
+            state = f"opens at {when(phase['starts_at'])}"
+        elif ends is not None and ends <= now:
+            state = f"closed at {when(phase['ends_at'])}"
+        else:
+            state = "is not accepting submissions now"
+        listing = f"`egomask phases {challenge}`" if challenge else "`egomask challenges`"
+        raise CommandError(f"Phase {name} {state}; nothing was uploaded ({listing} shows which phases are open).",
+                           ExitCode.PROBLEMS)
+    if "quota" in phase and phase["quota"] is None:
+        page = f"{client.server}/challenges/{quote(challenge)}/"
+        raise CommandError(f"You are not in a team for the challenge {challenge}, so nothing was uploaded; create or "
+                           f"join a team on the website: {page}", ExitCode.PROBLEMS)
+    quota = phase.get("quota") or {}
+    if quota.get("total_left") == 0:
+        raise CommandError(f"Your team has used all its submissions for phase {name} ({quota.get('total')} in all); "
+                           "nothing was uploaded.", ExitCode.PROBLEMS)
+    if quota.get("per_day_left") == 0:
+        raise CommandError(f"Your team has used its daily quota of submissions for phase {name} "
+                           f"({quota.get('per_day')} a day); nothing was uploaded, and the quota resets at "
+                           f"{when(quota.get('resets_at'))}.", ExitCode.PROBLEMS)
+    return phase
 
 
 def _follow(client: Client, submission_id: int, timeout: float | None, show: bool) -> Json:
@@ -356,11 +272,11 @@ def _finish(client: Client, submission: Json, args: argparse.Namespace, *, annou
                 print_json(exc.submission)
             say(f"egomask: still {exc.submission.get('status')} after {args.timeout:g} s; "
                  f"follow it with `egomask status {submission_id} --wait`")
-            return EXIT_TIMEOUT
+            return ExitCode.TIMEOUT
         except KeyboardInterrupt:
             say(f"egomask: stopped following; submission {submission_id} goes on on the server "
                  f"(`egomask status {submission_id}`)")
-            return EXIT_INTERRUPTED
+            return ExitCode.INTERRUPTED
     if args.json:
         print_json(submission)
     elif args.wait or not announced:
@@ -368,21 +284,22 @@ def _finish(client: Client, submission: Json, args: argparse.Namespace, *, annou
     return exit_for(submission)
 
 
-@_command
 def cmd_submit(args: argparse.Namespace) -> int:
+    """Check the zip here, check the phase takes it, upload it; optionally follow the scoring (--wait)."""
     path = Path(args.file)
     if path.is_dir():
-        raise _Refused(f"{path} is a folder: zip the split folders (short, medium, long) and submit the .zip",
-                       EXIT_INVALID)
+        raise CommandError(f"{path} is a folder: zip the split folders (short, medium, long) and submit the .zip",
+                           ExitCode.INVALID)
     if not path.is_file():
-        raise _Refused(f"no such file: {path}", EXIT_INVALID)
+        raise CommandError(f"no such file: {path}", ExitCode.INVALID)
     client = _client()
     _validate_here(path)  # before any request: a zip the server would refuse is never sent
     phase_id = _phase_id(client, args.phase)
+    _phase_taking_submissions(client, phase_id)
     method = MethodFields(method_name=args.method_name or path.stem, method_description=args.method_description,
                           method_url=args.method_url, code_url=args.code_url, is_public=not args.private)
-    submission = _upload(client, phase_id, path, method, large=args.large, part_size=args.chunk_size,
-                         show_progress=not (args.quiet or args.json))
+    submission = upload(client, phase_id, path, method, large=args.large, part_size=args.chunk_size,
+                        show_progress=not (args.quiet or args.json))
     if not args.json:
         print(f"Submission {submission['id']} received for phase {submission.get('phase', phase_id)}: "
               f"{submission.get('status')}", flush=True)
@@ -394,23 +311,25 @@ def cmd_submit(args: argparse.Namespace) -> int:
 # --- status and leaderboard ---------------------------------------------------------------------
 
 
-@_command
 def cmd_status(args: argparse.Namespace) -> int:
+    """A submission's status, scores or problems; exit 1 if it failed or was cancelled."""
     client = _client()
     return _finish(client, client.submission(args.id), args, announced=False)
 
 
-@_command
 def cmd_leaderboard(args: argparse.Namespace) -> int:
+    """A phase's board for one split, as a table or JSON."""
     client = _client(need_token=False)
-    board = client.leaderboard(_phase_id(client, args.phase), args.split)
+    phase_id = _phase_id(client, args.phase)
+    with _known_phase(phase_id):
+        board = client.leaderboard(phase_id, args.split)
     if args.json:
         print_json(board)
-        return EXIT_OK
+        return ExitCode.OK
     console = stdout_console()
     if not board.get("visible", True):
         console.print(board.get("message") or "This leaderboard is not public yet.")
-        return EXIT_OK
+        return ExitCode.OK
     metric = board.get("metric")
     table = Table(title=f"Phase {board.get('phase')} · {board.get('split')} · ranked by {metric}",
                   box=box.SIMPLE_HEAD, pad_edge=False)
@@ -431,5 +350,5 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         console.print(table)
     else:
         console.print(board.get("message") or "No scored submissions yet.")
-    return EXIT_OK
+    return ExitCode.OK
 

@@ -1,18 +1,7 @@
-"""`egomask`: score, check and synthesize EgoMask submissions, and submit them to a leaderboard server.
+"""The local commands of `egomask`: eval, validate, synth, synth-predict. No network, no terminal library.
 
-Local commands: eval, validate, synth, synth-predict. Server commands (scoring/cli_remote.py):
-login, challenges, phases, submit, status, leaderboard.
-
-Exit codes, the same for every command:
-  0    success
-  1    problems: `validate` or `submit` found problems in the submission, the server refused the
-       request (its sentence is printed), or the submission failed or was cancelled
-  2    invalid input: bad arguments, broken ground truth, a submission `eval` cannot score, an
-       unreadable file, not logged in
-  3    the server cannot be reached or failed (5xx), after retries
-  4    `--wait --timeout` ran out before scoring ended (the submission goes on)
-  130  interrupted (Ctrl-C); an interrupted upload is aborted on the server first
-A failure ends with one line on stderr that starts with "egomask: error:".
+They call the scoring core as the server's workers do, so `eval` prints the numbers the leaderboard
+would show and `validate` runs the checks the server runs on arrival.
 """
 
 from __future__ import annotations
@@ -22,18 +11,13 @@ import csv
 import json
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from typing import Any, TextIO
 
-from .errors import InvalidGroundTruth, InvalidSubmission, ScoringWarning
-from .evaluation import ExpressionResult, evaluate, validate_submission
-from .groundtruth import SPLITS, load_ground_truth
-from .metrics import METRICS, MetricSummary
-
-EXIT_OK, EXIT_PROBLEMS, EXIT_INVALID = 0, 1, 2
-
-
-class _Fail(Exception):
-    """An input problem: one line on stderr, exit 2."""
+from ..errors import ScoringWarning
+from ..evaluation import ExpressionResult, evaluate, validate_submission
+from ..groundtruth import SPLITS, GroundTruth, load_ground_truth
+from ..metrics import METRICS, MetricSummary
+from .exits import CommandError, ExitCode
 
 
 def _table(summaries: dict[str, MetricSummary]) -> str:
@@ -62,21 +46,13 @@ def _print_warnings(warnings: Sequence[ScoringWarning], stream: TextIO) -> None:
         print(f"warning: {warning}", file=stream)
 
 
-def _load_gt(root: str):  # type: ignore[no-untyped-def]
-    try:
-        return load_ground_truth(root)
-    except InvalidGroundTruth as exc:
-        raise _Fail(f"invalid ground truth: {exc}") from None
-
-
 def cmd_eval(args: argparse.Namespace) -> int:
-    gt = _load_gt(args.gt)
+    """Score predictions against ground truth: a table, or one JSON object with --json."""
+    gt = load_ground_truth(args.gt)
     try:
         result = evaluate(gt, args.pred, split=args.split)
-    except InvalidSubmission as exc:
-        raise _Fail(f"invalid submission: {exc.summary()}") from None
     except ValueError as exc:
-        raise _Fail(str(exc)) from None
+        raise CommandError(str(exc)) from None
     _print_warnings(result.warnings, sys.stderr)
     if args.per_expression:
         _write_csv(args.per_expression, result.expressions)
@@ -85,15 +61,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
     else:
         print(_table(dict(result.summaries)))
         print(f"\nscorer {result.scorer_version}, ground truth {result.gt_version[:12]}")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    gt = _load_gt(args.gt) if args.gt else None
+    """Every problem of a submission, without scoring it; exit 1 if there is one."""
+    gt: GroundTruth | None = load_ground_truth(args.gt) if args.gt else None
     try:
         report = validate_submission(args.pred, gt=gt, split=args.split)
     except ValueError as exc:
-        raise _Fail(str(exc)) from None
+        raise CommandError(str(exc)) from None
     if args.json:
         print(json.dumps({
             "ok": report.ok,
@@ -108,35 +85,32 @@ def cmd_validate(args: argparse.Namespace) -> int:
         checks = "checked against the ground truth" if gt else "structural checks only (no --gt given)"
         verdict = "valid" if report.ok else f"INVALID ({len(report.errors)} problem(s))"
         print(f"{verdict}: {report.n_expressions} expression(s) with predictions; {checks}")
-    return EXIT_OK if report.ok else EXIT_PROBLEMS
+    return ExitCode.OK if report.ok else ExitCode.PROBLEMS
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from .synth import synthesize
+    """Write a synthetic benchmark in the published layout."""
+    from ..synth import synthesize
 
     out = synthesize(args.out, scale=args.scale, seed=args.seed, frames=args.frames)
     gt = load_ground_truth(out)
     counts = ", ".join(f"{s}: {sum(1 for v in gt.videos.values() if v.split == s)} videos / "
                        f"{sum(1 for _ in gt.expressions((s,)))} expressions" for s in gt.splits)
     print(f"wrote {out} ({counts})")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_synth_predict(args: argparse.Namespace) -> int:
-    from .synth import synthesize_predictions
+    """Write predictions of a chosen quality for a benchmark."""
+    from ..synth import synthesize_predictions
 
-    try:
-        out = synthesize_predictions(args.gt, args.out, quality=args.quality, fmt=args.format, seed=args.seed)
-    except InvalidGroundTruth as exc:
-        raise _Fail(f"invalid ground truth: {exc}") from None
+    out = synthesize_predictions(args.gt, args.out, quality=args.quality, fmt=args.format, seed=args.seed)
     print(f"wrote {out}")
-    return EXIT_OK
+    return ExitCode.OK
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="egomask", description="EgoMask scoring and submission tool.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def register(commands: Any) -> None:
+    """Add the local commands to `egomask`'s subcommands (an argparse subparsers object)."""
     p = commands.add_parser("eval", help="score predictions against ground truth")
     p.add_argument("--gt", required=True, help="ground-truth folder (published EgoMask layout)")
     p.add_argument("--pred", required=True, help="predictions: a .zip or a folder")
@@ -166,24 +140,3 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["rle", "png"], default="rle")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(run=cmd_synth_predict)
-
-    from .cli_remote import register
-
-    register(commands)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return int(args.run(args))
-    except _Fail as exc:
-        print(f"egomask: error: {exc}", file=sys.stderr)
-        return EXIT_INVALID
-    except OSError as exc:
-        print(f"egomask: error: {exc}", file=sys.stderr)
-        return EXIT_INVALID
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""The participant's commands of `egomask`: talk to a leaderboard server.
+"""The server commands of `egomask`, as options: talk to a leaderboard server.
 
     egomask login [--server URL]               save the server and an API token (mode 0600)
     egomask challenges                         the challenges and their phases
@@ -10,16 +10,10 @@
 Every command takes --json (one JSON object or list on stdout, for scripts); human output is
 tables. Progress bars, spinners, warnings and errors go to stderr, so `submit`'s first line on
 stdout is always `Submission <id> ...`. EGOMASK_SERVER and EGOMASK_TOKEN override the saved login.
-A phase is named by its id or as CHALLENGE/PHASE (slugs).
+A phase is named by its id or as CHALLENGE/PHASE (slugs). Exit codes: scoring/cli/exits.py.
 
-Exit codes: 0 success; 1 the submission has problems (found here before uploading, or by the
-scorer), the server refused the request (its sentence is printed), or the submission failed or was
-cancelled; 2 invalid input (bad arguments, unreadable file, not logged in); 3 the server cannot be
-reached or failed (5xx), after retries; 4 `--wait --timeout` ran out before scoring ended; 130
-interrupted (Ctrl-C; an interrupted upload is aborted on the server first).
-
-Test hook: EGOMASK_TEST_PART_DELAY=<seconds> pauses before each part after the first, so a test
-can interrupt a large upload halfway.
+This module only builds the parser; the commands themselves (scoring/cli/commands.py) are imported
+when one runs, so the local scoring commands never load requests or rich, which are slow to load.
 """
 
 from __future__ import annotations
@@ -28,19 +22,24 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from .groundtruth import SPLITS
-from .parts import DEFAULT_PART, MAX_PART, MIN_PART, MiB
+from ..evaluation import OVERALL
+from ..groundtruth import SPLITS
 
-SCORE_ROWS = (*SPLITS, "overall")
+SCORE_ROWS = (*SPLITS, OVERALL)  # the rows of a submission's scores and the boards of a phase
+
+MiB = 2**20
+MIN_PART = 5 * MiB  # S3's smallest part (every part but the last)
+DEFAULT_PART = 16 * MiB
+MAX_PART = 1024 * MiB  # each part is held in memory while it is sent
 
 
 def _lazy(name: str) -> Callable[[argparse.Namespace], int]:
-    """The command `name` of remote_commands, imported when it runs (requests and rich are slow to load)."""
+    """The command `name` of scoring/cli/commands.py, imported when it runs."""
 
     def run(args: argparse.Namespace) -> int:
-        from . import remote_commands
+        from . import commands
 
-        return int(getattr(remote_commands, name)(args))
+        return int(getattr(commands, name)(args))
 
     return run
 

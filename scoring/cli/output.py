@@ -12,21 +12,17 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from .groundtruth import SPLITS
-from .metrics import METRICS
-from .remote import Json
-
-SCORE_ROWS = (*SPLITS, "overall")
-EXIT_OK, EXIT_PROBLEMS = 0, 1
-
-# --- output -----------------------------------------------------------------------------------
-
+from ..metrics import METRICS
+from .client import Json
+from .exits import ExitCode
+from .remote import SCORE_ROWS
 
 # Names and titles are typed by users: never read them as rich markup or :emoji: codes.
 _PLAIN = {"highlight": False, "markup": False, "emoji": False}
 
 
 def stdout_console() -> Console:
+    """The console for results (tables), as wide as needed when stdout is not a terminal."""
     console = Console(**_PLAIN)
     if not console.is_terminal:  # a pipe or a file: never cut a table to 80 columns
         console = Console(width=200, **_PLAIN)
@@ -34,6 +30,7 @@ def stdout_console() -> Console:
 
 
 def stderr_console() -> Console:
+    """The console for progress bars and spinners."""
     return Console(stderr=True, **_PLAIN)
 
 
@@ -43,22 +40,36 @@ def say(message: str) -> None:
 
 
 def print_json(value: object) -> None:
+    """One JSON document on one line of stdout (--json)."""
     print(json.dumps(value, indent=None, sort_keys=False), flush=True)
 
 
+def moment(value: str | None) -> dt.datetime | None:
+    """An ISO 8601 time from the server, in UTC; None for none or one that cannot be read."""
+    if not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed.astimezone(dt.UTC) if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
+
+
 def when(value: str | None) -> str:
+    """An ISO 8601 time from the server as "YYYY-MM-DD HH:MM UTC"; "—" for none."""
     if not value:
         return "—"
     try:
-        moment = dt.datetime.fromisoformat(value)
+        parsed = dt.datetime.fromisoformat(value)
     except ValueError:
         return value
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(dt.UTC)
-    return moment.strftime("%Y-%m-%d %H:%M UTC" if moment.tzinfo else "%Y-%m-%d %H:%M")
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(dt.UTC)
+    return parsed.strftime("%Y-%m-%d %H:%M UTC" if parsed.tzinfo else "%Y-%m-%d %H:%M")
 
 
 def number(value: object) -> str:
+    """A score with two decimals; "—" for a missing one."""
     return f"{value:.2f}" if isinstance(value, int | float) and not isinstance(value, bool) else "—"
 
 
@@ -72,6 +83,7 @@ def problem_line(problem: object) -> str:
 
 
 def score_table(scores: Mapping[str, Any]) -> Table:
+    """One row per split (short, medium, long, overall first), one column per metric."""
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("split")
     for metric in METRICS:
@@ -111,6 +123,7 @@ def report(submission: Json, console: Console) -> None:
         console.print(f"warning: {problem_line(warning)}")
 
 
-def exit_for(submission: Json) -> int:
-    return EXIT_PROBLEMS if submission.get("status") in ("failed", "cancelled") else EXIT_OK
+def exit_for(submission: Json) -> ExitCode:
+    """Exit 1 for a submission that failed or was cancelled, else 0."""
+    return ExitCode.PROBLEMS if submission.get("status") in ("failed", "cancelled") else ExitCode.OK
 

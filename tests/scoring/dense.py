@@ -2,8 +2,8 @@
 
 It shares nothing with the RLE path but pycocotools' decoder: it reads the JSON files itself,
 decodes every frame of every expression to a full numpy mask and computes IoU pixel by pixel.
-Slow and memory-hungry by design; RLE JSON predictions only. Used by the tests and by
-benchmarks/bench_scoring.py.
+Slow and memory-hungry by design; RLE JSON predictions only. A test oracle, so it lives with the
+tests, not in the shipped library; benchmarks/bench_scoring.py uses it too.
 """
 
 from __future__ import annotations

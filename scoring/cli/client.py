@@ -1,7 +1,8 @@
-"""A client of the leaderboard's REST API (/api/v1/) and the CLI's saved login; no Django here.
+"""A client of the leaderboard's REST API (/api/v1/) for the `egomask` server commands; no Django here.
 
 The server answers every error as {"error": "<sentence>", "detail": {...}}; the client turns it
-into RemoteError(status, message, detail), and a server it cannot reach into Unreachable.
+into RemoteError(status, message, detail), and a server it cannot reach into Unreachable (both in
+scoring/cli/exits.py, with the exit code each one means).
 
 Retries: calls that are safe to repeat (GETs, part PUTs, abort) are retried with exponential
 backoff on connection errors, timeouts and 5xx answers, and on 429 throttles that name a short
@@ -11,23 +12,20 @@ when the connection was never made, so a lost answer never creates a second subm
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
-import json
-import os
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import requests
 import urllib3
 
-from .parts import DEFAULT_PART, MAX_PART, MIN_PART, MiB  # noqa: F401 - part of this module's interface
+from .config import normalize_server
+from .exits import RemoteError, Unreachable
 
 Json = dict[str, Any]
 Progress = Callable[[int], None]  # called with the number of bytes sent since the last call (negative: rewind)
@@ -35,38 +33,6 @@ Progress = Callable[[int], None]  # called with the number of bytes sent since t
 TIMEOUT = (10.0, 300.0)  # connect, read: a server may take a while to assemble and verify a large upload
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
 MAX_RETRY_AFTER = 60.0  # longer throttles are reported, not waited out
-
-
-# --- errors -----------------------------------------------------------------------------------
-
-
-class RemoteError(Exception):
-    """The server refused the request: its status, its sentence and its detail."""
-
-    def __init__(self, status: int, message: str, detail: Mapping[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.detail: dict[str, Any] = dict(detail or {})
-
-    def __str__(self) -> str:
-        return self.message
-
-    @property
-    def is_server_fault(self) -> bool:
-        """Not the request's fault (5xx, or no server at all): trying again later may work."""
-        return self.status == 0 or self.status >= 500
-
-
-class Unreachable(RemoteError):
-    """No answer at all: the server is down, the address is wrong, or the network failed."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(0, message)
-
-
-class ConfigError(Exception):
-    """No usable server or token: the user must log in or set the environment."""
 
 
 def error_from_response(response: requests.Response) -> RemoteError:
@@ -85,112 +51,55 @@ def error_from_response(response: requests.Response) -> RemoteError:
                                              f"for {response.request.method} {response.url}.")
 
 
-# --- saved login ------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class Config:
-    server: str | None
-    token: str | None
-    username: str | None = None
-
-
-def config_path(env: Mapping[str, str] | None = None) -> Path:
-    """Where `egomask login` keeps the server and token: the user's config folder.
-
-    $XDG_CONFIG_HOME/egomask/config.json, else ~/.config/egomask/config.json (%APPDATA% on Windows).
-    """
-    env = os.environ if env is None else env
-    if env.get("XDG_CONFIG_HOME"):
-        base = Path(env["XDG_CONFIG_HOME"])
-    elif os.name == "nt" and env.get("APPDATA"):
-        base = Path(env["APPDATA"])
-    else:
-        base = Path(env.get("HOME") or Path.home()) / ".config"
-    return base / "egomask" / "config.json"
-
-
-def normalize_server(url: str) -> str:
-    """The server's base URL without a trailing slash; refuses anything but http(s)."""
-    url = url.strip().rstrip("/")
-    if url.endswith("/api/v1"):
-        url = url[: -len("/api/v1")]
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"the server must be an http:// or https:// address, not {url!r}")
-    return url
-
-
-def load_config(env: Mapping[str, str] | None = None) -> Config:
-    """The saved login with EGOMASK_SERVER / EGOMASK_TOKEN taking precedence over the file."""
-    env = os.environ if env is None else env
-    saved: Json = {}
-    path = config_path(env)
-    if path.exists():
-        try:
-            saved = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"cannot read {path}: {exc}; run `egomask login` again") from None
-        if not isinstance(saved, dict):
-            raise ConfigError(f"{path} is not a JSON object; run `egomask login` again")
-    server = env.get("EGOMASK_SERVER") or saved.get("server")
-    token = env.get("EGOMASK_TOKEN") or saved.get("token")
-    return Config(server=normalize_server(server) if server else None, token=token or None,
-                  username=saved.get("username") if not env.get("EGOMASK_TOKEN") else None)
-
-
-def save_config(config: Config, env: Mapping[str, str] | None = None) -> Path:
-    """Write the login atomically, readable by its owner only (mode 0600, folder 0700)."""
-    path = config_path(env)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    body = json.dumps({"server": config.server, "token": config.token, "username": config.username}, indent=2)
-    # mkstemp creates the file with mode 0600 from the start: the token is never readable by others.
-    fd, temporary = tempfile.mkstemp(prefix=".config-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(body + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, 0o600)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-    return path
-
-
 # --- request bodies that report progress --------------------------------------------------------
 
 
 class _ProgressBody:
-    """Bytes handed to requests as a file-like body, reporting each block read as it is sent."""
+    """Bytes handed to requests as a file-like body, reporting progress as blocks are read to be sent.
 
-    def __init__(self, data: bytes, progress: Progress | None) -> None:
+    Only the bytes in `counted` are reported (the file inside a multipart body, whose form fields
+    and boundaries are not part of the file), so the progress of a whole upload adds up to the
+    file's size exactly, and what has been reported is never more than that.
+    """
+
+    def __init__(self, data: bytes, progress: Progress | None, counted: range | None = None) -> None:
         self._data = memoryview(data)
         self._position = 0
         self._progress = progress
+        self._counted = counted if counted is not None else range(len(data))
+        self._reported = 0
 
     def __len__(self) -> int:
         return len(self._data)
 
     def read(self, size: int = -1) -> bytes:
+        """The next block of the body (all that is left when size is negative), as http.client asks for it."""
         end = len(self._data) if size is None or size < 0 else min(len(self._data), self._position + size)
         block = self._data[self._position:end].tobytes()
         self._position = end
-        if block and self._progress is not None:
-            self._progress(len(block))
+        self._report()
         return block
 
     def rewind(self) -> None:
         """Back to the start, taking back the progress reported so far (for a retry)."""
-        if self._position and self._progress is not None:
-            self._progress(-self._position)
         self._position = 0
+        self._report()
+
+    def _report(self) -> None:
+        if self._progress is None:
+            return
+        counted = min(max(0, self._position - self._counted.start), len(self._counted))
+        if counted != self._reported:
+            self._progress(counted - self._reported)
+            self._reported = counted
 
 
-def multipart_body(fields: Mapping[str, str], file_field: str, filename: str, data: bytes) -> tuple[bytes, str]:
-    """A multipart/form-data body and its Content-Type (the file last, as browsers send it)."""
+def multipart_body(fields: Mapping[str, str], file_field: str, filename: str,
+                   data: bytes) -> tuple[bytes, str, range]:
+    """A multipart/form-data body, its Content-Type, and where the file's bytes are in it.
+
+    The file goes last, as browsers send it.
+    """
     boundary = f"egomask-{uuid.uuid4().hex}"
     safe_name = filename.replace("\\", "_").replace('"', "_").replace("\r", "_").replace("\n", "_")
     chunks: list[bytes] = []
@@ -199,8 +108,9 @@ def multipart_body(fields: Mapping[str, str], file_field: str, filename: str, da
         chunks.append(value.encode() + b"\r\n")
     chunks.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{file_field}"; filename="{safe_name}"\r\n'
                   "Content-Type: application/zip\r\n\r\n".encode())
+    start = sum(map(len, chunks))
     chunks.extend([data, f"\r\n--{boundary}--\r\n".encode()])
-    return b"".join(chunks), f"multipart/form-data; boundary={boundary}"
+    return b"".join(chunks), f"multipart/form-data; boundary={boundary}", range(start, start + len(data))
 
 
 # --- the client --------------------------------------------------------------------------------
@@ -228,9 +138,11 @@ class MethodFields:
     is_public: bool = True
 
     def as_json(self) -> Json:
+        """The fields as the JSON endpoints take them."""
         return dataclasses.asdict(self)
 
     def as_form(self) -> dict[str, str]:
+        """The fields as form values (multipart submit): is_public as "true"/"false"."""
         return {**{k: str(v) for k, v in self.as_json().items() if k != "is_public"},
                 "is_public": "true" if self.is_public else "false"}
 
@@ -333,23 +245,27 @@ class Client:
         return str(body["token"])
 
     def challenges(self) -> list[Json]:
+        """GET challenges/: the published challenges, each with its phases."""
         return list(self._json("GET", "challenges/", idempotent=True) or [])
 
     def phase(self, phase_id: int) -> Json:
+        """GET phases/<id>/: dates, is_open, and the quota left for the caller's team (null without one)."""
         return dict(self._json("GET", f"phases/{phase_id}/", idempotent=True))
 
     def submission(self, submission_id: int) -> Json:
+        """GET submissions/<id>/: status, failure message, problems, warnings, scores."""
         return dict(self._json("GET", f"submissions/{submission_id}/", idempotent=True))
 
     def leaderboard(self, phase_id: int, split: str | None = None) -> Json:
+        """GET phases/<id>/leaderboard/: one board (the server's default split without `split`)."""
         params = {"split": split} if split else None
         return dict(self._json("GET", f"phases/{phase_id}/leaderboard/", idempotent=True, params=params))
 
     def submit(self, phase_id: int, filename: str, data: bytes, method: MethodFields,
                progress: Progress | None = None) -> Json:
         """POST phases/<id>/submissions/ with the whole file (multipart): the submission."""
-        body, content_type = multipart_body(method.as_form(), "file", filename, data)
-        stream = _ProgressBody(body, progress)
+        body, content_type, file_bytes = multipart_body(method.as_form(), "file", filename, data)
+        stream = _ProgressBody(body, progress, counted=file_bytes)
         return dict(self._json("POST", f"phases/{phase_id}/submissions/", idempotent=False, data=stream,
                                headers={"Content-Type": content_type}, on_retry=stream.rewind))
 
@@ -396,10 +312,12 @@ class Client:
 
 
 def parts_of(size: int, part_size: int) -> int:
+    """How many parts of `part_size` bytes a file of `size` bytes needs (at least one, even when empty)."""
     return max(1, -(-size // part_size))
 
 
 def read_parts(handle: BinaryIO, part_size: int) -> Iterator[bytes]:
+    """The file's bytes, `part_size` at a time."""
     while chunk := handle.read(part_size):
         yield chunk
 
