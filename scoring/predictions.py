@@ -20,7 +20,6 @@ from pathlib import PurePosixPath
 
 import msgspec
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from . import rle
 from .archive import Limits, Source
@@ -204,6 +203,8 @@ def _read_png(data: bytes, at: Location, size: tuple[int, int] | None, size_from
         if kind:
             raise InvalidPNG(f"this is a {kind} file, not a PNG; masks must be lossless PNG images", at)
         raise InvalidPNG("not a readable image: the PNG header is missing or damaged", at)
+    from PIL import Image, UnidentifiedImageError  # PNG masks only: most submissions are RLE JSON
+
     width, height = struct.unpack(">II", data[16:24])
     if width * height > limits.max_image_pixels:
         raise ImageBomb(f"the image is too large to decode safely: {width}x{height} pixels, the limit is "

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from . import rle
 from .groundtruth import SPLITS, GroundTruth, load_ground_truth
@@ -233,6 +232,8 @@ def synthesize(out: str | Path, *, scale: str = "tiny", seed: int = 0, frames: b
 
 def _render_frames(folder: Path, clip: _Clip, h: int, w: int, rng: np.random.Generator) -> None:
     """JPEG frames: a textured background with each visible object painted in its colour."""
+    from PIL import Image
+
     folder.mkdir(parents=True, exist_ok=True)
     texture = rng.integers(60, 160, size=(max(2, h // 60), max(2, w // 60), 3), dtype=np.uint8)
     background = np.asarray(Image.fromarray(texture).resize((w, h), Image.Resampling.BILINEAR))
@@ -311,6 +312,8 @@ def synthesize_predictions(
         raise ValueError(f"unknown quality {quality!r}; choose one of {', '.join(QUALITIES)}")
     if fmt not in ("rle", "png"):
         raise ValueError("format must be rle or png")
+    from PIL import Image  # PNG masks only
+
     gt = load_ground_truth(gt_root)
     rng = np.random.default_rng(seed)
     out = Path(out)

@@ -9,14 +9,17 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 from ..errors import ScoringWarning
 from ..evaluation import ExpressionResult, evaluate, validate_submission
 from ..groundtruth import SPLITS, GroundTruth, load_ground_truth
 from ..metrics import METRICS, MetricSummary
+from ..synth import QUALITIES
 from .exits import CommandError, ExitCode
 
 
@@ -46,13 +49,35 @@ def _print_warnings(warnings: Sequence[ScoringWarning], stream: TextIO) -> None:
         print(f"warning: {warning}", file=stream)
 
 
+def cache_folder(environ: Mapping[str, str] | None = None) -> Path:
+    """Where the parsed ground truth is kept between runs: $EGOMASK_CACHE_DIR, else the user's cache folder."""
+    env = os.environ if environ is None else environ
+    if env.get("EGOMASK_CACHE_DIR"):
+        return Path(env["EGOMASK_CACHE_DIR"])
+    base = Path(env["XDG_CACHE_HOME"]) if env.get("XDG_CACHE_HOME") else Path(env.get("HOME") or Path.home()) / ".cache"
+    return base / "egomask"
+
+
+def _ground_truth(args: argparse.Namespace) -> GroundTruth:
+    gt = load_ground_truth(args.gt, cache=None if args.no_cache else cache_folder())
+    for note in gt.notes:
+        print(f"note: {note}", file=sys.stderr)
+    return gt
+
+
+def _say_root(root: str) -> None:
+    if root:
+        print(f"note: predictions read from {root}/ in the submission", file=sys.stderr)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     """Score predictions against ground truth: a table, or one JSON object with --json."""
-    gt = load_ground_truth(args.gt)
+    gt = _ground_truth(args)
     try:
         result = evaluate(gt, args.pred, split=args.split)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
+    _say_root(result.root)
     _print_warnings(result.warnings, sys.stderr)
     if args.per_expression:
         _write_csv(args.per_expression, result.expressions)
@@ -66,11 +91,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Every problem of a submission, without scoring it; exit 1 if there is one."""
-    gt: GroundTruth | None = load_ground_truth(args.gt) if args.gt else None
+    gt: GroundTruth | None = _ground_truth(args) if args.gt else None
     try:
         report = validate_submission(args.pred, gt=gt, split=args.split)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
+    _say_root(report.root)
     if args.json:
         print(json.dumps({
             "ok": report.ok,
@@ -109,21 +135,33 @@ def cmd_synth_predict(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+GT_HELP = ("ground truth: the published folder (dataset/egomask/, or dataset/ as `hf download` leaves it) "
+           "or a zip of it")
+
+
+def _cache_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-cache", action="store_true",
+                   help="parse the ground truth again instead of using the copy kept in the cache folder "
+                        "($EGOMASK_CACHE_DIR, else ~/.cache/egomask)")
+
+
 def register(commands: Any) -> None:
     """Add the local commands to `egomask`'s subcommands (an argparse subparsers object)."""
     p = commands.add_parser("eval", help="score predictions against ground truth")
-    p.add_argument("--gt", required=True, help="ground-truth folder (published EgoMask layout)")
+    p.add_argument("--gt", required=True, help=GT_HELP)
     p.add_argument("--pred", required=True, help="predictions: a .zip or a folder")
     p.add_argument("--split", choices=[*SPLITS, "all"], default="all")
     p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     p.add_argument("--per-expression", metavar="FILE.csv", help="also write one row per expression")
+    _cache_option(p)
     p.set_defaults(run=cmd_eval)
 
     p = commands.add_parser("validate", help="report every problem of a submission without scoring it")
-    p.add_argument("--gt", help="ground-truth folder; without it only the structural checks run")
+    p.add_argument("--gt", help=f"{GT_HELP}; without it only the structural checks run")
     p.add_argument("--pred", required=True, help="predictions: a .zip or a folder")
     p.add_argument("--split", choices=[*SPLITS, "all"], default="all")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    _cache_option(p)
     p.set_defaults(run=cmd_validate)
 
     p = commands.add_parser("synth", help="write a synthetic benchmark in the published layout")
@@ -136,7 +174,8 @@ def register(commands: Any) -> None:
     p = commands.add_parser("synth-predict", help="write predictions of chosen quality for a benchmark")
     p.add_argument("gt", help="ground-truth folder")
     p.add_argument("out", help="output folder, or a path ending in .zip")
-    p.add_argument("--quality", choices=["perfect", "good", "noisy", "empty"], default="good")
+    p.add_argument("--quality", choices=list(QUALITIES), default="good",
+                   help="tracker: a mask on every frame, as a propagating tracker writes")
     p.add_argument("--format", choices=["rle", "png"], default="rle")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(run=cmd_synth_predict)

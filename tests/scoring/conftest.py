@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -97,6 +98,18 @@ def box(h: int, w: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
     mask = np.zeros((h, w), dtype=bool)
     mask[y0:y1, x0:x1] = True
     return mask
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _own_cache_folder(tmp_path_factory: pytest.TempPathFactory):
+    """`egomask eval` keeps parsed ground truth in the user's cache folder: not the tests' user's."""
+    previous = os.environ.get("EGOMASK_CACHE_DIR")
+    os.environ["EGOMASK_CACHE_DIR"] = str(tmp_path_factory.mktemp("egomask-cache"))
+    yield
+    if previous is None:
+        del os.environ["EGOMASK_CACHE_DIR"]
+    else:
+        os.environ["EGOMASK_CACHE_DIR"] = previous
 
 
 @pytest.fixture(scope="session")
