@@ -1,16 +1,18 @@
-"""COCO run-length encoding: checked parsing without decoding frames.
+"""COCO run-length encoding: checked parsing and exact intersections, without decoding frames.
 
 pycocotools trusts its input: a counts string that ends in the middle of a number makes it read
 past the end of the string, and counts that add up to more than height x width make `decode`
-write past its buffer. A submission must never be able to do that to a worker, so every RLE is
-checked here first. The check parses the compressed counts of many masks at once with numpy
-(no per-character Python loop) and also yields each mask's area, so emptiness is known without
-asking pycocotools again.
+write past its buffer. Scoring therefore never hands a submission's string to pycocotools: the
+strings are parsed and checked here (many masks at once, vectorised with numpy, no per-character
+Python loop), which also yields each mask's area, and intersections are counted on the parsed
+runs. pycocotools is only used to encode masks we made ourselves (PNG input, synthetic data).
 
 The compressed format (pycocotools `rleToString`): each count, after the first three, is stored
 as the difference from the count two places before it; each value is written in 5-bit groups,
 least significant first, as characters `chr(48 + group)`; bit 0x20 means "another group
-follows" and bit 0x10 of the last group is the sign.
+follows" and bit 0x10 of the last group is the sign. pycocotools keeps the counts as unsigned
+32-bit numbers; the parser here computes in 32 bits too, so what it accepts decodes exactly as
+pycocotools would decode it.
 """
 
 from __future__ import annotations
@@ -104,7 +106,7 @@ def parse_counts(strings: Sequence[str], pixels: int | Sequence[int]) -> ParsedC
     offsets = np.zeros(n + 1, dtype=np.int64)
     offsets[1:] = np.searchsorted(ends, string_end)
     per = np.diff(offsets)
-    last = final[np.maximum(string_end - 1, 0)]
+    last = final[np.maximum(string_end - 1, 0)] if final.size else np.zeros(n, dtype=bool)
     broken = (per == 0) | ~last
     if broken.any():
         i = int(np.argmax(broken))

@@ -92,3 +92,74 @@ def test_it_parses_counts_exactly_like_pycocotools(h, w, data):
         # The runs describe the mask in column-major order.
         flat = np.repeat(np.arange(runs.size) % 2, runs).astype(np.uint8)
         assert np.array_equal(flat.reshape((w, h)).T, m)
+
+
+def coco_counts(s: str, pixels: int) -> list[int] | None:
+    """pycocotools' rleFrString (maskApi.c) in plain Python: the counts it would decode, as unsigned
+    32-bit numbers, or None for a string our checks must refuse (one it would read past the end of,
+    a number longer than six characters, or runs that do not add up to `pixels`)."""
+    counts: list[int] = []
+    p = 0
+    while p < len(s):
+        x, k, more = 0, 0, True
+        while more:
+            if p >= len(s) or k == 6:
+                return None
+            c = ord(s[p]) - 48
+            if not 0 <= c <= 63:
+                return None
+            x |= (c & 0x1F) << (5 * k)
+            more = bool(c & 0x20)
+            p += 1
+            k += 1
+            if not more and c & 0x10:
+                x |= -1 << (5 * k)
+        if len(counts) > 2:
+            x += counts[-2]
+        counts.append(x % 2**32)
+    if not counts or any(c >= 2**31 for c in counts) or sum(counts) != pixels:
+        return None
+    return counts
+
+
+@given(st.lists(st.text(alphabet=st.characters(min_codepoint=40, max_codepoint=115), max_size=12), min_size=1,
+                max_size=5), st.integers(1, 300))
+@settings(max_examples=400, deadline=None)
+def test_it_accepts_exactly_the_strings_pycocotools_would_decode_and_decodes_them_alike(strings, pixels):
+    expected = [coco_counts(s, pixels) for s in strings]
+    try:
+        parsed = rle.parse_counts(strings, pixels)
+    except rle.RLEFormatError as exc:
+        assert expected[exc.index] is None  # the mask it names is one pycocotools cannot decode safely
+        return
+    assert [parsed.runs(i).tolist() for i in range(len(strings))] == expected
+    assert parsed.areas.tolist() == [sum(e[1::2]) for e in expected]  # type: ignore[index]
+
+
+@given(arrays(np.bool_, st.tuples(st.integers(1, 12), st.integers(1, 12))), st.integers(0, 3))
+@settings(max_examples=200, deadline=None)
+def test_it_counts_intersections_exactly(mask, shift):
+    other = np.roll(mask, shift, axis=1) | np.roll(mask, -shift, axis=0)
+    masks = [mask, other, np.zeros_like(mask), np.ones_like(mask)]
+    parsed = rle.parse_counts([rle.encode(m)["counts"] for m in masks], mask.size)
+    a, b = [0, 1, 2, 3, 1, 0], [1, 0, 3, 0, 1, 3]
+    assert rle.intersections(parsed, a, parsed, b).tolist() == [int((masks[i] & masks[j]).sum()) for i, j in zip(a, b)]
+
+
+@given(st.lists(st.integers(0, 40), min_size=1, max_size=12), st.integers(0, 63), st.integers(0, 100),
+       st.booleans())
+@settings(max_examples=400, deadline=None)
+def test_it_decodes_near_valid_strings_exactly_as_pycocotools_would(runs, character, where, mutate):
+    pixels = sum(runs) or 1
+    runs = runs if sum(runs) else [1]
+    text = rle.compress(runs, 1, pixels)
+    if mutate:  # one character changed: often still decodable, to other runs or another total
+        i = where % len(text)
+        text = text[:i] + chr(48 + character) + text[i + 1 :]
+    expected = coco_counts(text, pixels)
+    try:
+        parsed = rle.parse_counts([text], pixels)
+    except rle.RLEFormatError:
+        assert expected is None
+    else:
+        assert parsed.runs(0).tolist() == expected
