@@ -5,6 +5,7 @@ from . import views
 _phase = "challenges/<slug:slug>/phases/<slug:phase_slug>/"
 
 urlpatterns = [
+    path("challenges/<slug:slug>/", views.challenge_detail, name="challenge"),
     path(_phase + "leaderboard/<str:split>/", views.leaderboard, name="leaderboard"),
     path(_phase + "submit/", views.submit, name="submit"),
     path(_phase + "submissions/", views.my_submissions, name="my_submissions"),

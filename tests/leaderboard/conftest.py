@@ -8,22 +8,27 @@ storage; submissions are real zips made by `egomask synth-predict`.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import uuid
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from django.contrib.auth import get_user_model
 from storages.backends.s3 import S3Storage
 
+from leaderboard import celery_app
 from leaderboard.accounts.services import team_create, team_join
 from leaderboard.challenges.models import Challenge, GroundTruthBundle
 from leaderboard.challenges.services import ground_truth_check, ground_truth_create, phase_create
 from leaderboard.storage import private_storage
+from leaderboard.submissions import grading
 from leaderboard.submissions import services as submission_services
 from leaderboard.submissions.models import Submission
+from leaderboard.submissions.queue import SCORE_SUBMISSION
 from scoring.synth import synthesize, synthesize_predictions
 
 from .s3 import S3Server, private_storage_setting, seaweedfs_s3
@@ -61,6 +66,22 @@ def prediction_zip(synthetic):
 def make_user(username: str, **extra: object):
     return get_user_model().objects.create_user(username=username, password=PASSWORD,
                                                 email=f"{username}@example.org", **extra)
+
+
+@contextlib.contextmanager
+def scoring_tasks_sent() -> Iterator[mock.Mock]:
+    """Record the scoring tasks handed to Celery (by name, as queue.py sends them) instead of sending them.
+
+    The mock is called as score_submission(submission_id, attempt) would be, once per message.
+    """
+    sent = mock.Mock(name="score_submission")
+
+    def send_task(name: str, args: tuple = (), **options: object) -> None:
+        assert name == SCORE_SUBMISSION, f"unexpected task {name}"
+        sent(*args)
+
+    with mock.patch.object(celery_app, "send_task", side_effect=send_task):
+        yield sent
 
 
 @pytest.fixture
@@ -129,7 +150,7 @@ def score():
     """Run the scoring service for a submission's current attempt, as the worker would."""
 
     def run(submission):
-        submission_services.submission_score(submission_id=submission.pk, attempt=submission.attempt)
+        grading.submission_score(submission_id=submission.pk, attempt=submission.attempt)
         submission.refresh_from_db()
         return submission
 
@@ -185,4 +206,4 @@ def phase_on_s3(s3_private, challenge, synthetic):
 
 
 
-__all__ = ["PASSWORD", "make_user", "zip_tree"]
+__all__ = ["PASSWORD", "make_user", "scoring_tasks_sent", "zip_tree"]

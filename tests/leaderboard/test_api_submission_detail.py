@@ -3,7 +3,7 @@ import zipfile
 
 from leaderboard.submissions.services import submission_create
 
-from .apiclient import assert_error, client_for
+from .apiclient import client_for
 
 METRIC_NAMES = {"T_recall", "IoU_all", "IoU_gold", "IoU_gold_pred"}
 
@@ -40,20 +40,3 @@ def test_it_says_why_a_submission_failed(alice, phase, score):
     assert body["status"] == "failed"
     assert body["failure_message"].startswith("Your submission could not be scored")
     assert body["problems"]
-
-
-def test_it_hides_a_teams_submission_from_others_until_it_is_on_the_board(alice, carol, eve, phase, submit, score):
-    submission = submit(alice)
-    for outsider in (eve, carol, None):
-        assert_error(client_for(outsider).get(url(submission)), 404)
-    score(submission)  # now on the public board: anyone may see it, but not the team's diagnostics
-    body = client_for(eve).get(url(submission)).json()
-    assert body["status"] == "finished" and body["scores"]["overall"]
-    assert body["warnings"] == [] and body["problems"] == []
-
-
-def test_it_keeps_a_private_submission_to_its_team(alice, eve, organizer, phase, submit, score):
-    submission = score(submit(alice, is_public=False))
-    assert_error(client_for(eve).get(url(submission)), 404)
-    assert client_for(organizer).get(url(submission)).status_code == 200
-    assert_error(client_for(eve).get("/api/v1/submissions/999999/"), 404)

@@ -240,18 +240,6 @@ def test_it_tells_the_team_why_a_submission_failed(alice, phase, submit, score):
     assert "no ground truth" in json.loads(Client().get(f"{link.path}?{link.query}").content)["failure_message"]
 
 
-def test_it_hides_a_submission_from_outsiders_until_it_is_on_the_public_board(alice, carol, phase, submit, score):
-    submission = submit(alice)
-    assert_error(api(carol).get(f"/api/jobs/submission/{submission.pk}"), 406, f"no submission {submission.pk}")
-    score(submission)
-    body = api(carol).get(f"/api/jobs/submission/{submission.pk}").json()
-    assert body["status"] == "finished" and body["execution_time"] is None and "failure_message" not in body
-    assert_error(api(carol).get("/api/jobs/submission/999999"), 406)
-
-
-# --- leaderboards -----------------------------------------------------------------------------------
-
-
 def test_it_serves_a_board_in_evalais_shape(alice, carol, organizer, phase, submit, score):
     score(submit(alice, "perfect", method_name="Oracle"))
     score(submit(carol, "noisy", method_name="Noisy"))

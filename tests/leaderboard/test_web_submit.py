@@ -1,4 +1,6 @@
 import datetime as dt
+import io
+import zipfile
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -128,3 +130,13 @@ def test_it_answers_json_errors_to_xhr(client, alice, eve, phase, fields):
     r = client.post(URL, fields(), **XHR)
     assert r.status_code == 403
     assert r.json()["error"] == "Create or join a team for this challenge before submitting."
+
+
+def test_it_refuses_an_empty_zip_naming_the_file(client, alice, phase, fields):
+    buffer = io.BytesIO()
+    zipfile.ZipFile(buffer, "w").close()
+    client.force_login(alice)
+    r = client.post(URL, fields(buffer.getvalue()), **XHR)
+    assert r.status_code == 400
+    assert r.json()["error"].startswith("The zip file 'preds.zip' is empty: it has no files in it.")
+    assert not Submission.objects.exists()
