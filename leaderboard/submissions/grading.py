@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import io
 import logging
-import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -26,8 +26,8 @@ from django.utils import timezone
 
 from leaderboard.challenges.services import ground_truth_load
 from leaderboard.errors import ApplicationError
-from leaderboard.lib.files import file_sha256
-from scoring import Evaluation, InvalidSubmission, evaluate, validate_submission
+from leaderboard.lib.files import CHUNK
+from scoring import Evaluation, GroundTruth, InvalidSubmission, evaluate
 
 from . import queue
 from .models import Score, Submission
@@ -48,58 +48,68 @@ def _enqueue(submission: Submission) -> None:
     queue.score_on_commit(submission_id=submission.pk, attempt=submission.attempt)
 
 
-def submission_score(*, submission_id: int, attempt: int) -> Submission | None:
-    """Validate and score one submission attempt. Returns None when the attempt was not ours to run.
+GROUND_TRUTH_UNAVAILABLE = ("This phase has no usable ground truth yet, so nothing can be scored. The organizers "
+                            "can rescore the submission once it is fixed; it does not count against your quota.")
 
-    A problem with the submission ends it as failed, with the reason in plain words. Anything else
-    (storage down, a bug) propagates, so the task can retry it.
+
+def submission_score(*, submission_id: int, attempt: int) -> Submission | None:
+    """Score one submission attempt in one pass. Returns None when the attempt was not ours to run.
+
+    `validating`: the ground truth is loaded and the stored file fetched (checked against its hash in
+    the same read). `scoring`: one `scoring.evaluate`, which either scores the file or lists
+    every problem in it; those end the submission as failed, in plain words. A phase without a usable
+    ground truth fails it too, not counted against quota. Anything else (storage down, a bug)
+    propagates, so the task can retry it.
     """
     if not _claim(submission_id, attempt, Status.SUBMITTED, Status.VALIDATING, started_at=timezone.now()):
         return None
     submission = Submission.objects.select_related("phase__ground_truth").get(pk=submission_id)
-    bundle = submission.phase.ground_truth
-    if bundle is None or bundle.status == bundle.Status.INVALID:
-        what = "has no ground truth yet" if bundle is None else "has a ground truth that failed its check"
-        _fail(submission, attempt, f"This phase {what}, so nothing can be scored. The organizers can rescore the "
-              "submission once it is fixed; it does not count against your quota.")
-        return Submission.objects.get(pk=submission_id)
-
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="egomask-") as tmp:
-        local = Path(tmp) / "submission.zip"
-        with submission.file.open("rb") as source, local.open("wb") as target:
-            shutil.copyfileobj(source, target, 1024 * 1024)
-        with local.open("rb") as handle:
-            actual, _ = file_sha256(handle)
-        if actual != submission.file_sha256:
-            raise RuntimeError(f"stored file of submission {submission_id} has sha256 {actual}, "
-                               f"expected {submission.file_sha256}")
-        report = validate_submission(local)
-        if not report.ok:
-            _fail(submission, attempt, _problem_message(report.errors[0], len(report.errors)),
-                  [e.as_dict() for e in report.errors])
+        gt = _ground_truth(submission)
+        if gt is None:
+            _fail(submission, attempt, GROUND_TRUTH_UNAVAILABLE)
             return Submission.objects.get(pk=submission_id)
+        local = Path(tmp) / "submission.zip"
+        _fetch(submission, local)
         if not _claim(submission_id, attempt, Status.VALIDATING, Status.SCORING):
             return None
         try:
-            gt = ground_truth_load(bundle=bundle)
-        except ApplicationError as exc:
-            log.error("submission %s: %s", submission_id, exc.message)
-            _fail(submission, attempt, "The ground truth of this phase cannot be loaded, so nothing can be scored. "
-                  "The organizers can rescore the submission once it is fixed; it does not count against your quota.")
-            return Submission.objects.get(pk=submission_id)
-        try:
             evaluation = evaluate(gt, local)
         except InvalidSubmission as exc:
-            _fail(submission, attempt, _problem_message(exc, len(exc.problems)), [e.as_dict() for e in exc.problems])
+            _fail(submission, attempt, f"Your submission could not be scored: {exc.summary()}.",
+                  [problem.as_dict() for problem in exc.problems])
             return Submission.objects.get(pk=submission_id)
     _finish(submission_id, attempt, evaluation, time.monotonic() - started)
     return Submission.objects.get(pk=submission_id)
 
 
-def _problem_message(first: InvalidSubmission, count: int) -> str:
-    more = f" ({count - 1} more problem{'s' if count > 2 else ''} listed below.)" if count > 1 else ""
-    return f"Your submission could not be scored: {first}.{more}"
+def _fetch(submission: Submission, local: Path) -> None:
+    """Copy the stored file to `local`, checking its sha256 on the way (a mismatch is our fault: raise)."""
+    digest = hashlib.sha256()
+    with submission.file.open("rb") as source, local.open("wb") as target:
+        while chunk := source.read(CHUNK):
+            digest.update(chunk)
+            target.write(chunk)
+    if digest.hexdigest() != submission.file_sha256:
+        raise RuntimeError(f"stored file of submission {submission.pk} has sha256 {digest.hexdigest()}, "
+                           f"expected {submission.file_sha256}")
+
+
+def _ground_truth(submission: Submission) -> GroundTruth | None:
+    """The phase's parsed ground truth, or None (logged for the organizers) when there is none to use."""
+    bundle = submission.phase.ground_truth
+    if bundle is None:
+        log.error("submission %s: phase %s has no ground truth", submission.pk, submission.phase_id)
+        return None
+    if bundle.status == bundle.Status.INVALID:
+        log.error("submission %s: ground truth %r failed its check: %s", submission.pk, bundle.name, bundle.message)
+        return None
+    try:
+        return ground_truth_load(bundle=bundle)
+    except ApplicationError as exc:  # invalid (a bundle attached before its check finished)
+        log.error("submission %s: %s", submission.pk, exc.message)
+        return None
 
 
 def _fail(submission: Submission, attempt: int, message: str, problems: list | None = None) -> None:

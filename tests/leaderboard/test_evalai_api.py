@@ -235,9 +235,9 @@ def test_it_tells_the_team_why_a_submission_failed(alice, phase, submit, score):
     Phase.objects.filter(pk=phase.pk).update(ground_truth=None)
     submission = score(submit(alice))
     body = api(alice).get(f"/api/jobs/submission/{submission.pk}").json()
-    assert body["status"] == "failed" and "no ground truth" in body["failure_message"]
+    assert body["status"] == "failed" and "no usable ground truth" in body["failure_message"]
     link = urlsplit(body["submission_result_file"])
-    assert "no ground truth" in json.loads(Client().get(f"{link.path}?{link.query}").content)["failure_message"]
+    assert "no usable ground truth" in json.loads(Client().get(f"{link.path}?{link.query}").content)["failure_message"]
 
 
 def test_it_serves_a_board_in_evalais_shape(alice, carol, organizer, phase, submit, score):
