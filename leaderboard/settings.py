@@ -187,6 +187,9 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 SUBMISSION_MAX_BYTES = env_int("SUBMISSION_MAX_BYTES", 2 * 1024**3)
+# The web form sends a file larger than this in parts of this size (two-step upload, as the CLI does);
+# at least 5 MiB when private storage is S3 (its smallest part but the last).
+UPLOAD_PART_BYTES = env_int("UPLOAD_PART_BYTES", 16 * 1024**2)
 GROUND_TRUTH_CACHE_DIR = Path(env_str("GROUND_TRUTH_CACHE_DIR") or VAR_DIR / "gt-cache")
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024**2
 

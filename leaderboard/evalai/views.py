@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlencode
 
@@ -38,7 +39,7 @@ from leaderboard.api_support import SubmitThrottle, error, exception_handler
 from leaderboard.challenges.models import Challenge, Phase
 from leaderboard.challenges.selectors import challenge_get_by_id, challenge_list, phase_list
 from leaderboard.errors import ApplicationError, NotAllowed, NotFound
-from leaderboard.submissions.admission import check_method_fields
+from leaderboard.submissions.admission import METHOD_NAME_MAX, check_method_fields
 from leaderboard.submissions.models import Submission, Upload
 from leaderboard.submissions.selectors import (
     leaderboard_rows,
@@ -75,8 +76,6 @@ _REFUSED_SECONDS = 3600
 
 SET_TOKEN = ("Copy your token from the API token page of your account on the website and run `evalai set_token "
              "TOKEN` (`evalai set-token TOKEN` with click 7 or later).")
-NO_METHOD_NAME = ("Give your method a name: answer y to 'Do you want to include the Submission Details?' and fill in "
-                  "Method Name (it is shown on the leaderboard).")
 UNSUPPORTED = ("This server supports `evalai challenges`, `evalai challenge C [phases | phase P [splits | submit | "
                "submissions] | leaderboard CPS]` and `evalai submission S [result]`. Teams are made on the website.")
 
@@ -196,12 +195,22 @@ class LeaderboardApi(EvalAIApi):
 # --- submissions ------------------------------------------------------------------------------------
 
 
-def _method_fields(data: dict[str, Any]) -> dict[str, Any]:
-    """Our submission fields from the CLI's: Publication URL is the paper or page, Project URL the code."""
-    if not data["method_name"]:
-        raise ApplicationError(NO_METHOD_NAME)
-    return {"method_name": data["method_name"], "method_description": data["method_description"],
-            "method_url": data["publication_url"], "code_url": data["project_url"], "is_public": data["is_public"]}
+def _base_name(path: str) -> str:
+    """The file's name without its folders (the CLI may send a full path, with either slash)."""
+    return path.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def _method_fields(data: dict[str, Any], filename: str) -> dict[str, Any]:
+    """Our submission fields from the CLI's: Publication URL is the paper or page, Project URL the code.
+
+    Answering "N" to "include the Submission Details?" (the CLI's default, and what scripts do) sends
+    no method name: the file's name without its extension stands in, and the team can change it on
+    the submission page or with PATCH /api/v1/submissions/<id>/.
+    """
+    default = PurePosixPath(_base_name(filename)).stem.strip() or "evalai submission"
+    return {"method_name": data["method_name"] or default[:METHOD_NAME_MAX],
+            "method_description": data["method_description"], "method_url": data["publication_url"],
+            "code_url": data["project_url"], "is_public": data["is_public"]}
 
 
 class SubmissionsApi(EvalAIApi):
@@ -226,7 +235,7 @@ class SubmissionsApi(EvalAIApi):
         if file is None:
             raise ApplicationError("Attach the zip as input_file (`--file FILE`).")
         submission = submission_create(phase=phase, user=request.user, file=file,
-                                       **_method_fields(data.validated_data))
+                                       **_method_fields(data.validated_data, file.name or ""))
         return Response(_submission_out(request, submission), status=status.HTTP_201_CREATED)
 
 
@@ -305,10 +314,10 @@ class LargeStartApi(EvalAIApi):
         phase = _phase(request, phase_id)
         data = LargeStartInput(data=request.data)
         data.is_valid(raise_exception=True)
-        fields = _method_fields(data.validated_data)
+        filename = _base_name(data.validated_data["file_name"])
+        fields = _method_fields(data.validated_data, filename)
         check_method_fields(method_name=fields["method_name"], method_url=fields["method_url"],
                             code_url=fields["code_url"])  # refuse now what completion would refuse
-        filename = data.validated_data["file_name"].replace("\\", "/").rsplit("/", 1)[-1]
         ticket = upload_start(phase=phase, user=request.user, filename=filename,
                               parts=data.validated_data["num_file_chunks"])
         upload = ticket.upload

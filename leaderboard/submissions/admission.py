@@ -31,6 +31,7 @@ from .selectors import quota_for
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 NOT_A_ZIP = "This is not a zip file."
+NO_TEAM = "Create or join a team for this challenge before submitting."
 _EMPTY_ZIP_MAGIC = b"PK\x05\x06"  # an archive that starts with its end record has no entries
 METHOD_NAME_MAX = 200
 URL_MAX = 200
@@ -66,7 +67,7 @@ def submission_admit(*, phase: Phase, user: AbstractBaseUser, is_baseline: bool 
         return None
     team = team_for(user=user, challenge=phase.challenge)
     if team is None:
-        raise NotAllowed("Create or join a team for this challenge before submitting.")
+        raise NotAllowed(NO_TEAM)
     now = now or timezone.now()
     if not phase.is_open(now):
         raise NotAllowed(closed_reason(phase=phase, now=now))

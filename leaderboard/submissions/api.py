@@ -14,7 +14,7 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import parsers, serializers
-from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
@@ -164,15 +164,33 @@ class PhaseSubmissionsApi(APIView):
 
 
 class SubmissionDetailApi(APIView):
-    """A submission: its status, why it failed, warnings, and its scores per board once scored. Its team
-    and organizers always see it; others only once it is on a revealed public board."""
+    """GET a submission: its status, why it failed, warnings, and its scores per board once scored. Its team
+    and organizers always see it; others only once it is on a revealed public board. PATCH: the team
+    changes the method's name, description or links (checked as on submit). One URL, two operations."""
 
-    permission_classes = [AllowAny]
+    class SubmissionUpdateInput(serializers.Serializer):
+        method_name = serializers.CharField(max_length=200, required=False, help_text="shown on the leaderboard")
+        method_description = serializers.CharField(allow_blank=True, required=False)
+        method_url = serializers.CharField(allow_blank=True, required=False, help_text="paper or project page")
+        code_url = serializers.CharField(allow_blank=True, required=False)
+
+    def get_permissions(self) -> list[BasePermission]:
+        return [IsAuthenticated()] if self.request.method == "PATCH" else [AllowAny()]
 
     @extend_schema(tags=["submissions"], operation_id="submissions_retrieve",
                    responses={200: SubmissionOutput, **error_responses(401, 404)})
     def get(self, request: Request, submission_id: int) -> Response:
         return submission_response(request, _visible_or_404(request, submission_id))
+
+    @extend_schema(tags=["submissions"], operation_id="submissions_partial_update", request=SubmissionUpdateInput,
+                   description="Your team changes the method fields of a submission (only the fields sent).",
+                   responses={200: SubmissionOutput, **error_responses(400, 401, 403, 404)})
+    def patch(self, request: Request, submission_id: int) -> Response:
+        submission = _visible_or_404(request, submission_id)
+        data = self.SubmissionUpdateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        updated = services.submission_update_method(submission=submission, user=request.user, **data.validated_data)
+        return submission_response(request, updated)
 
 
 class SubmissionCancelApi(APIView):

@@ -56,6 +56,26 @@ def submission_create(
         store=lambda s: s.file.save("submission.zip", File(file, name="submission.zip"), save=False), **fields)
 
 
+def submission_update_method(*, submission: Submission, user: AbstractBaseUser, method_name: str | None = None,
+                             method_description: str | None = None, method_url: str | None = None,
+                             code_url: str | None = None) -> Submission:
+    """The team changes its method's name, description or links (None: leave as is), checked as on submit.
+
+    Submissions made without details (the evalai CLI answered "N") get a default name; this is how
+    the team gives the real one.
+    """
+    if not submission_access(submission=submission, user=user).edit:
+        raise NotAllowed("Only the submitting team can change the method's details.")
+    fields = {"method_name": submission.method_name if method_name is None else method_name,
+              "method_description": submission.method_description if method_description is None
+              else method_description,
+              "method_url": submission.method_url if method_url is None else method_url.strip(),
+              "code_url": submission.code_url if code_url is None else code_url.strip()}
+    fields["method_name"] = admission.check_method_fields(method_name=fields["method_name"],
+                                                          method_url=fields["method_url"], code_url=fields["code_url"])
+    return _set_flag(submission, **fields)
+
+
 def submission_cancel(*, submission: Submission, user: AbstractBaseUser) -> Submission:
     """A team member (or an organizer) cancels a submission that has not finished; it no longer uses quota."""
     # access.cancel also says "not finished yet"; the conditional update below is what decides that,

@@ -12,5 +12,6 @@ urlpatterns = [
     path("submissions/<int:submission_id>/", views.submission_detail, name="submission"),
     path("submissions/<int:submission_id>/status.json", views.submission_status, name="submission_status"),
     path("submissions/<int:submission_id>/cancel/", views.submission_cancel, name="submission_cancel"),
+    path("submissions/<int:submission_id>/method/", views.submission_edit_method, name="submission_edit_method"),
     path("submissions/<int:submission_id>/public/", views.submission_set_public, name="submission_set_public"),
 ]

@@ -7,6 +7,8 @@ done by the services. These views only translate.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -17,14 +19,16 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from leaderboard.accounts.models import Team
 from leaderboard.accounts.selectors import team_for
+from leaderboard.challenges.models import Phase
 from leaderboard.challenges.selectors import phase_boards, phase_list
 from leaderboard.errors import ApplicationError
 from leaderboard.webkit import challenge_or_404, is_xhr, phase_or_404, render_error, safe_next
 from scoring import METRICS
 
-from . import selectors, services
-from .forms import SubmissionForm
+from . import admission, selectors, services
+from .forms import MethodForm, SubmissionForm
 from .models import Submission
 
 METRIC_HELP = {
@@ -117,12 +121,25 @@ def submit(request: HttpRequest, slug: str, phase_slug: str) -> HttpResponse:
         if is_xhr(request):
             return JsonResponse({"error": error, "fields": form.errors.get_json_data()}, status=status)
     team = team_for(user=request.user, challenge=challenge)
+    now = timezone.now()
+    blocked = _why_not_now(phase=phase, team=team, now=now)
     return render(request, "submissions/submit.html", {
-        "challenge": challenge, "phase": phase, "form": form, "error": error, "team": team,
-        "is_open": phase.is_open(),
-        "quota": selectors.quota_for(phase=phase, team_id=team.pk) if team else None,
+        "challenge": challenge, "phase": phase, "form": form, "team": team,
+        "blocked": blocked, "error": "" if error == blocked else error,  # one sentence, not the same one twice
+        "quota": selectors.quota_for(phase=phase, team_id=team.pk, now=now) if team else None,
         "max_bytes": settings.SUBMISSION_MAX_BYTES,
+        "part_bytes": settings.UPLOAD_PART_BYTES,
     }, status=status)
+
+
+def _why_not_now(*, phase: Phase, team: Team | None, now: dt.datetime) -> str:
+    """Why this team cannot submit to the phase right now (the submit form is then disabled), or ""."""
+    if team is None:
+        return admission.NO_TEAM
+    if not phase.is_open(now):
+        return admission.closed_reason(phase=phase, now=now)
+    refusal = admission.quota_refusal(phase=phase, team=team, now=now)
+    return refusal.message if refusal else ""
 
 
 @login_required
@@ -163,10 +180,30 @@ def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
         "scores": [{"split": split, "values": _metric_values(values)}
                    for split, values in selectors.scores_by_split(submission=submission).items()],
         "access": access,
+        "board_state": _board_state(submission),
+        "method_form": MethodForm(initial={"method_name": submission.method_name,
+                                           "method_description": submission.method_description,
+                                           "method_url": submission.method_url, "code_url": submission.code_url},
+                                  auto_id="edit_%s") if access.edit else None,
         "videos": videos,
         "method_href": _link(submission.method_url),
         "code_href": _link(submission.code_url),
     })
+
+
+def _board_state(submission: Submission) -> str:
+    """Where the submission stands with the public board, in words (only a finished one can be on it)."""
+    if submission.status in (Submission.Status.FAILED, Submission.Status.CANCELLED):
+        return f"not on any board: it {'failed' if submission.status == Submission.Status.FAILED else 'was cancelled'}"
+    if not (submission.is_public or submission.is_baseline):
+        return "kept off the public board"
+    if submission.status != Submission.Status.FINISHED:
+        return "shown on the public board once it is scored"
+    phase = submission.phase
+    if not phase.is_revealed():
+        return (f"shown on the public board once it is revealed ({phase.reveal_at:%Y-%m-%d %H:%M} UTC)"
+                if phase.reveal_at else "shown on the board when the organizers make it public")
+    return "shown on the public board"
 
 
 @never_cache
@@ -207,3 +244,22 @@ def submission_set_public(request: HttpRequest, submission_id: int) -> HttpRespo
         messages.success(request, f"Submission #{submission.pk} is now "
                          + ("shown on the public leaderboard." if is_public else "kept off the public leaderboard."))
     return redirect(safe_next(request, reverse("submission", args=[submission.pk])))
+
+
+@login_required
+@require_POST
+def submission_edit_method(request: HttpRequest, submission_id: int) -> HttpResponse:
+    """The team changes the method's name, description or links."""
+    submission, _ = _visible_or_404(request, submission_id)
+    form = MethodForm(request.POST)
+    back = reverse("submission", args=[submission.pk])
+    if not form.is_valid():
+        messages.error(request, form.first_error())
+        return redirect(back)
+    try:
+        services.submission_update_method(submission=submission, user=request.user, **form.cleaned_data)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Submission #{submission.pk}'s method details are saved.")
+    return redirect(back)

@@ -124,6 +124,10 @@ def test_every_interface_agrees_with_the_table(people, make_state, state, person
     assert ("Per-video results" in html) is want.details
     assert ("Cancel submission" in html) is want.cancel
     assert ("the public board</button>" in html) is want.set_public
+    assert ("Edit the method details" in html) is want.edit
+    patched = client_for(user).patch(f"/api/v1/submissions/{submission.pk}/", {"method_name": "Renamed"},
+                                     format="json")
+    assert patched.status_code == (200 if want.edit else 401 if user is None else 403)
 
 
 @pytest.mark.parametrize("persona", PERSONAS)

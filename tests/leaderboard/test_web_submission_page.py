@@ -103,3 +103,36 @@ def test_it_toggles_public(client, alice, carol, finished):
 
 def test_it_answers_404_for_a_missing_submission(client, db):
     assert client.get("/submissions/424242/").status_code == 404
+
+
+def test_it_lets_the_team_edit_the_method_details(client, alice, bob, carol, finished):
+    client.force_login(bob)
+    html = client.get(_url(finished)).content.decode()
+    assert "Edit the method details" in html and 'value="Noisy net"' in html
+    r = client.post(f"/submissions/{finished.pk}/method/", {"method_name": "Sharper net", "method_description": "",
+                                                            "method_url": "", "code_url": "example.org/code"},
+                    follow=True)
+    finished.refresh_from_db()
+    assert (finished.method_name, finished.code_url) == ("Sharper net", "https://example.org/code")
+    assert b"method details are saved" in r.content
+    r = client.post(f"/submissions/{finished.pk}/method/", {"method_name": ""}, follow=True)
+    assert b"Method name: This field is required." in r.content
+    client.force_login(carol)
+    r = client.post(f"/submissions/{finished.pk}/method/", {"method_name": "Taken over"}, follow=True)
+    assert b"Only the submitting team can change the method&#x27;s details." in r.content
+    finished.refresh_from_db()
+    assert finished.method_name == "Sharper net"
+
+
+def test_it_says_a_failed_submission_is_on_no_board_and_offers_no_toggle(client, alice, submit):
+    submission = submit(alice)
+    Submission.objects.filter(pk=submission.pk).update(status="failed", failure_message="Your submission could "
+                                                       "not be scored: x (and 2 more problems).",
+                                                       problems=[{"code": "a", "message": "m", "location": {}}] * 3)
+    client.force_login(alice)
+    html = client.get(_url(submission)).content.decode()
+    assert "not on any board: it failed" in html
+    assert "shown on the public board" not in html and "the public board</button>" not in html
+    assert html.count('<li><code>a</code> m') == 3  # the problems the message counts are listed
+    r = client.post(f"/submissions/{submission.pk}/public/", {"is_public": "0"}, follow=True)
+    assert b"A failed submission is on no leaderboard" in r.content
