@@ -18,6 +18,8 @@ from unittest import mock
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connections
+from playwright.sync_api import sync_playwright
 from storages.backends.s3 import S3Storage
 
 from leaderboard import celery_app
@@ -34,6 +36,9 @@ from scoring.synth import synthesize, synthesize_predictions
 from .s3 import S3Server, private_storage_setting, seaweedfs_s3
 
 PASSWORD = "a-long-test-password-1"
+CHROMIUM = "/usr/bin/chromium"  # Debian's; Playwright downloads no browser
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 def zip_tree(root: Path) -> bytes:
@@ -165,6 +170,25 @@ def _clean_gt_cache():
     services._load_cached.cache_clear()
     yield
     services._load_cached.cache_clear()
+
+
+# --- a real browser ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def page(monkeypatch):
+    """A page in headless Chromium, driven by Playwright (for tests against `live_server`)."""
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes
+    # between browser steps are still plain synchronous code.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        yield context.new_page()
+        browser.close()
+        # ORM calls made while Playwright's loop runs get their own connection (asgiref keys
+        # connections by context); close it here or the test database cannot be dropped.
+        connections.close_all()
 
 
 # --- S3: a real SeaweedFS server (session), a fresh bucket per test, private storage switched to it ---
