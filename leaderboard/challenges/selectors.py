@@ -21,30 +21,31 @@ def phase_boards(*, phase: Phase) -> list[str]:
     return [s.code for s in phase.splits.all()] or list(SPLIT_ORDER)
 
 
-def challenge_get(*, slug: str, viewer: AbstractBaseUser | AnonymousUser | None = None) -> Challenge | None:
+Viewer = AbstractBaseUser | AnonymousUser
+
+
+def challenge_is_visible(*, challenge: Challenge, viewer: Viewer | None) -> bool:
+    """The one rule: a published challenge (its phases, boards) for everyone, an unpublished one for organizers."""
+    return challenge.is_published or bool(viewer is not None and viewer.is_authenticated and viewer.is_staff)
+
+
+def challenge_get(*, slug: str, viewer: Viewer | None = None) -> Challenge | None:
     """A challenge by slug; an unpublished one only for organizers."""
     challenge = Challenge.objects.filter(slug=slug).first()
-    if challenge is None or challenge.is_published or (viewer is not None and viewer.is_staff):
-        return challenge
-    return None
+    return challenge if challenge is not None and challenge_is_visible(challenge=challenge, viewer=viewer) else None
 
 
 def phase_get(*, challenge: Challenge, slug: str) -> Phase | None:
     return challenge.phases.prefetch_related("splits").filter(slug=slug).first()
 
 
-def challenge_get_by_id(*, challenge_id: int, viewer: AbstractBaseUser | AnonymousUser | None = None
-                        ) -> Challenge | None:
+def challenge_get_by_id(*, challenge_id: int, viewer: Viewer | None = None) -> Challenge | None:
     """A challenge by id; an unpublished one only for organizers."""
     challenge = Challenge.objects.filter(pk=challenge_id).first()
-    if challenge is None or challenge.is_published or (viewer is not None and viewer.is_staff):
-        return challenge
-    return None
+    return challenge if challenge is not None and challenge_is_visible(challenge=challenge, viewer=viewer) else None
 
 
-def phase_get_by_id(*, phase_id: int, viewer: AbstractBaseUser | AnonymousUser | None = None) -> Phase | None:
+def phase_get_by_id(*, phase_id: int, viewer: Viewer | None = None) -> Phase | None:
     """A phase by id, with its challenge and splits; one of an unpublished challenge only for organizers."""
     phase = Phase.objects.select_related("challenge").prefetch_related("splits").filter(pk=phase_id).first()
-    if phase is None or phase.challenge.is_published or (viewer is not None and viewer.is_staff):
-        return phase
-    return None
+    return phase if phase is not None and challenge_is_visible(challenge=phase.challenge, viewer=viewer) else None

@@ -98,6 +98,17 @@ def quota_refusal(*, phase: Phase, team: Team | None, now: dt.datetime) -> Quota
     )
 
 
+def why_not_now(*, phase: Phase, team: Team | None, now: dt.datetime) -> str:
+    """Why this team (None: the user has none) cannot submit to the phase now, in the words submitting would
+    answer, or "" when it can: for pages that disable the form and say why."""
+    if team is None:
+        return NO_TEAM
+    if not phase.is_open(now):
+        return closed_reason(phase=phase, now=now)
+    refusal = quota_refusal(phase=phase, team=team, now=now)
+    return refusal.message if refusal else ""
+
+
 def check_quota(*, phase: Phase, team: Team | None, now: dt.datetime) -> None:
     """Raise QuotaExceeded if the team has no submission left."""
     refusal = quota_refusal(phase=phase, team=team, now=now)

@@ -111,10 +111,6 @@ class Quota:
     resets_at: dt.datetime  # start of the next UTC day, when the daily count starts over
 
     @property
-    def exhausted(self) -> bool:
-        return self.per_day_left == 0 or self.total_left == 0
-
-    @property
     def which(self) -> str | None:
         """"total" or "daily": which limit is used up (the total first: a new day does not lift it)."""
         if self.total_left == 0:

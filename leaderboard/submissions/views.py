@@ -7,8 +7,6 @@ done by the services. These views only translate.
 
 from __future__ import annotations
 
-import datetime as dt
-
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -19,9 +17,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from leaderboard.accounts.models import Team
 from leaderboard.accounts.selectors import team_for
-from leaderboard.challenges.models import Phase
 from leaderboard.challenges.selectors import phase_boards, phase_list
 from leaderboard.errors import ApplicationError
 from leaderboard.webkit import challenge_or_404, is_xhr, phase_or_404, render_error, safe_next
@@ -122,7 +118,7 @@ def submit(request: HttpRequest, slug: str, phase_slug: str) -> HttpResponse:
             return JsonResponse({"error": error, "fields": form.errors.get_json_data()}, status=status)
     team = team_for(user=request.user, challenge=challenge)
     now = timezone.now()
-    blocked = _why_not_now(phase=phase, team=team, now=now)
+    blocked = admission.why_not_now(phase=phase, team=team, now=now)
     return render(request, "submissions/submit.html", {
         "challenge": challenge, "phase": phase, "form": form, "team": team,
         "blocked": blocked, "error": "" if error == blocked else error,  # one sentence, not the same one twice
@@ -130,16 +126,6 @@ def submit(request: HttpRequest, slug: str, phase_slug: str) -> HttpResponse:
         "max_bytes": settings.SUBMISSION_MAX_BYTES,
         "part_bytes": settings.UPLOAD_PART_BYTES,
     }, status=status)
-
-
-def _why_not_now(*, phase: Phase, team: Team | None, now: dt.datetime) -> str:
-    """Why this team cannot submit to the phase right now (the submit form is then disabled), or ""."""
-    if team is None:
-        return admission.NO_TEAM
-    if not phase.is_open(now):
-        return admission.closed_reason(phase=phase, now=now)
-    refusal = admission.quota_refusal(phase=phase, team=team, now=now)
-    return refusal.message if refusal else ""
 
 
 @login_required
