@@ -7,11 +7,13 @@ import hashlib
 import io
 import zipfile
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from django.conf import settings
 from django.db import transaction
 
+from leaderboard import celery_app
 from leaderboard.accounts.models import Team
 from leaderboard.errors import ApplicationError, NotAllowed, QuotaExceeded, TooLarge
 from leaderboard.storage import private_storage
@@ -278,3 +280,13 @@ def test_it_names_the_file_that_is_not_a_zip(alice, phase):
     upload.name = "preds.tar"
     with pytest.raises(ApplicationError, match=r"^This is not a zip file\. 'preds.tar' must be a zip"):
         submission_create(phase=phase, user=alice, file=upload, method_name="M")
+
+
+def test_it_keeps_the_submission_when_the_broker_is_down(alice, submit, django_capture_on_commit_callbacks, caplog):
+    # The row is committed before the task is sent; the reconciler sends what could not be sent.
+    with mock.patch.object(celery_app, "send_task", side_effect=ConnectionRefusedError("broker down")) as send, \
+            django_capture_on_commit_callbacks(execute=True):
+        submission = submit(alice)
+    send.assert_called_once_with("leaderboard.submissions.tasks.score_submission", args=(submission.pk, 1))
+    assert Submission.objects.get(pk=submission.pk).status == Submission.Status.SUBMITTED
+    assert "the reconciler will send it again" in caplog.text
