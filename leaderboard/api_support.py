@@ -1,4 +1,4 @@
-"""What every API endpoint shares: authentication, the one error shape, throttles."""
+"""What every API endpoint shares: authentication, the one error shape, throttles, phase lookup by id."""
 
 from __future__ import annotations
 
@@ -13,9 +13,20 @@ from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from .errors import ApplicationError
+from .challenges import selectors as challenge_selectors
+from .challenges.models import Phase
+from .errors import ApplicationError, NotFound
 
 log = logging.getLogger(__name__)
+
+
+def phase_or_404(request: Any, phase_id: int) -> Phase:
+    """The phase named by id in an /api/v1/ URL, if the caller may see it (one of an unpublished challenge
+    only for organizers); otherwise NotFound, in the API's error shape."""
+    phase = challenge_selectors.phase_get_by_id(phase_id=phase_id, viewer=request.user)
+    if phase is None:
+        raise NotFound(f"There is no phase {phase_id}; GET /api/v1/challenges/ lists the phases.")
+    return phase
 
 
 def error(message: str, http_status: int, detail: dict[str, Any] | None = None,

@@ -4,8 +4,9 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import path, re_path
 
 from .accounts import api as accounts
-from .challenges import api as challenges
 from .submissions import api as submissions
+from .submissions import api_phases as challenges
+from .submissions import api_uploads as uploads
 
 
 def schema_endpoints(endpoints: list[tuple]) -> list[tuple]:
@@ -33,13 +34,13 @@ urlpatterns = [
     path("phases/<int:phase_id>/leaderboard/", submissions.LeaderboardApi.as_view(), name="api-leaderboard"),
     path("phases/<int:phase_id>/leaderboard.csv", submissions.LeaderboardCsvApi.as_view(),
          name="api-leaderboard-csv"),
-    path("phases/<int:phase_id>/uploads/", submissions.UploadStartApi.as_view(), name="api-upload-start"),
+    path("phases/<int:phase_id>/uploads/", uploads.UploadStartApi.as_view(), name="api-upload-start"),
     path("submissions/<int:submission_id>/", submissions.SubmissionDetailApi.as_view(), name="api-submission"),
     path("submissions/<int:submission_id>/cancel/", submissions.SubmissionCancelApi.as_view(),
          name="api-submission-cancel"),
-    path("uploads/<uuid:upload_id>/complete/", submissions.UploadCompleteApi.as_view(), name="api-upload-complete"),
-    path("uploads/<uuid:upload_id>/abort/", submissions.UploadAbortApi.as_view(), name="api-upload-abort"),
-    path("uploads/<uuid:upload_id>/parts/<int:part_number>/", submissions.UploadPartApi.as_view(),
+    path("uploads/<uuid:upload_id>/complete/", uploads.UploadCompleteApi.as_view(), name="api-upload-complete"),
+    path("uploads/<uuid:upload_id>/abort/", uploads.UploadAbortApi.as_view(), name="api-upload-abort"),
+    path("uploads/<uuid:upload_id>/parts/<int:part_number>/", uploads.UploadPartApi.as_view(),
          name="api-upload-part"),
     re_path(r"^(?P<rest>.*)$", endpoint_not_found),
 ]

@@ -1,6 +1,10 @@
 """Django settings. No environment: SQLite, storage under ./var, Celery on kombu's filesystem
 transport. Environment set: PostgreSQL (DATABASE_URL), Redis (CELERY_BROKER_URL), S3
-(S3_BUCKET + S3_ENDPOINT_URL + keys). The code path is the same either way."""
+(S3_BUCKET + S3_ENDPOINT_URL + keys), a shared Redis cache (CACHE_URL). The code path is the same
+either way.
+
+Importing this module reads the environment and nothing else: the folders and the embedded secret
+key file are made when a process starts (leaderboard/startup.py)."""
 
 from __future__ import annotations
 
@@ -13,29 +17,27 @@ from .env import ImproperlyConfiguredEnv, env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("EGOMASK_VAR_DIR") or BASE_DIR / "var")
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+PRODUCTION = bool(env_str("DATABASE_URL"))
 
 DEBUG = env_bool("DEBUG", False)
 
 
-def _secret_key() -> str:
-    key = env_str("SECRET_KEY")
-    if key:
-        return key
-    if env_str("DATABASE_URL"):
-        raise ImproperlyConfiguredEnv("SECRET_KEY must be set when DATABASE_URL is (production settings)")
-    path = VAR_DIR / "secret_key"  # embedded mode: one random key per checkout, kept across restarts
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
-    return path.read_text().strip()
+def _required_in_production(name: str, why: str) -> str:
+    value = env_str(name)
+    if not value and PRODUCTION:
+        raise ImproperlyConfiguredEnv(f"{name} must be set when DATABASE_URL is (production settings): {why}")
+    return value
 
 
-SECRET_KEY = _secret_key()
+# Embedded mode: one random key per checkout, kept in this file across restarts (startup.py writes it).
+EMBEDDED_SECRET_KEY_FILE = None if env_str("SECRET_KEY") or PRODUCTION else VAR_DIR / "secret_key"
+SECRET_KEY = _required_in_production("SECRET_KEY", "it signs sessions and upload links") or (
+    EMBEDDED_SECRET_KEY_FILE.read_text().strip() if EMBEDDED_SECRET_KEY_FILE.exists() else secrets.token_urlsafe(50))
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
+    "leaderboard.apps.LeaderboardConfig",  # start-up: the local folders (startup.py)
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -82,7 +84,7 @@ TEMPLATES = [
 
 DATABASES = {
     "default": dj_database_url.parse(env_str("DATABASE_URL"), conn_max_age=60)
-    if env_str("DATABASE_URL")
+    if PRODUCTION
     else {"ENGINE": "django.db.backends.sqlite3", "NAME": VAR_DIR / "db.sqlite3", "OPTIONS": {"timeout": 20}}
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -102,8 +104,7 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
-STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns on every request when it is missing
+STATIC_ROOT = VAR_DIR / "static"  # made at start-up: whitenoise warns on every request when it is missing
 STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = True
 MEDIA_ROOT = VAR_DIR / "media"
@@ -142,9 +143,7 @@ STORAGES = {
 _BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or "filesystem://"
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    (_BROKER_DIR / "queue").mkdir(parents=True, exist_ok=True)
-    (_BROKER_DIR / "processed").mkdir(parents=True, exist_ok=True)
-    (_BROKER_DIR / "control").mkdir(parents=True, exist_ok=True)
+    # kombu makes none of these folders: startup.py does, in every process.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_BROKER_DIR / "queue"),
         "data_folder_out": str(_BROKER_DIR / "queue"),
@@ -156,10 +155,13 @@ else:
     # Redis redelivers an unacknowledged task after this long; keep it above the hard limit.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 7200)}
 CELERY_TASK_DEFAULT_QUEUE = "scoring"
+# Routed by name, each name a task that exists (a test checks it). Everything is CPU work on `scoring`
+# today; the `gpu` queue is for the reference runners and gets its routes when they become tasks.
 CELERY_TASK_ROUTES = {
-    "leaderboard.submissions.tasks.*": {"queue": "scoring"},
-    "leaderboard.challenges.tasks.*": {"queue": "scoring"},
-    "leaderboard.runners.*": {"queue": "gpu"},
+    "leaderboard.submissions.tasks.score_submission": {"queue": "scoring"},
+    "leaderboard.submissions.tasks.reconcile_submissions": {"queue": "scoring"},
+    "leaderboard.submissions.tasks.clean_up_uploads": {"queue": "scoring"},
+    "leaderboard.challenges.tasks.check_ground_truth": {"queue": "scoring"},
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -185,6 +187,9 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 SUBMISSION_MAX_BYTES = env_int("SUBMISSION_MAX_BYTES", 2 * 1024**3)
+# The web form sends a file larger than this in parts of this size (two-step upload, as the CLI does);
+# at least 5 MiB when private storage is S3 (its smallest part but the last).
+UPLOAD_PART_BYTES = env_int("UPLOAD_PART_BYTES", 16 * 1024**2)
 GROUND_TRUTH_CACHE_DIR = Path(env_str("GROUND_TRUTH_CACHE_DIR") or VAR_DIR / "gt-cache")
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024**2
 
@@ -217,10 +222,13 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
-# Throttle counters must be shared by every web process: Redis when CACHE_URL is set.
+# Throttle counters and the evalai upload messages must be shared by every web process: Redis, required in
+# production. The embedded demo (one web process) keeps them in memory.
+CACHE_URL = _required_in_production("CACHE_URL", "throttles and upload messages must be shared by every web "
+                                    "process (e.g. redis://redis:6379/1)")
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env_str("CACHE_URL")}
-    if env_str("CACHE_URL")
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    if CACHE_URL
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
 
@@ -238,6 +246,6 @@ if env_bool("BEHIND_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     USE_X_FORWARDED_HOST = True
 
-if not DEBUG and env_str("DATABASE_URL"):
+if not DEBUG and PRODUCTION:
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)

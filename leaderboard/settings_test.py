@@ -9,6 +9,8 @@ import tempfile
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/egomask")
 os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production-use-0123456789")
+# Production settings require a shared cache; the tests then use a per-process one (below).
+os.environ.setdefault("CACHE_URL", "redis://127.0.0.1:6379/9")
 if not os.environ.get("EGOMASK_VAR_DIR"):  # worker processes inherit the parent's folder
     os.environ["EGOMASK_VAR_DIR"] = tempfile.mkdtemp(prefix="egomask-test-")
 
@@ -20,3 +22,6 @@ CSRF_COOKIE_SECURE = False
 # Live-server request threads must not keep connections open past the request, or the test
 # database cannot be dropped at the end of the session.
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+# One test process (live-server threads included) needs no shared cache, and the tests clear the cache
+# between throttle checks: on Redis that would flush a database other test runs may be using.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

@@ -1,4 +1,5 @@
 // EgoMask leaderboard: small progressive enhancements. Every page works without this file.
+// (The submit form's upload is in upload.js.)
 (function () {
   "use strict";
 
@@ -23,66 +24,6 @@
     if (navigator.clipboard) navigator.clipboard.writeText(input.value).then(done, function () {});
     else if (document.execCommand("copy")) done();
   });
-
-  // Upload with a progress bar: the same multipart POST, sent with XMLHttpRequest. The server
-  // answers {"redirect": url} or {"error": message}.
-  function setupUpload(form) {
-    var bar = form.querySelector("progress");
-    var box = form.querySelector("[data-upload-progress]");
-    var percent = form.querySelector("[data-upload-percent]");
-    var errorBox = form.querySelector("[data-upload-error]");
-    var button = form.querySelector("[data-upload-button]");
-
-    function showError(message) {
-      errorBox.textContent = message;
-      errorBox.hidden = false;
-      box.hidden = true;
-      button.disabled = false;
-      errorBox.scrollIntoView({ block: "center", behavior: "smooth" });
-    }
-
-    form.addEventListener("submit", function (event) {
-      if (event.defaultPrevented) return;
-      event.preventDefault();
-      errorBox.hidden = true;
-      button.disabled = true;
-      box.hidden = false;
-      bar.value = 0;
-      percent.textContent = "0%";
-
-      var xhr = new XMLHttpRequest();
-      xhr.open("POST", form.action);
-      xhr.setRequestHeader("X-Requested-With", "XMLHttpRequest");
-      xhr.setRequestHeader("Accept", "application/json");
-      xhr.upload.onprogress = function (e) {
-        if (!e.lengthComputable) return;
-        var value = Math.round((e.loaded / e.total) * 100);
-        bar.value = value;
-        percent.textContent = value + "%";
-      };
-      xhr.upload.onload = function () {
-        percent.textContent = "100%";
-        box.querySelector("label").textContent = "Checking";
-      };
-      xhr.onload = function () {
-        var body = null;
-        try { body = JSON.parse(xhr.responseText); } catch (e) { /* not JSON: a proxy or server error page */ }
-        if (body && body.redirect) {
-          window.location.assign(body.redirect);
-        } else if (body && body.error) {
-          showError(body.error);
-        } else if (xhr.responseURL && xhr.responseURL.indexOf("/login/") !== -1) {
-          showError("You are logged out. Log in again (in another tab), then retry the upload.");
-        } else if (xhr.status === 413) {
-          showError("The file is too large for the server.");
-        } else {
-          showError("The upload failed (HTTP " + xhr.status + "). Please try again.");
-        }
-      };
-      xhr.onerror = function () { showError("The upload failed: the connection was interrupted. Please try again."); };
-      xhr.send(new FormData(form));
-    });
-  }
 
   // Live status: rows with data-status-url and data-terminal="false" are polled every 2 s.
   function formatScore(value) {
@@ -136,7 +77,6 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
-    document.querySelectorAll("form[data-upload]").forEach(setupUpload);
     document.querySelectorAll("table[data-live-status]").forEach(setupLiveTable);
     document.querySelectorAll("[data-reload-when-done]").forEach(setupReload);
   });

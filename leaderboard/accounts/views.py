@@ -11,8 +11,8 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from leaderboard.challenges.views import challenge_or_404, render_error, safe_next
 from leaderboard.errors import ApplicationError
+from leaderboard.webkit import challenge_or_404, render_error, safe_next
 
 from . import selectors, services
 from .forms import SignupForm, TeamCreateForm, TeamJoinForm

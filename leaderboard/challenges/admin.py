@@ -10,8 +10,6 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from leaderboard.adminkit import plural
-from leaderboard.errors import ApplicationError
-from leaderboard.submissions.services import phase_rescore
 
 from .models import Challenge, GroundTruthBundle, Phase
 from .services import ground_truth_create, ground_truth_request_check, phase_ensure_splits
@@ -55,8 +53,6 @@ class PhaseAdmin(admin.ModelAdmin):
                                     "show_expression_details", "boards"]}),
         ("Scoring", {"fields": ["ground_truth", "created_at"]}),
     ]
-    actions = ["rescore_all"]
-
     def formfield_for_foreignkey(self, db_field, request, **kwargs):  # type: ignore[no-untyped-def]
         # Only bundles a worker has checked can be attached; scoring against an unchecked one would fail.
         if db_field.name == "ground_truth":
@@ -75,17 +71,6 @@ class PhaseAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         if not change:
             phase_ensure_splits(phase=obj)
-
-    @admin.action(description="Rescore all submissions")
-    def rescore_all(self, request: HttpRequest, queryset: QuerySet[Phase]) -> None:
-        total = 0
-        for phase in queryset.select_related("challenge").order_by("pk"):
-            try:
-                total += phase_rescore(phase=phase)
-            except ApplicationError as exc:
-                self.message_user(request, f"{phase}: {exc.message}", messages.ERROR)
-        self.message_user(request, f"{plural(total, 'submission')} of {plural(queryset.count(), 'phase')} "
-                                   "queued for rescoring.", messages.SUCCESS)
 
 
 class GroundTruthUploadForm(forms.ModelForm):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 import shutil
 import tempfile
@@ -15,6 +14,7 @@ from django.core.files import File
 from django.db import transaction
 
 from leaderboard.errors import ApplicationError
+from leaderboard.lib.files import file_sha256
 from scoring import GroundTruth, InvalidGroundTruth, InvalidSubmission, Limits, load_ground_truth
 from scoring.archive import extract
 
@@ -34,18 +34,6 @@ def phase_create(*, challenge: Challenge, slug: str, name: str, **fields: object
         phase = Phase.objects.create(challenge=challenge, slug=slug, name=name, **fields)
         phase_ensure_splits(phase=phase)
     return phase
-
-
-def file_sha256(handle: IO[bytes]) -> tuple[str, int]:
-    """(sha256 hex, size) of a file object, read in chunks from the start; leaves it at the start."""
-    digest = hashlib.sha256()
-    size = 0
-    handle.seek(0)
-    while chunk := handle.read(1024 * 1024):
-        digest.update(chunk)
-        size += len(chunk)
-    handle.seek(0)
-    return digest.hexdigest(), size
 
 
 def ground_truth_create(*, challenge: Challenge, name: str, file: IO[bytes], filename: str = "ground-truth.zip"

@@ -4,5 +4,5 @@ from . import views
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("challenges/<slug:slug>/", views.challenge_detail, name="challenge"),
+    path("challenges/", views.challenge_list, name="challenge_list"),
 ]

@@ -11,14 +11,9 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 
 from leaderboard.challenges.models import Challenge, Phase, PhaseSplit
-from leaderboard.challenges.selectors import phase_get_by_id
+from leaderboard.challenges.selectors import challenge_is_visible, phase_get_by_id
 
 Viewer = AbstractBaseUser | AnonymousUser
-
-
-def _may_see(challenge: Challenge, viewer: Viewer) -> bool:
-    return challenge.is_published or bool(viewer.is_authenticated and viewer.is_staff)
-
 
 def phase_in_challenge(*, phase_id: int, viewer: Viewer, challenge_id: int | None = None) -> Phase | None:
     """A phase by id, and only if it belongs to `challenge_id` when that is given (the CLI names both)."""
@@ -30,7 +25,7 @@ def phase_in_challenge(*, phase_id: int, viewer: Viewer, challenge_id: int | Non
 
 def phase_split_by_id(*, split_id: int, viewer: Viewer) -> PhaseSplit | None:
     split = PhaseSplit.objects.select_related("phase__challenge").filter(pk=split_id).first()
-    return split if split is not None and _may_see(split.phase.challenge, viewer) else None
+    return split if split is not None and challenge_is_visible(challenge=split.phase.challenge, viewer=viewer) else None
 
 
 def challenge_phase_splits(*, challenge: Challenge) -> QuerySet[PhaseSplit]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlencode
 
@@ -33,20 +34,22 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from leaderboard.accounts.selectors import is_member, team_for
+from leaderboard.accounts.selectors import team_for
 from leaderboard.api_support import SubmitThrottle, error, exception_handler
 from leaderboard.challenges.models import Challenge, Phase
 from leaderboard.challenges.selectors import challenge_get_by_id, challenge_list, phase_list
 from leaderboard.errors import ApplicationError, NotAllowed, NotFound
+from leaderboard.submissions.admission import METHOD_NAME_MAX, check_method_fields
 from leaderboard.submissions.models import Submission, Upload
 from leaderboard.submissions.selectors import (
-    upload_get,
-    can_view_submission,
     leaderboard_rows,
+    submission_access,
     submission_get,
     submission_list,
+    upload_get,
+    upload_is_owned_by,
 )
-from leaderboard.submissions.services import check_method_fields, submission_create
+from leaderboard.submissions.services import submission_create
 from leaderboard.submissions.uploads import UPLOAD_LIFETIME, upload_abort, upload_complete, upload_start
 
 from . import selectors
@@ -73,8 +76,6 @@ _REFUSED_SECONDS = 3600
 
 SET_TOKEN = ("Copy your token from the API token page of your account on the website and run `evalai set_token "
              "TOKEN` (`evalai set-token TOKEN` with click 7 or later).")
-NO_METHOD_NAME = ("Give your method a name: answer y to 'Do you want to include the Submission Details?' and fill in "
-                  "Method Name (it is shown on the leaderboard).")
 UNSUPPORTED = ("This server supports `evalai challenges`, `evalai challenge C [phases | phase P [splits | submit | "
                "submissions] | leaderboard CPS]` and `evalai submission S [result]`. Teams are made on the website.")
 
@@ -123,11 +124,6 @@ def _phase(request: Request, phase_id: str, challenge_id: str | None = None) -> 
     return phase
 
 
-def _sees_everything(request: Request, submission: Submission) -> bool:
-    """The submitting team and organizers see timings, the failure reason, problems and warnings."""
-    return bool(request.user.is_staff or is_member(user=request.user, team=submission.team))
-
-
 def _result_url(request: Request, submission: Submission, full: bool) -> str | None:
     """A signed link to the result, for `evalai submission S result` (which sends no credentials)."""
     if not submission.is_terminal:
@@ -138,7 +134,8 @@ def _result_url(request: Request, submission: Submission, full: bool) -> str | N
 
 
 def _submission_out(request: Request, submission: Submission) -> dict[str, Any]:
-    full = _sees_everything(request, submission)
+    # The submitting team and organizers see timings, the failure reason, problems and warnings.
+    full = submission_access(submission=submission, user=request.user).diagnostics
     return submission_json(submission, full=full, result_url=_result_url(request, submission, full))
 
 
@@ -198,12 +195,22 @@ class LeaderboardApi(EvalAIApi):
 # --- submissions ------------------------------------------------------------------------------------
 
 
-def _method_fields(data: dict[str, Any]) -> dict[str, Any]:
-    """Our submission fields from the CLI's: Publication URL is the paper or page, Project URL the code."""
-    if not data["method_name"]:
-        raise ApplicationError(NO_METHOD_NAME)
-    return {"method_name": data["method_name"], "method_description": data["method_description"],
-            "method_url": data["publication_url"], "code_url": data["project_url"], "is_public": data["is_public"]}
+def _base_name(path: str) -> str:
+    """The file's name without its folders (the CLI may send a full path, with either slash)."""
+    return path.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def _method_fields(data: dict[str, Any], filename: str) -> dict[str, Any]:
+    """Our submission fields from the CLI's: Publication URL is the paper or page, Project URL the code.
+
+    Answering "N" to "include the Submission Details?" (the CLI's default, and what scripts do) sends
+    no method name: the file's name without its extension stands in, and the team can change it on
+    the submission page or with PATCH /api/v1/submissions/<id>/.
+    """
+    default = PurePosixPath(_base_name(filename)).stem.strip() or "evalai submission"
+    return {"method_name": data["method_name"] or default[:METHOD_NAME_MAX],
+            "method_description": data["method_description"], "method_url": data["publication_url"],
+            "code_url": data["project_url"], "is_public": data["is_public"]}
 
 
 class SubmissionsApi(EvalAIApi):
@@ -228,7 +235,7 @@ class SubmissionsApi(EvalAIApi):
         if file is None:
             raise ApplicationError("Attach the zip as input_file (`--file FILE`).")
         submission = submission_create(phase=phase, user=request.user, file=file,
-                                       **_method_fields(data.validated_data))
+                                       **_method_fields(data.validated_data, file.name or ""))
         return Response(_submission_out(request, submission), status=status.HTTP_201_CREATED)
 
 
@@ -241,7 +248,7 @@ class SubmissionDetailApi(EvalAIApi):
             submission = _submission_of(_own_upload(request, number))
         else:
             submission = submission_get(submission_id=number)
-        if submission is None or not can_view_submission(submission=submission, user=request.user):
+        if submission is None or not submission_access(submission=submission, user=request.user).view:
             raise NotFound(f"There is no submission {submission_id} that you can see; "
                            "`evalai challenge C phase P submissions` lists yours.")
         return Response(_submission_out(request, submission))
@@ -275,8 +282,7 @@ def _own_upload(request: Request, handle: int) -> Upload:
     upload = None
     if UPLOAD_HANDLE_MIN <= handle < 2**128:
         upload = upload_get(upload_id=uuid.UUID(int=handle))
-    if upload is None or not (request.user.is_authenticated
-                              and (upload.user_id == request.user.pk or request.user.is_staff)):
+    if upload is None or not upload_is_owned_by(upload=upload, user=request.user):
         raise NotFound(f"There is no upload {handle} of yours.")
     return upload
 
@@ -308,10 +314,10 @@ class LargeStartApi(EvalAIApi):
         phase = _phase(request, phase_id)
         data = LargeStartInput(data=request.data)
         data.is_valid(raise_exception=True)
-        fields = _method_fields(data.validated_data)
+        filename = _base_name(data.validated_data["file_name"])
+        fields = _method_fields(data.validated_data, filename)
         check_method_fields(method_name=fields["method_name"], method_url=fields["method_url"],
                             code_url=fields["code_url"])  # refuse now what completion would refuse
-        filename = data.validated_data["file_name"].replace("\\", "/").rsplit("/", 1)[-1]
         ticket = upload_start(phase=phase, user=request.user, filename=filename,
                               parts=data.validated_data["num_file_chunks"])
         upload = ticket.upload
@@ -344,8 +350,11 @@ class LargeFinishApi(EvalAIApi):
         if fields.pop("upload", None) != str(upload.pk):
             raise ApplicationError("This upload_id belongs to another upload.")
         try:
+            # The CLI announces int(size / part size) + 1 parts: one too many when the size is an exact
+            # multiple of its part size, and it sends no size. The sha256/zip checks and the scorer
+            # still catch a file that is really short.
             submission = upload_complete(upload=upload, user=request.user, parts=data.validated_data["parts"],
-                                         **fields)
+                                         last_part_optional=True, **fields)
         except ApplicationError as exc:
             # The CLI prints send_submission_message's error, not this one: keep the reason for it.
             cache.set(_refused_key(upload), exc.message, _REFUSED_SECONDS)

@@ -1,16 +1,40 @@
-"""Admin for organizers: submissions and their scores. Actions call the submission services."""
+"""Admin for organizers: submissions and their scores, and the phase admin's rescore action. Actions call
+the submission services."""
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db import models
 from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest
 
 from leaderboard.adminkit import ReadOnlyInline, apply_each, plural
+from leaderboard.challenges.admin import PhaseAdmin
+from leaderboard.challenges.models import Phase
+from leaderboard.errors import ApplicationError
 
 from .models import Score, Submission
-from .services import submission_rescore, submission_set_baseline, submission_set_hidden
+from .services import phase_rescore, submission_rescore, submission_set_baseline, submission_set_hidden
+
+# The phase admin is challenges'; rescoring a phase is submissions' business, so the action is added
+# here, to a subclass registered in its place (challenges must not depend on submissions).
+admin.site.unregister(Phase)
+
+
+@admin.register(Phase)
+class PhaseWithRescoreAdmin(PhaseAdmin):
+    actions = [*PhaseAdmin.actions, "rescore_all"]
+
+    @admin.action(description="Rescore all submissions")
+    def rescore_all(self, request: HttpRequest, queryset: QuerySet[Phase]) -> None:
+        total = 0
+        for phase in queryset.select_related("challenge").order_by("pk"):
+            try:
+                total += phase_rescore(phase=phase)
+            except ApplicationError as exc:
+                self.message_user(request, f"{phase}: {exc.message}", messages.ERROR)
+        self.message_user(request, f"{plural(total, 'submission')} of {plural(queryset.count(), 'phase')} "
+                                   "queued for rescoring.", messages.SUCCESS)
 
 
 class ScoreInline(ReadOnlyInline):

@@ -1,37 +1,34 @@
-"""API classes for submissions, leaderboards and uploads: each parses input, calls a service or selector,
-shapes output. Who may see or do what is decided by the selectors and services, never here."""
+"""API classes for submissions and leaderboards: each parses input, calls a service or selector, shapes
+output. Who may see or do what is decided by selectors.submission_access, never here. Large uploads:
+api_uploads.py; challenges and phases (with the caller's quota): api_phases.py."""
 
 from __future__ import annotations
 
 import csv
 import io
-import uuid
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import parsers, serializers
-from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
-from leaderboard.accounts.selectors import is_member, team_for
-from leaderboard.api_support import SubmitThrottle, error_responses
-from leaderboard.challenges.api import phase_or_404
+from leaderboard.accounts.selectors import team_for
+from leaderboard.api_support import SubmitThrottle, error_responses, phase_or_404
 from leaderboard.challenges.models import SPLIT_ORDER
-from leaderboard.challenges.views import split_codes
+from leaderboard.challenges.selectors import phase_boards
 from leaderboard.errors import ApplicationError, NotAllowed, NotFound, TooLarge
 from scoring import METRICS
 
 from . import selectors, services
-from .models import Submission, Upload
-from .uploads import upload_abort, upload_complete, upload_receive_part, upload_start
-
+from .models import Submission
 
 # --- submissions ------------------------------------------------------------------------------
 
@@ -81,7 +78,8 @@ class SubmissionOutput(serializers.Serializer):
 
     def to_representation(self, submission: Submission) -> dict[str, Any]:
         data = super().to_representation(submission)
-        if not self.context.get("diagnostics", True):  # the team's own diagnostics, as on the web page
+        access = self.context.get("access")
+        if access is not None and not access.diagnostics:  # the team's own diagnostics, as on the web page
             data["problems"], data["warnings"] = [], []
         return data
 
@@ -93,17 +91,18 @@ class MethodFields(serializers.Serializer):
     code_url = serializers.CharField(allow_blank=True, default="")
 
 
-def _submission_response(request: Request, submission: Submission, status: int = 200) -> Response:
-    diagnostics = request.user.is_staff or is_member(user=request.user, team=submission.team)
+def submission_response(request: Request, submission: Submission, status: int = 200) -> Response:
+    """The submission as the caller may see it (201 with its Location when just made)."""
+    access = selectors.submission_access(submission=submission, user=request.user)
     headers = {"Location": reverse("api-submission", args=[submission.pk])} if status == 201 else None
-    return Response(SubmissionOutput(submission, context={"diagnostics": diagnostics}).data, status=status,
+    return Response(SubmissionOutput(submission, context={"access": access}).data, status=status,
                     headers=headers)
 
 
 def _visible_or_404(request: Request, submission_id: int) -> Submission:
     """A submission the caller may see; 404 otherwise, so its existence does not leak."""
     submission = selectors.submission_get(submission_id=submission_id)
-    if submission is None or not selectors.can_view_submission(submission=submission, user=request.user):
+    if submission is None or not selectors.submission_access(submission=submission, user=request.user).view:
         raise NotFound(f"There is no submission {submission_id} that you can see.")
     return submission
 
@@ -147,6 +146,7 @@ class PhaseSubmissionsApi(APIView):
             raise NotAllowed(f"You are not in a team for {phase.challenge.title}; only teams have submissions. "
                              "Create or join one on the challenge page.")
         submissions = selectors.submission_list(phase=phase, team=team)
+        # The team's own list: every row is theirs to diagnose.
         return Response(SubmissionOutput(submissions, many=True).data)
 
     @extend_schema(tags=["submissions"], operation_id="phase_submissions_create", request=SubmissionCreateInput,
@@ -160,19 +160,37 @@ class PhaseSubmissionsApi(APIView):
         data = self.SubmissionCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         submission = services.submission_create(phase=phase, user=request.user, **data.validated_data)
-        return _submission_response(request, submission, 201)
+        return submission_response(request, submission, 201)
 
 
 class SubmissionDetailApi(APIView):
-    """A submission: its status, why it failed, warnings, and its scores per board once scored. Its team
-    and organizers always see it; others only once it is on a revealed public board."""
+    """GET a submission: its status, why it failed, warnings, and its scores per board once scored. Its team
+    and organizers always see it; others only once it is on a revealed public board. PATCH: the team
+    changes the method's name, description or links (checked as on submit). One URL, two operations."""
 
-    permission_classes = [AllowAny]
+    class SubmissionUpdateInput(serializers.Serializer):
+        method_name = serializers.CharField(max_length=200, required=False, help_text="shown on the leaderboard")
+        method_description = serializers.CharField(allow_blank=True, required=False)
+        method_url = serializers.CharField(allow_blank=True, required=False, help_text="paper or project page")
+        code_url = serializers.CharField(allow_blank=True, required=False)
+
+    def get_permissions(self) -> list[BasePermission]:
+        return [IsAuthenticated()] if self.request.method == "PATCH" else [AllowAny()]
 
     @extend_schema(tags=["submissions"], operation_id="submissions_retrieve",
                    responses={200: SubmissionOutput, **error_responses(401, 404)})
     def get(self, request: Request, submission_id: int) -> Response:
-        return _submission_response(request, _visible_or_404(request, submission_id))
+        return submission_response(request, _visible_or_404(request, submission_id))
+
+    @extend_schema(tags=["submissions"], operation_id="submissions_partial_update", request=SubmissionUpdateInput,
+                   description="Your team changes the method fields of a submission (only the fields sent).",
+                   responses={200: SubmissionOutput, **error_responses(400, 401, 403, 404)})
+    def patch(self, request: Request, submission_id: int) -> Response:
+        submission = _visible_or_404(request, submission_id)
+        data = self.SubmissionUpdateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        updated = services.submission_update_method(submission=submission, user=request.user, **data.validated_data)
+        return submission_response(request, updated)
 
 
 class SubmissionCancelApi(APIView):
@@ -184,7 +202,7 @@ class SubmissionCancelApi(APIView):
                    responses={200: SubmissionOutput, **error_responses(401, 403, 404, 409)})
     def post(self, request: Request, submission_id: int) -> Response:
         submission = _visible_or_404(request, submission_id)
-        return _submission_response(request, services.submission_cancel(submission=submission, user=request.user))
+        return submission_response(request, services.submission_cancel(submission=submission, user=request.user))
 
 
 # --- leaderboards -----------------------------------------------------------------------------
@@ -201,7 +219,7 @@ def _leaderboard(request: Request, phase_id: int) -> selectors.Leaderboard:
     query = LeaderboardQuery(data=request.query_params)
     query.is_valid(raise_exception=True)
     split = query.validated_data["split"]
-    codes = split_codes(phase)
+    codes = phase_boards(phase=phase)
     if split not in codes:
         raise ApplicationError(f"This phase has no {split} leaderboard; choose one of {', '.join(codes)}.",
                                detail={"splits": codes})
@@ -286,145 +304,3 @@ class LeaderboardCsvApi(APIView):
         filename = f"{phase.challenge.slug}-{phase.slug}-{board.split}.csv"
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response
-
-
-# --- large uploads ----------------------------------------------------------------------------
-
-
-SHA256 = r"^[0-9a-fA-F]{64}$"
-
-
-class UploadPartETagInput(serializers.Serializer):
-    PartNumber = serializers.IntegerField(min_value=1)
-    ETag = serializers.CharField(max_length=200)
-
-
-def _upload_or_404(upload_id: uuid.UUID) -> Upload:
-    upload = selectors.upload_get(upload_id=upload_id)
-    if upload is None:
-        raise NotFound("No such upload; start one with POST /api/v1/phases/<id>/uploads/.")
-    return upload
-
-
-class UploadPartTargetOutput(serializers.Serializer):
-    part_number = serializers.IntegerField()
-    url = serializers.CharField(help_text="PUT the part's bytes here; the answer's ETag header names it")
-
-
-class UploadTicketOutput(serializers.Serializer):
-    id = serializers.UUIDField()
-    parts = UploadPartTargetOutput(many=True)
-    direct_to_s3 = serializers.BooleanField()
-    expires_at = serializers.DateTimeField(help_text="an upload not completed by then is deleted")
-    complete_url = serializers.CharField()
-    abort_url = serializers.CharField()
-
-
-class UploadStartApi(APIView):
-    """Open an upload of a large file in `parts` parts. Send each part with an HTTP PUT of its bytes to its
-    URL (straight to S3 when the server uses S3; no credentials needed, the URL carries them), then POST
-    to `complete_url`. Team, dates, quota and size are checked now, but quota is only used on completion;
-    an upload never completed creates nothing and is cleaned up after `expires_at`."""
-
-    class UploadStartInput(serializers.Serializer):
-        filename = serializers.CharField(max_length=255, allow_blank=True, default="")
-        size = serializers.IntegerField(help_text="bytes; completion checks the file has exactly this size")
-        parts = serializers.IntegerField(default=1, help_text="each part but the last at least 5 MiB with S3")
-        sha256 = serializers.RegexField(SHA256, required=False, help_text="optional here; required on complete")
-        method_name = serializers.CharField(max_length=200, required=False,
-                                            help_text="optional here: checked early, sent again on complete")
-        method_url = serializers.CharField(allow_blank=True, required=False)
-        code_url = serializers.CharField(allow_blank=True, required=False)
-        method_description = serializers.CharField(allow_blank=True, required=False)
-        is_baseline = serializers.BooleanField(default=False, help_text="organizers only: a baseline entry")
-
-    permission_classes = [IsAuthenticated]
-    throttle_classes = [SubmitThrottle]
-
-    @extend_schema(tags=["uploads"], operation_id="uploads_start", request=UploadStartInput,
-                   responses={201: UploadTicketOutput, **error_responses(400, 401, 403, 404, 413, 429)})
-    def post(self, request: Request, phase_id: int) -> Response:
-        phase = phase_or_404(request, phase_id)
-        data = self.UploadStartInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        fields = data.validated_data
-        if "method_name" in fields:  # refuse a bad name or URL before gigabytes are sent
-            services.check_method_fields(method_name=fields["method_name"], method_url=fields.get("method_url", ""),
-                                         code_url=fields.get("code_url", ""))
-        ticket = upload_start(phase=phase, user=request.user, filename=fields["filename"], size=fields["size"],
-                              parts=fields["parts"], is_baseline=fields["is_baseline"])
-        upload = ticket.upload
-        return Response(UploadTicketOutput({
-            "id": upload.pk,
-            "parts": [{"part_number": t.part_number,
-                       "url": t.url if ticket.direct_to_s3 else request.build_absolute_uri(t.url)}
-                      for t in ticket.parts],
-            "direct_to_s3": ticket.direct_to_s3,
-            "expires_at": upload.expires_at,
-            "complete_url": request.build_absolute_uri(reverse("api-upload-complete", args=[upload.pk])),
-            "abort_url": request.build_absolute_uri(reverse("api-upload-abort", args=[upload.pk])),
-        }).data, status=201)
-
-
-class UploadCompleteApi(APIView):
-    """Finish an upload: the server assembles the parts, checks the file (it exists, has the announced
-    size and the sha256 sent here, is a zip) and creates the submission; this is when quota is used.
-    A file that fails a check is discarded: start again."""
-
-    class UploadCompleteInput(MethodFields):
-        sha256 = serializers.RegexField(SHA256, help_text="of the whole file, hex")
-        is_public = serializers.BooleanField(default=True, help_text="show it on the public leaderboard")
-        parts = UploadPartETagInput(many=True, required=False,
-                                    help_text="each part's ETag as its PUT answered; optional (the server can "
-                                    "find the parts itself)")
-
-    permission_classes = [IsAuthenticated]
-
-    @extend_schema(tags=["uploads"], operation_id="uploads_complete", request=UploadCompleteInput,
-                   responses={201: SubmissionOutput, **error_responses(400, 401, 403, 404, 409, 413, 429)})
-    def post(self, request: Request, upload_id: uuid.UUID) -> Response:
-        upload = _upload_or_404(upload_id)
-        data = self.UploadCompleteInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        submission = upload_complete(upload=upload, user=request.user, **data.validated_data)
-        return _submission_response(request, submission, 201)
-
-
-class UploadAbortApi(APIView):
-    """Give up an upload: its parts are deleted and nothing is created."""
-
-    permission_classes = [IsAuthenticated]
-
-    @extend_schema(tags=["uploads"], operation_id="uploads_abort", request=None,
-                   responses={204: OpenApiResponse(description="Aborted; nothing is left on the server."),
-                              **error_responses(401, 404, 409)})
-    def post(self, request: Request, upload_id: uuid.UUID) -> Response:
-        upload_abort(upload=_upload_or_404(upload_id), user=request.user)
-        return Response(status=204)
-
-
-class _RawBody(parsers.BaseParser):
-    """Hands the request body over as a stream (parts can be large: never read into memory)."""
-
-    media_type = "*/*"
-
-    def parse(self, stream, media_type=None, parser_context=None):  # type: ignore[no-untyped-def]
-        return stream
-
-
-class UploadPartApi(APIView):
-    """PUT one part of an upload to this server (used when private storage is not S3).
-
-    The URL carries its own signature, like an S3 presigned URL, so no credentials are needed; the
-    answer has the part's ETag header, as S3's does.
-    """
-
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
-    parser_classes = [_RawBody]
-
-    @extend_schema(parameters=[OpenApiParameter("sig", str, required=True)], request=None, responses={200: None})
-    def put(self, request: HttpRequest, upload_id: str, part_number: int) -> Response:
-        etag = upload_receive_part(upload_id=upload_id, part_number=part_number,
-                                   signature=request.query_params.get("sig", ""), stream=request._request)
-        return Response(status=200, headers={"ETag": etag})

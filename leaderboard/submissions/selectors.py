@@ -1,4 +1,4 @@
-"""Reads for submissions and leaderboards.
+"""Reads for submissions, quotas and leaderboards, and the one rule of who may see or do what with a submission.
 
 Ranking rule (the server computes ranks; clients never do):
 - one row per team, chosen by the phase's rule: its best finished submission by the primary
@@ -29,12 +29,116 @@ from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
 from leaderboard.accounts.models import Team
+from leaderboard.accounts.selectors import is_member
 from leaderboard.challenges.models import Phase
 from scoring import METRICS
 
 from .models import Score, Submission, Upload
 
 TIE_TOLERANCE = 1e-6  # percent
+Viewer = AbstractBaseUser | AnonymousUser
+
+
+# --- who may see and do what -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Access:
+    """What one user may see of, and do with, one submission. Every interface asks this, and only this.
+
+    view         the submission exists for them (otherwise it is answered as missing, so existence
+                 does not leak): its team and organizers always, anyone else only while it is on a
+                 revealed public board
+    diagnostics  the team's own view: failure reason and problems, warnings, timings, file, submitter
+    details      per-video results: organizers always, the team only where the phase allows it
+    cancel       stop it: its team or an organizer, while it is not finished
+    set_public   show it on or keep it off the public board: its team, not for a baseline, and only
+                 while it can be on a board (active or finished; a failed or cancelled one never is)
+    edit         change the method name, description and links: its team
+    """
+
+    view: bool
+    diagnostics: bool
+    details: bool
+    cancel: bool
+    set_public: bool
+    edit: bool
+
+
+def _is_organizer(viewer: Viewer | None) -> bool:
+    return bool(viewer is not None and viewer.is_authenticated and viewer.is_staff)
+
+
+def is_on_public_board(*, submission: Submission, now: dt.datetime | None = None) -> bool:
+    """Whether the submission is listed on its phase's public boards (what leaderboard_rows would show)."""
+    listed = (submission.status == Submission.Status.FINISHED and not submission.hidden
+              and (submission.is_public or submission.is_baseline))
+    return listed and submission.phase.is_revealed(now or timezone.now())
+
+
+def submission_access(*, submission: Submission, user: Viewer, now: dt.datetime | None = None) -> Access:
+    """The one answer to "what may this user see of, and do with, this submission" (see Access)."""
+    organizer = _is_organizer(user)
+    team = is_member(user=user, team=submission.team)
+    manages = organizer or team
+    return Access(
+        view=manages or is_on_public_board(submission=submission, now=now),
+        diagnostics=manages,
+        details=organizer or (team and submission.phase.show_expression_details),
+        cancel=manages and submission.status in Submission.ACTIVE,
+        set_public=team and not submission.is_baseline
+        and submission.status in (*Submission.ACTIVE, Submission.Status.FINISHED),
+        edit=team,
+    )
+
+
+def upload_is_owned_by(*, upload: Upload, user: Viewer) -> bool:
+    """An upload is its uploader's (and the organizers'): nobody else may see, complete or abort it."""
+    return bool(user.is_authenticated and (upload.user_id == user.pk or user.is_staff))
+
+
+# --- quotas ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Quota:
+    """What is left of a team's quota in a phase; None means unlimited."""
+
+    per_day: int | None
+    per_day_left: int | None
+    total: int | None
+    total_left: int | None
+    resets_at: dt.datetime  # start of the next UTC day, when the daily count starts over
+
+    @property
+    def which(self) -> str | None:
+        """"total" or "daily": which limit is used up (the total first: a new day does not lift it)."""
+        if self.total_left == 0:
+            return "total"
+        return "daily" if self.per_day_left == 0 else None
+
+
+def day_start(now: dt.datetime) -> dt.datetime:
+    return now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def quota_for(*, phase: Phase, team_id: int | None, now: dt.datetime | None = None) -> Quota:
+    """Failed and cancelled submissions use no quota; baselines (no team) have none."""
+    now = now or timezone.now()
+    start = day_start(now)
+    counted = Submission.objects.filter(phase=phase, team_id=team_id, status__in=Submission.COUNTED)
+    today = counted.filter(submitted_at__gte=start).count() if phase.max_per_day is not None else 0
+    total = counted.count() if phase.max_total is not None else 0
+    return Quota(
+        per_day=phase.max_per_day,
+        per_day_left=None if phase.max_per_day is None else max(0, phase.max_per_day - today),
+        total=phase.max_total,
+        total_left=None if phase.max_total is None else max(0, phase.max_total - total),
+        resets_at=start + dt.timedelta(days=1),
+    )
+
+
+# --- leaderboards ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -68,10 +172,6 @@ class Leaderboard:
         if self.reveal_at:
             return f"This leaderboard is private until {self.reveal_at:%Y-%m-%d %H:%M} UTC."
         return "This leaderboard is private."
-
-
-def _is_organizer(viewer: AbstractBaseUser | AnonymousUser | None) -> bool:
-    return bool(viewer is not None and viewer.is_authenticated and viewer.is_staff)
 
 
 def _value(score: Score, metric: str) -> float | None:
@@ -170,26 +270,6 @@ def submission_list(*, phase: Phase, team: Team) -> QuerySet[Submission]:
     return (Submission.objects.filter(phase=phase, team=team).select_related("team")
             .prefetch_related(Prefetch("scores", queryset=Score.objects.order_by("id")))
             .order_by("-submitted_at", "-id"))
-
-
-def can_view_submission(*, submission: Submission, user: AbstractBaseUser | AnonymousUser) -> bool:
-    """Its team and organizers always; anyone else only if it is on a revealed public board."""
-    if _is_organizer(user):
-        return True
-    if user.is_authenticated and submission.team and submission.team.memberships.filter(user=user).exists():
-        return True
-    on_board = (submission.status == Submission.Status.FINISHED and not submission.hidden
-                and (submission.is_public or submission.is_baseline))
-    return on_board and submission.phase.is_revealed()
-
-
-def can_view_details(*, submission: Submission, user: AbstractBaseUser | AnonymousUser) -> bool:
-    """Per-video results: organizers always; the team only where the phase allows it."""
-    if _is_organizer(user):
-        return True
-    is_team = bool(user.is_authenticated and submission.team
-                   and submission.team.memberships.filter(user=user).exists())
-    return is_team and submission.phase.show_expression_details
 
 
 def scores_by_split(*, submission: Submission) -> dict[str, dict[str, float]]:

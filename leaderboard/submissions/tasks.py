@@ -1,4 +1,8 @@
-"""Celery tasks: thin. Each fetches by id and calls a service; retries and failures live here."""
+"""Celery tasks: thin. Each fetches by id and calls a service; retries and failures live here.
+
+Their names are queue.py's constants: services send them by name, so nothing imports this module
+but the worker.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
-from . import services
+from . import grading, queue, uploads
 
 log = logging.getLogger(__name__)
 MAX_RETRIES = 3
@@ -16,7 +20,7 @@ MAX_RETRIES = 3
 
 @shared_task(
     bind=True,
-    name="leaderboard.submissions.tasks.score_submission",
+    name=queue.SCORE_SUBMISSION,
     acks_late=True,
     reject_on_worker_lost=True,
     soft_time_limit=settings.SCORING_SOFT_TIME_LIMIT,
@@ -25,9 +29,9 @@ MAX_RETRIES = 3
 )
 def score_submission(self, submission_id: int, attempt: int) -> None:  # type: ignore[no-untyped-def]
     try:
-        services.submission_score(submission_id=submission_id, attempt=attempt)
+        grading.submission_score(submission_id=submission_id, attempt=attempt)
     except SoftTimeLimitExceeded:
-        services.submission_fail_internal(
+        grading.submission_fail_internal(
             submission_id=submission_id, attempt=attempt,
             reason=f"Scoring took longer than {settings.SCORING_SOFT_TIME_LIMIT} seconds and was stopped.",
         )
@@ -35,22 +39,20 @@ def score_submission(self, submission_id: int, attempt: int) -> None:  # type: i
         # Not the submission's fault (its problems end as "failed" inside the service): storage,
         # database or a bug. Put the attempt back and retry with backoff, then give up loudly.
         log.exception("scoring submission %s attempt %s failed", submission_id, attempt)
-        if self.request.retries < MAX_RETRIES and services.submission_release(submission_id=submission_id,
-                                                                               attempt=attempt):
+        if self.request.retries < MAX_RETRIES and grading.submission_release(submission_id=submission_id,
+                                                                              attempt=attempt):
             raise self.retry(exc=exc, countdown=15 * 2**self.request.retries) from None
-        services.submission_fail_internal(
+        grading.submission_fail_internal(
             submission_id=submission_id, attempt=attempt,
             reason="An internal error stopped the scoring of this submission.",
         )
 
 
-@shared_task(name="leaderboard.submissions.tasks.reconcile_submissions", acks_late=True)
+@shared_task(name=queue.RECONCILE_SUBMISSIONS, acks_late=True)
 def reconcile_submissions() -> dict[str, int]:
-    return services.submissions_reconcile()
+    return grading.submissions_reconcile()
 
 
-@shared_task(name="leaderboard.submissions.tasks.clean_up_uploads", acks_late=True)
+@shared_task(name=queue.CLEAN_UP_UPLOADS, acks_late=True)
 def clean_up_uploads() -> int:
-    from .uploads import uploads_cleanup
-
-    return uploads_cleanup()
+    return uploads.uploads_cleanup()

@@ -1,7 +1,8 @@
-"""Leaderboards, the submit form, a team's submissions and the submission page.
+"""The challenge page (a phase, the viewer's team and quota), leaderboards, the submit form, a team's
+submissions and the submission page.
 
-Who may see what is decided by the selectors (leaderboard_rows, can_view_submission,
-can_view_details); what may be done by the services. These views only translate.
+Who may see what is decided by the selectors (leaderboard_rows, submission_access); what may be
+done by the services. These views only translate.
 """
 
 from __future__ import annotations
@@ -12,17 +13,18 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from leaderboard.accounts.selectors import is_member, team_for
-from leaderboard.challenges.selectors import quota_for
-from leaderboard.challenges.views import phase_or_404, render_error, safe_next, split_codes
+from leaderboard.accounts.selectors import team_for
+from leaderboard.challenges.selectors import phase_boards, phase_list
 from leaderboard.errors import ApplicationError
+from leaderboard.webkit import challenge_or_404, is_xhr, phase_or_404, render_error, safe_next
 from scoring import METRICS
 
-from . import selectors, services
-from .forms import SubmissionForm
+from . import admission, selectors, services
+from .forms import MethodForm, SubmissionForm
 from .models import Submission
 
 METRIC_HELP = {
@@ -42,13 +44,35 @@ def _metric_values(scores: dict[str, float]) -> list[float | None]:
     return [scores.get(m) for m in METRICS]
 
 
-def _is_xhr(request: HttpRequest) -> bool:
-    return request.headers.get("X-Requested-With") == "XMLHttpRequest"
+def challenge_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    """A challenge and one of its phases (?phase=, else the first open one), with the viewer's team and quota."""
+    challenge = challenge_or_404(request, slug)
+    phases = list(phase_list(challenge=challenge))
+    now = timezone.now()
+    wanted = request.GET.get("phase")
+    if wanted:
+        phase = next((p for p in phases if p.slug == wanted), None)
+        if phase is None:
+            raise Http404("No such phase.")
+    else:  # the first open phase, else the last one (usually the most recent)
+        phase = next((p for p in phases if p.is_open(now)), phases[-1] if phases else None)
+    team = team_for(user=request.user, challenge=challenge)
+    quota = selectors.quota_for(phase=phase, team_id=team.pk, now=now) if phase and team else None
+    return render(request, "challenges/challenge.html", {
+        "challenge": challenge,
+        "phases": [{"phase": p, "is_open": p.is_open(now)} for p in phases],
+        "phase": phase,
+        "phase_is_open": phase.is_open(now) if phase else False,
+        "phase_is_revealed": phase.is_revealed(now) if phase else False,
+        "splits": phase_boards(phase=phase) if phase else [],
+        "team": team,
+        "quota": quota,
+    })
 
 
 def leaderboard(request: HttpRequest, slug: str, phase_slug: str, split: str) -> HttpResponse:
     challenge, phase = phase_or_404(request, slug, phase_slug)
-    splits = split_codes(phase)
+    splits = phase_boards(phase=phase)
     if split not in splits:
         raise Http404("No such leaderboard.")
     asked = request.GET.get("metric", "")
@@ -87,17 +111,20 @@ def submit(request: HttpRequest, slug: str, phase_slug: str) -> HttpResponse:
                 url = reverse("submission", args=[submission.pk])
                 messages.success(request, f"Submission #{submission.pk} received. Scoring starts shortly; "
                                  "this page updates by itself.")
-                return JsonResponse({"redirect": url}) if _is_xhr(request) else redirect(url)
+                return JsonResponse({"redirect": url}) if is_xhr(request) else redirect(url)
         else:
             status, error = 400, form.first_error()
-        if _is_xhr(request):
+        if is_xhr(request):
             return JsonResponse({"error": error, "fields": form.errors.get_json_data()}, status=status)
     team = team_for(user=request.user, challenge=challenge)
+    now = timezone.now()
+    blocked = admission.why_not_now(phase=phase, team=team, now=now)
     return render(request, "submissions/submit.html", {
-        "challenge": challenge, "phase": phase, "form": form, "error": error, "team": team,
-        "is_open": phase.is_open(),
-        "quota": quota_for(phase=phase, team_id=team.pk) if team else None,
+        "challenge": challenge, "phase": phase, "form": form, "team": team,
+        "blocked": blocked, "error": "" if error == blocked else error,  # one sentence, not the same one twice
+        "quota": selectors.quota_for(phase=phase, team_id=team.pk, now=now) if team else None,
         "max_bytes": settings.SUBMISSION_MAX_BYTES,
+        "part_bytes": settings.UPLOAD_PART_BYTES,
     }, status=status)
 
 
@@ -115,45 +142,59 @@ def my_submissions(request: HttpRequest, slug: str, phase_slug: str) -> HttpResp
                      "primary": getattr(overall, phase.primary_metric) if overall else None})
     return render(request, "submissions/my_submissions.html", {
         "challenge": challenge, "phase": phase, "team": team, "rows": rows, "is_open": phase.is_open(),
-        "quota": quota_for(phase=phase, team_id=team.pk),
+        "quota": selectors.quota_for(phase=phase, team_id=team.pk),
     })
 
 
-def _visible_or_404(request: HttpRequest, submission_id: int) -> Submission:
-    """A submission the viewer may see; 404 otherwise, so its existence does not leak."""
+def _visible_or_404(request: HttpRequest, submission_id: int) -> tuple[Submission, selectors.Access]:
+    """A submission the viewer may see, and what they may do with it; 404 otherwise (existence does not leak)."""
     submission = selectors.submission_get(submission_id=submission_id)
-    if submission is None or not selectors.can_view_submission(submission=submission, user=request.user):
+    access = submission and selectors.submission_access(submission=submission, user=request.user)
+    if submission is None or not access.view:
         raise Http404("No such submission.")
-    return submission
+    return submission, access
 
 
 def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
-    submission = _visible_or_404(request, submission_id)
+    submission, access = _visible_or_404(request, submission_id)
     phase = submission.phase
-    is_team = is_member(user=request.user, team=submission.team)
-    is_organizer = request.user.is_staff
-    show_details = selectors.can_view_details(submission=submission, user=request.user)
     videos = [{"video": v, "values": _metric_values(v.scores)}
-              for v in selectors.per_video_results(submission=submission)] if show_details else []
+              for v in selectors.per_video_results(submission=submission)] if access.details else []
     return render(request, "submissions/submission.html", {
         "submission": submission, "phase": phase, "challenge": phase.challenge,
         "metrics": METRICS, "metric_help": METRIC_HELP,
         "scores": [{"split": split, "values": _metric_values(values)}
                    for split, values in selectors.scores_by_split(submission=submission).items()],
-        "is_team": is_team,
-        "can_manage": is_team or is_organizer,  # the team's own diagnostics: warnings, problems, timings
-        "can_cancel": (is_team or is_organizer) and submission.status in Submission.ACTIVE,
-        "can_toggle_public": is_team and not submission.is_baseline,
-        "show_details": show_details,
+        "access": access,
+        "board_state": _board_state(submission),
+        "method_form": MethodForm(initial={"method_name": submission.method_name,
+                                           "method_description": submission.method_description,
+                                           "method_url": submission.method_url, "code_url": submission.code_url},
+                                  auto_id="edit_%s") if access.edit else None,
         "videos": videos,
         "method_href": _link(submission.method_url),
         "code_href": _link(submission.code_url),
     })
 
 
+def _board_state(submission: Submission) -> str:
+    """Where the submission stands with the public board, in words (only a finished one can be on it)."""
+    if submission.status in (Submission.Status.FAILED, Submission.Status.CANCELLED):
+        return f"not on any board: it {'failed' if submission.status == Submission.Status.FAILED else 'was cancelled'}"
+    if not (submission.is_public or submission.is_baseline):
+        return "kept off the public board"
+    if submission.status != Submission.Status.FINISHED:
+        return "shown on the public board once it is scored"
+    phase = submission.phase
+    if not phase.is_revealed():
+        return (f"shown on the public board once it is revealed ({phase.reveal_at:%Y-%m-%d %H:%M} UTC)"
+                if phase.reveal_at else "shown on the board when the organizers make it public")
+    return "shown on the public board"
+
+
 @never_cache
 def submission_status(request: HttpRequest, submission_id: int) -> JsonResponse:
-    submission = _visible_or_404(request, submission_id)
+    submission, _ = _visible_or_404(request, submission_id)
     return JsonResponse({
         "id": submission.pk,
         "status": submission.status,
@@ -166,7 +207,7 @@ def submission_status(request: HttpRequest, submission_id: int) -> JsonResponse:
 @login_required
 @require_POST
 def submission_cancel(request: HttpRequest, submission_id: int) -> HttpResponse:
-    submission = _visible_or_404(request, submission_id)
+    submission, _ = _visible_or_404(request, submission_id)
     try:
         services.submission_cancel(submission=submission, user=request.user)
     except ApplicationError as exc:
@@ -179,7 +220,7 @@ def submission_cancel(request: HttpRequest, submission_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def submission_set_public(request: HttpRequest, submission_id: int) -> HttpResponse:
-    submission = _visible_or_404(request, submission_id)
+    submission, _ = _visible_or_404(request, submission_id)
     is_public = request.POST.get("is_public", "") in ("1", "true", "on", "yes")
     try:
         services.submission_set_public(submission=submission, user=request.user, is_public=is_public)
@@ -189,3 +230,22 @@ def submission_set_public(request: HttpRequest, submission_id: int) -> HttpRespo
         messages.success(request, f"Submission #{submission.pk} is now "
                          + ("shown on the public leaderboard." if is_public else "kept off the public leaderboard."))
     return redirect(safe_next(request, reverse("submission", args=[submission.pk])))
+
+
+@login_required
+@require_POST
+def submission_edit_method(request: HttpRequest, submission_id: int) -> HttpResponse:
+    """The team changes the method's name, description or links."""
+    submission, _ = _visible_or_404(request, submission_id)
+    form = MethodForm(request.POST)
+    back = reverse("submission", args=[submission.pk])
+    if not form.is_valid():
+        messages.error(request, form.first_error())
+        return redirect(back)
+    try:
+        services.submission_update_method(submission=submission, user=request.user, **form.cleaned_data)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Submission #{submission.pk}'s method details are saved.")
+    return redirect(back)

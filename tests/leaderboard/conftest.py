@@ -8,27 +8,37 @@ storage; submissions are real zips made by `egomask synth-predict`.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import uuid
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connections
+from playwright.sync_api import sync_playwright
 from storages.backends.s3 import S3Storage
 
+from leaderboard import celery_app
 from leaderboard.accounts.services import team_create, team_join
 from leaderboard.challenges.models import Challenge, GroundTruthBundle
 from leaderboard.challenges.services import ground_truth_check, ground_truth_create, phase_create
 from leaderboard.storage import private_storage
+from leaderboard.submissions import grading
 from leaderboard.submissions import services as submission_services
 from leaderboard.submissions.models import Submission
+from leaderboard.submissions.queue import SCORE_SUBMISSION
 from scoring.synth import synthesize, synthesize_predictions
 
 from .s3 import S3Server, private_storage_setting, seaweedfs_s3
 
 PASSWORD = "a-long-test-password-1"
+CHROMIUM = "/usr/bin/chromium"  # Debian's; Playwright downloads no browser
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 def zip_tree(root: Path) -> bytes:
@@ -61,6 +71,22 @@ def prediction_zip(synthetic):
 def make_user(username: str, **extra: object):
     return get_user_model().objects.create_user(username=username, password=PASSWORD,
                                                 email=f"{username}@example.org", **extra)
+
+
+@contextlib.contextmanager
+def scoring_tasks_sent() -> Iterator[mock.Mock]:
+    """Record the scoring tasks handed to Celery (by name, as queue.py sends them) instead of sending them.
+
+    The mock is called as score_submission(submission_id, attempt) would be, once per message.
+    """
+    sent = mock.Mock(name="score_submission")
+
+    def send_task(name: str, args: tuple = (), **options: object) -> None:
+        assert name == SCORE_SUBMISSION, f"unexpected task {name}"
+        sent(*args)
+
+    with mock.patch.object(celery_app, "send_task", side_effect=send_task):
+        yield sent
 
 
 @pytest.fixture
@@ -129,7 +155,7 @@ def score():
     """Run the scoring service for a submission's current attempt, as the worker would."""
 
     def run(submission):
-        submission_services.submission_score(submission_id=submission.pk, attempt=submission.attempt)
+        grading.submission_score(submission_id=submission.pk, attempt=submission.attempt)
         submission.refresh_from_db()
         return submission
 
@@ -144,6 +170,25 @@ def _clean_gt_cache():
     services._load_cached.cache_clear()
     yield
     services._load_cached.cache_clear()
+
+
+# --- a real browser ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def page(monkeypatch):
+    """A page in headless Chromium, driven by Playwright (for tests against `live_server`)."""
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes
+    # between browser steps are still plain synchronous code.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        yield context.new_page()
+        browser.close()
+        # ORM calls made while Playwright's loop runs get their own connection (asgiref keys
+        # connections by context); close it here or the test database cannot be dropped.
+        connections.close_all()
 
 
 # --- S3: a real SeaweedFS server (session), a fresh bucket per test, private storage switched to it ---
@@ -185,4 +230,4 @@ def phase_on_s3(s3_private, challenge, synthetic):
 
 
 
-__all__ = ["PASSWORD", "make_user", "zip_tree"]
+__all__ = ["PASSWORD", "make_user", "scoring_tasks_sent", "zip_tree"]

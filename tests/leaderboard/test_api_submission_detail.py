@@ -1,6 +1,8 @@
 import io
 import zipfile
 
+import pytest
+
 from leaderboard.submissions.services import submission_create
 
 from .apiclient import assert_error, client_for
@@ -42,18 +44,31 @@ def test_it_says_why_a_submission_failed(alice, phase, score):
     assert body["problems"]
 
 
-def test_it_hides_a_teams_submission_from_others_until_it_is_on_the_board(alice, carol, eve, phase, submit, score):
-    submission = submit(alice)
-    for outsider in (eve, carol, None):
-        assert_error(client_for(outsider).get(url(submission)), 404)
-    score(submission)  # now on the public board: anyone may see it, but not the team's diagnostics
-    body = client_for(eve).get(url(submission)).json()
-    assert body["status"] == "finished" and body["scores"]["overall"]
-    assert body["warnings"] == [] and body["problems"] == []
+def test_it_lets_the_team_change_the_method_fields(alice, bob, phase, submit):
+    submission = submit(alice, method_name="predictions")
+    r = client_for(bob).patch(url(submission), {"method_name": "  Mask net  ", "code_url": "https://example.org/c"},
+                              format="json")
+    assert r.status_code == 200, r.content
+    assert (r.json()["method_name"], r.json()["code_url"], r.json()["method_url"]) == (
+        "Mask net", "https://example.org/c", "")
+    submission.refresh_from_db()
+    assert (submission.method_name, submission.code_url) == ("Mask net", "https://example.org/c")
 
 
-def test_it_keeps_a_private_submission_to_its_team(alice, eve, organizer, phase, submit, score):
-    submission = score(submit(alice, is_public=False))
-    assert_error(client_for(eve).get(url(submission)), 404)
-    assert client_for(organizer).get(url(submission)).status_code == 200
-    assert_error(client_for(eve).get("/api/v1/submissions/999999/"), 404)
+@pytest.mark.parametrize(("fields", "text"), [({"method_name": " "}, "method_name: This field may not be blank."),
+                                              ({"method_url": "javascript:alert(1)"}, "http:// or https://"),
+                                              ({"method_name": "x" * 201}, "method_name")])
+def test_it_checks_changed_method_fields_as_on_submit(alice, phase, submit, fields, text):
+    submission = submit(alice, method_name="Kept")
+    body = assert_error(client_for(alice).patch(url(submission), fields, format="json"), 400)
+    assert text in body["error"]
+    submission.refresh_from_db()
+    assert (submission.method_name, submission.method_url) == ("Kept", "")
+
+
+def test_it_refuses_method_changes_from_others(alice, carol, phase, submit, score):
+    submission = score(submit(alice, method_name="Kept"))  # on the public board: carol may see it
+    assert_error(client_for(carol).patch(url(submission), {"method_name": "Mine"}, format="json"), 403)
+    assert_error(client_for(None).patch(url(submission), {"method_name": "Mine"}, format="json"), 401)
+    submission.refresh_from_db()
+    assert submission.method_name == "Kept"

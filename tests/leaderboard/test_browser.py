@@ -8,33 +8,13 @@ from __future__ import annotations
 
 import re
 
-import pytest
-from django.db import connections
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from leaderboard.submissions.models import Submission
 
 from .processes import celery_worker, redis_broker
 
-BROKER_URL = "redis://127.0.0.1:6379/12"  # used by this module only
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture
-def page(monkeypatch):
-    # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes
-    # between browser steps are still plain synchronous code.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        yield context.new_page()
-        browser.close()
-        # ORM calls made while Playwright's loop runs get their own connection (asgiref keys
-        # connections by context); close it here or the test database cannot be dropped.
-        connections.close_all()
+BROKER_URL = "redis://127.0.0.1:6379/12"  # used by the browser tests only
 
 
 def test_it_signs_up_creates_a_team_uploads_and_sees_the_score(live_server, phase, synthetic, page, tmp_path):

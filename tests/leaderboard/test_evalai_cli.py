@@ -130,12 +130,26 @@ def test_it_prints_our_sentences_when_a_submission_is_refused(evalai, live_serve
     log_in(evalai, live_server.url, eve)
     assert "Create or join a team for this challenge" in evalai(*command, stdin=DETAILS.format(name="x"), ok=False)
     log_in(evalai, live_server.url, alice)
-    assert "Method Name" in evalai(*command, stdin="n\n", ok=False)  # no details: no method name
     Phase.objects.filter(pk=phase.pk).update(max_per_day=1)
     submit(alice)
     assert "daily quota" in evalai(*command, stdin=DETAILS.format(name="x"), ok=False)
     assert "daily quota" in evalai(*command, "--large", stdin=DETAILS.format(name="x"), ok=False)
     assert Submission.objects.count() == 1 and not Upload.objects.exists()
+
+
+def test_it_accepts_a_submission_without_details_under_the_files_name(evalai, live_server, alice, phase, challenge,
+                                                                    prediction_zip, tmp_path):
+    log_in(evalai, live_server.url, alice)
+    upload = tmp_path / "my-predictions.zip"
+    upload.write_bytes(prediction_zip("good"))
+    command = ("challenge", str(challenge.pk), "phase", str(phase.pk), "submit", "--file", str(upload))
+    output = evalai(*command, stdin="n\n")  # the CLI's default answer to "include the Submission Details?"
+    submission = Submission.objects.get()
+    assert f"with the ID {submission.pk} is successfully submitted" in output
+    assert submission.method_name == "my-predictions"
+    handle = _handle(evalai(*command, "--large", stdin="n\n"))
+    assert Upload.objects.get().pk == uuid.UUID(int=handle)
+    assert Submission.objects.exclude(pk=submission.pk).get().method_name == "my-predictions"
 
 
 def _handle(output: str) -> int:

@@ -18,18 +18,14 @@ from leaderboard.challenges.models import GroundTruthBundle
 from leaderboard.challenges.services import ground_truth_check, ground_truth_create, phase_create
 from leaderboard.errors import Conflict, NotAllowed
 from leaderboard.storage import private_storage
-from leaderboard.submissions import services
+from leaderboard.submissions import grading
+from leaderboard.submissions.grading import GROUND_TRUTH_UNAVAILABLE, submission_retry, submission_score
 from leaderboard.submissions.models import Score, Submission
 from leaderboard.submissions.selectors import per_video_results
-from leaderboard.submissions.services import (
-    phase_rescore,
-    submission_cancel,
-    submission_create,
-    submission_rescore,
-    submission_retry,
-    submission_score,
-)
+from leaderboard.submissions.services import phase_rescore, submission_cancel, submission_create, submission_rescore
 from scoring import METRICS, SCORER_VERSION, evaluate, load_ground_truth
+
+from .conftest import scoring_tasks_sent
 
 SPLITS = ("short", "medium", "long", "overall")
 Status = Submission.Status
@@ -142,7 +138,7 @@ def test_it_ignores_a_stale_attempt_after_a_rescore(alice, submit, score):
 
 def test_it_drops_the_results_of_an_attempt_superseded_while_it_ran(alice, submit):
     submission = submit(alice, quality="good")
-    real_evaluate = services.evaluate
+    real_evaluate = grading.evaluate
 
     def evaluate_then_get_superseded(*args, **kwargs):
         result = real_evaluate(*args, **kwargs)
@@ -150,7 +146,7 @@ def test_it_drops_the_results_of_an_attempt_superseded_while_it_ran(alice, submi
         assert submission_retry(submission_id=submission.pk, attempt=1) is not None
         return result
 
-    with mock.patch.object(services, "evaluate", side_effect=evaluate_then_get_superseded):
+    with mock.patch.object(grading, "evaluate", side_effect=evaluate_then_get_superseded):
         submission_score(submission_id=submission.pk, attempt=1)
 
     current = Submission.objects.get(pk=submission.pk)
@@ -160,6 +156,15 @@ def test_it_drops_the_results_of_an_attempt_superseded_while_it_ran(alice, submi
 
 
 # --- failures in plain words ----------------------------------------------------------------
+
+
+def test_it_reads_the_submission_once(alice, submit, score):
+    # One pass: evaluate() finds every problem or scores; nothing else opens the zip.
+    with mock.patch.object(grading, "evaluate", wraps=grading.evaluate) as evaluate_once:
+        submission = score(submit(alice, quality="good"))
+    assert submission.status == Status.FINISHED
+    assert evaluate_once.call_count == 1
+    assert not hasattr(grading, "validate_submission")
 
 
 def test_it_fails_malformed_rle_with_a_plain_message_and_the_problems(alice, phase, synthetic, score):
@@ -190,7 +195,7 @@ def test_it_lists_every_problem_and_says_how_many_more(alice, phase, synthetic, 
     assert submission.status == Status.FAILED
     assert [p["code"] for p in submission.problems] == ["malformed_rle", "malformed_rle"]
     assert {p["location"]["file"] for p in submission.problems} == {first[0], second[0]}
-    assert "(1 more problem listed below.)" in submission.failure_message
+    assert submission.failure_message.endswith("(and 1 more problem).")  # the list itself is in `problems`
 
 
 def test_it_fails_a_damaged_zip_in_plain_words(alice, phase, score):
@@ -230,7 +235,7 @@ def test_it_fails_when_the_phase_has_no_ground_truth(alice, challenge, submit, s
     bare = phase_create(challenge=challenge, slug="bare", name="No GT yet")
     submission = score(submit(alice, phase=bare))
     assert submission.status == Status.FAILED
-    assert "no ground truth" in submission.failure_message
+    assert submission.failure_message == GROUND_TRUTH_UNAVAILABLE
     assert "does not count against your quota" in submission.failure_message
     assert submission.problems == []
     assert Score.objects.filter(submission=submission).count() == 0
@@ -245,8 +250,7 @@ def test_it_fails_when_the_phase_ground_truth_is_invalid(alice, challenge, submi
     submission = score(submit(alice, phase=broken))
 
     assert submission.status == Status.FAILED
-    assert "ground truth" in submission.failure_message
-    assert "does not count against your quota" in submission.failure_message
+    assert submission.failure_message == GROUND_TRUTH_UNAVAILABLE
     assert Score.objects.filter(submission=submission).count() == 0
 
 
@@ -259,8 +263,7 @@ def test_it_fails_cleanly_when_an_unchecked_ground_truth_cannot_be_loaded(alice,
     submission = score(submit(alice, phase=phase))
 
     assert submission.status == Status.FAILED
-    assert "ground truth of this phase cannot be loaded" in submission.failure_message
-    assert "does not count against your quota" in submission.failure_message
+    assert submission.failure_message == GROUND_TRUTH_UNAVAILABLE
 
 
 # --- per-expression details ------------------------------------------------------------------
@@ -322,7 +325,7 @@ def test_it_rescores_as_a_new_attempt_and_replaces_the_scores(alice, submit, sco
     true_scores = _scores(submission)
     Score.objects.filter(submission=submission).update(IoU_gold_pred=1.0, T_recall=2.0, gt_version="old")
 
-    with mock.patch("leaderboard.submissions.tasks.score_submission.delay") as delay, \
+    with scoring_tasks_sent() as delay, \
             django_capture_on_commit_callbacks(execute=True):
         rescored = submission_rescore(submission=submission)
     delay.assert_called_once_with(submission.pk, 2)
@@ -370,7 +373,7 @@ def test_it_rescores_the_finished_and_failed_submissions_of_a_phase(alice, carol
     submission_cancel(submission=cancelled, user=carol)
     queued = submit(alice)
 
-    with mock.patch("leaderboard.submissions.tasks.score_submission.delay") as delay, \
+    with scoring_tasks_sent() as delay, \
             django_capture_on_commit_callbacks(execute=True):
         assert phase_rescore(phase=phase) == 2
     assert sorted(c.args for c in delay.call_args_list) == sorted([(finished.pk, 2), (failed.pk, 2)])
@@ -426,14 +429,14 @@ def test_it_only_cancels_active_submissions(alice, submit, status):
 
 def test_it_keeps_a_cancel_that_happens_while_scoring(alice, submit):
     submission = submit(alice, quality="good")
-    real_evaluate = services.evaluate
+    real_evaluate = grading.evaluate
 
     def evaluate_then_cancel(*args, **kwargs):
         result = real_evaluate(*args, **kwargs)
         submission_cancel(submission=Submission.objects.get(pk=submission.pk), user=alice)
         return result
 
-    with mock.patch.object(services, "evaluate", side_effect=evaluate_then_cancel):
+    with mock.patch.object(grading, "evaluate", side_effect=evaluate_then_cancel):
         submission_score(submission_id=submission.pk, attempt=1)
 
     assert Submission.objects.get(pk=submission.pk).status == Status.CANCELLED

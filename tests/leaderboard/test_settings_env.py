@@ -12,11 +12,13 @@ import pytest
 
 import leaderboard
 from leaderboard.env import ImproperlyConfiguredEnv, env_bool, env_int, env_list, env_str
+from leaderboard.startup import prepare_local_folders
 
 SETTINGS_FILE = Path(leaderboard.__file__).parent / "settings.py"
-ENV_NAMES = ("DATABASE_URL", "SECRET_KEY", "S3_BUCKET", "S3_ENDPOINT_URL", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY",
-             "S3_REGION", "S3_PREFIX", "S3_ADDRESSING_STYLE", "PRIVATE_STORAGE_DIR", "CELERY_BROKER_URL", "DEBUG",
-             "SUBMISSION_MAX_BYTES", "SCORING_TIME_LIMIT", "SCORING_STUCK_AFTER", "GROUND_TRUTH_CACHE_DIR")
+ENV_NAMES = ("DATABASE_URL", "SECRET_KEY", "CACHE_URL", "S3_BUCKET", "S3_ENDPOINT_URL", "S3_ACCESS_KEY_ID",
+             "S3_SECRET_ACCESS_KEY", "S3_REGION", "S3_PREFIX", "S3_ADDRESSING_STYLE", "PRIVATE_STORAGE_DIR",
+             "CELERY_BROKER_URL", "DEBUG", "SUBMISSION_MAX_BYTES", "SCORING_TIME_LIMIT", "SCORING_STUCK_AFTER",
+             "GROUND_TRUTH_CACHE_DIR")
 
 
 @pytest.mark.parametrize("raw", ["1", "true", "TRUE", "Yes", "on", " on "])
@@ -113,9 +115,43 @@ def test_it_runs_without_environment_on_sqlite_and_local_storage(load_settings, 
     assert module.CELERY_BROKER_URL == "filesystem://"
     assert module.SUBMISSION_MAX_BYTES == 2 * 1024**3
     assert module.SCORING_STUCK_AFTER == 1500 + 300
-    # One random secret per checkout, the same on the next start.
+    assert module.CACHES["default"]["BACKEND"] == "django.core.cache.backends.locmem.LocMemCache"
+    # One random secret per checkout, the same on the next start (start-up keeps it, not the import).
     assert len(module.SECRET_KEY) >= 50
+    prepare_local_folders(module)
+    assert (tmp_path / "var" / "secret_key").read_text() == module.SECRET_KEY
+    assert (tmp_path / "var" / "secret_key").stat().st_mode & 0o077 == 0
     assert load_settings().SECRET_KEY == module.SECRET_KEY
+
+
+def test_it_creates_nothing_on_import(load_settings, tmp_path):
+    module = load_settings()
+    assert not (tmp_path / "var").exists()
+    prepare_local_folders(module)  # what every process does when it starts
+    for folder in ("static", "broker/queue", "broker/processed", "broker/control"):
+        assert (tmp_path / "var" / folder).is_dir(), folder
+
+
+def test_it_makes_no_secret_file_when_the_key_is_given(load_settings, tmp_path):
+    module = load_settings(SECRET_KEY="k" * 50, CELERY_BROKER_URL="redis://redis.example.org:6379/0")
+    prepare_local_folders(module)
+    assert module.SECRET_KEY == "k" * 50
+    assert not (tmp_path / "var" / "secret_key").exists()
+    assert not (tmp_path / "var" / "broker").exists()
+
+
+def test_it_routes_and_sends_only_tasks_that_exist():
+    import leaderboard.challenges.tasks
+    import leaderboard.submissions.tasks  # noqa: F401  (registers the tasks, as a worker's autodiscovery does)
+    from leaderboard import celery_app
+    from leaderboard.settings import CELERY_BEAT_SCHEDULE, CELERY_TASK_ROUTES
+    from leaderboard.submissions.queue import TASK_NAMES
+
+    registered = set(celery_app.tasks)
+    assert set(CELERY_TASK_ROUTES) <= registered, set(CELERY_TASK_ROUTES) - registered
+    assert set(TASK_NAMES) <= registered  # queue.py sends by name: a typo would never run
+    assert {entry["task"] for entry in CELERY_BEAT_SCHEDULE.values()} <= registered
+    assert {route["queue"] for route in CELERY_TASK_ROUTES.values()} == {"scoring"}
 
 
 @pytest.mark.parametrize(("name", "raw"), [("DEBUG", "sometimes"), ("SUBMISSION_MAX_BYTES", "2G"),
@@ -126,8 +162,13 @@ def test_it_refuses_to_start_on_a_bad_value(load_settings, name, raw):
 
 
 def test_it_requires_a_secret_key_with_a_production_database(load_settings):
-    with pytest.raises(ImproperlyConfiguredEnv, match="SECRET_KEY"):
-        load_settings(DATABASE_URL="postgres://u@db.example.org:5432/egomask")
+    with pytest.raises(ImproperlyConfiguredEnv, match="SECRET_KEY must be set when DATABASE_URL is"):
+        load_settings(DATABASE_URL="postgres://u@db.example.org:5432/egomask", CACHE_URL="redis://r:6379/1")
+
+
+def test_it_requires_a_shared_cache_with_a_production_database(load_settings):
+    with pytest.raises(ImproperlyConfiguredEnv, match="CACHE_URL must be set when DATABASE_URL is"):
+        load_settings(DATABASE_URL="postgres://u@db.example.org:5432/egomask", SECRET_KEY="k" * 50)
 
 
 def test_it_uses_postgres_redis_and_s3_from_the_environment(load_settings):
@@ -135,7 +176,7 @@ def test_it_uses_postgres_redis_and_s3_from_the_environment(load_settings):
         DATABASE_URL="postgres://u:p@db.example.org:5432/egomask", SECRET_KEY="k" * 50,
         CELERY_BROKER_URL="redis://redis.example.org:6379/0", S3_BUCKET="egomask-private",
         S3_ENDPOINT_URL="http://s3.example.org:8333", S3_ACCESS_KEY_ID="AK", S3_SECRET_ACCESS_KEY="SK",
-        SCORING_TIME_LIMIT="100",
+        SCORING_TIME_LIMIT="100", CACHE_URL="redis://redis.example.org:6379/1",
     )
     assert module.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
     assert module.DATABASES["default"]["NAME"] == "egomask"
@@ -152,3 +193,5 @@ def test_it_uses_postgres_redis_and_s3_from_the_environment(load_settings):
     assert private["OPTIONS"]["querystring_auth"] is True
     assert private["OPTIONS"]["file_overwrite"] is False
     assert module.SESSION_COOKIE_SECURE is True
+    assert module.CACHES["default"] == {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                        "LOCATION": "redis://redis.example.org:6379/1"}

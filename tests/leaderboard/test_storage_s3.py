@@ -10,9 +10,10 @@ import pytest
 
 from leaderboard.challenges.models import GroundTruthBundle
 from leaderboard.challenges.services import ground_truth_check, ground_truth_create, phase_create
+from leaderboard.submissions.grading import submission_score
 from leaderboard.submissions.models import Score, Submission
 from leaderboard.submissions.selectors import per_video_results
-from leaderboard.submissions.services import submission_create, submission_score
+from leaderboard.submissions.services import submission_create
 from scoring import METRICS
 
 from .s3 import S3Server, anonymous_get

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+import zipfile
 from pathlib import Path
 from unittest import mock
 
@@ -12,11 +13,14 @@ import pytest
 from django.conf import settings
 from django.db import transaction
 
+from leaderboard import celery_app
 from leaderboard.accounts.models import Team
 from leaderboard.errors import ApplicationError, NotAllowed, QuotaExceeded, TooLarge
 from leaderboard.storage import private_storage
 from leaderboard.submissions.models import Submission
 from leaderboard.submissions.services import submission_cancel, submission_create
+
+from .conftest import scoring_tasks_sent
 
 NOW = dt.datetime(2030, 5, 17, 12, 0, tzinfo=dt.UTC)
 
@@ -225,7 +229,7 @@ def test_it_refuses_baselines_from_participants(request, submit, persona):
 
 
 def test_it_enqueues_the_scoring_task_only_after_commit(alice, submit, django_capture_on_commit_callbacks):
-    with mock.patch("leaderboard.submissions.tasks.score_submission.delay") as delay:
+    with scoring_tasks_sent() as delay:
         with django_capture_on_commit_callbacks(execute=True) as callbacks:
             submission = submit(alice)
             delay.assert_not_called()
@@ -234,7 +238,7 @@ def test_it_enqueues_the_scoring_task_only_after_commit(alice, submit, django_ca
 
 
 def test_it_sends_nothing_when_the_transaction_rolls_back(alice, submit, django_capture_on_commit_callbacks):
-    with mock.patch("leaderboard.submissions.tasks.score_submission.delay") as delay:
+    with scoring_tasks_sent() as delay:
         with django_capture_on_commit_callbacks(execute=True) as callbacks, pytest.raises(RuntimeError), \
                 transaction.atomic():
             submit(alice)
@@ -246,9 +250,43 @@ def test_it_sends_nothing_when_the_transaction_rolls_back(alice, submit, django_
 
 def test_it_sends_nothing_when_the_quota_is_exceeded(alice, submit, phase, django_capture_on_commit_callbacks):
     _phase_update(phase, max_total=1)
-    with mock.patch("leaderboard.submissions.tasks.score_submission.delay") as delay:
+    with scoring_tasks_sent() as delay:
         with django_capture_on_commit_callbacks(execute=True):
             first = submit(alice)
             with pytest.raises(QuotaExceeded):
                 submit(alice)
         delay.assert_called_once_with(first.pk, 1)
+
+
+def _empty_zip(comment: bytes = b"") -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.comment = comment
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("comment", [b"", b"made by a script"])
+def test_it_refuses_a_zip_with_no_entries_and_names_the_file(alice, phase, comment):
+    upload = io.BytesIO(_empty_zip(comment))
+    upload.name = "/home/me/preds.zip"
+    with pytest.raises(ApplicationError) as caught:
+        submission_create(phase=phase, user=alice, file=upload, method_name="M")
+    assert caught.value.message.startswith("The zip file 'preds.zip' is empty: it has no files in it.")
+    assert Submission.objects.count() == 0
+
+
+def test_it_names_the_file_that_is_not_a_zip(alice, phase):
+    upload = io.BytesIO(b"plain text")
+    upload.name = "preds.tar"
+    with pytest.raises(ApplicationError, match=r"^This is not a zip file\. 'preds.tar' must be a zip"):
+        submission_create(phase=phase, user=alice, file=upload, method_name="M")
+
+
+def test_it_keeps_the_submission_when_the_broker_is_down(alice, submit, django_capture_on_commit_callbacks, caplog):
+    # The row is committed before the task is sent; the reconciler sends what could not be sent.
+    with mock.patch.object(celery_app, "send_task", side_effect=ConnectionRefusedError("broker down")) as send, \
+            django_capture_on_commit_callbacks(execute=True):
+        submission = submit(alice)
+    send.assert_called_once_with("leaderboard.submissions.tasks.score_submission", args=(submission.pk, 1))
+    assert Submission.objects.get(pk=submission.pk).status == Submission.Status.SUBMITTED
+    assert "the reconciler will send it again" in caplog.text

@@ -10,10 +10,12 @@ import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
-from leaderboard.submissions import services
+from leaderboard.submissions import grading
+from leaderboard.submissions.grading import submissions_reconcile
 from leaderboard.submissions.models import Score, Submission
-from leaderboard.submissions.services import submissions_reconcile
 from leaderboard.submissions.tasks import MAX_RETRIES, reconcile_submissions, score_submission
+
+from .conftest import scoring_tasks_sent
 
 Status = Submission.Status
 NOW = dt.datetime(2030, 5, 17, 12, 0, tzinfo=dt.UTC)
@@ -24,7 +26,7 @@ def _claim_then_raise(exc: BaseException):
     """A stand-in for submission_score that claims the attempt as the real one does, then breaks."""
 
     def run(*, submission_id: int, attempt: int):
-        assert services._claim(submission_id, attempt, Status.SUBMITTED, Status.VALIDATING,
+        assert grading._claim(submission_id, attempt, Status.SUBMITTED, Status.VALIDATING,
                                started_at=NOW)
         raise exc
 
@@ -58,7 +60,7 @@ def test_it_is_a_no_op_when_delivered_twice(alice, submit):
 
 def test_it_fails_an_attempt_that_runs_past_the_soft_time_limit(alice, submit):
     submission = submit(alice)
-    with mock.patch.object(services, "submission_score", side_effect=_claim_then_raise(SoftTimeLimitExceeded())):
+    with mock.patch.object(grading, "submission_score", side_effect=_claim_then_raise(SoftTimeLimitExceeded())):
         score_submission(submission.pk, 1)
     assert _state(submission) == (Status.FAILED, 1)
     assert f"took longer than {settings.SCORING_SOFT_TIME_LIMIT} seconds" in submission.failure_message
@@ -67,7 +69,7 @@ def test_it_fails_an_attempt_that_runs_past_the_soft_time_limit(alice, submit):
 
 def test_it_puts_the_attempt_back_on_an_unexpected_error(alice, submit):
     submission = submit(alice)
-    with mock.patch.object(services, "submission_score", side_effect=_claim_then_raise(OSError("storage down"))), \
+    with mock.patch.object(grading, "submission_score", side_effect=_claim_then_raise(OSError("storage down"))), \
             pytest.raises(OSError, match="storage down"):
         score_submission(submission.pk, 1)  # called directly, retry() re-raises the error
     assert _state(submission) == (Status.SUBMITTED, 1)
@@ -77,7 +79,7 @@ def test_it_puts_the_attempt_back_on_an_unexpected_error(alice, submit):
 
 def test_it_retries_after_an_unexpected_error_and_then_scores(alice, submit):
     submission = submit(alice, quality="perfect")
-    real = services.submission_score
+    real = grading.submission_score
     calls = []
 
     def flaky(*, submission_id: int, attempt: int):
@@ -86,7 +88,7 @@ def test_it_retries_after_an_unexpected_error_and_then_scores(alice, submit):
             return _claim_then_raise(OSError("storage blinked"))(submission_id=submission_id, attempt=attempt)
         return real(submission_id=submission_id, attempt=attempt)
 
-    with mock.patch.object(services, "submission_score", side_effect=flaky):
+    with mock.patch.object(grading, "submission_score", side_effect=flaky):
         score_submission.apply(args=(submission.pk, 1))
     assert calls == [(submission.pk, 1), (submission.pk, 1)]
     assert _state(submission) == (Status.FINISHED, 1)
@@ -95,7 +97,7 @@ def test_it_retries_after_an_unexpected_error_and_then_scores(alice, submit):
 
 def test_it_retries_an_error_raised_before_the_attempt_was_claimed(alice, submit):
     submission = submit(alice, quality="perfect")
-    real = services.submission_score
+    real = grading.submission_score
     calls = []
 
     def flaky(*, submission_id: int, attempt: int):
@@ -104,7 +106,7 @@ def test_it_retries_an_error_raised_before_the_attempt_was_claimed(alice, submit
             raise OSError("database connection reset")
         return real(submission_id=submission_id, attempt=attempt)
 
-    with mock.patch.object(services, "submission_score", side_effect=flaky):
+    with mock.patch.object(grading, "submission_score", side_effect=flaky):
         score_submission.apply(args=(submission.pk, 1))
     assert calls == [(submission.pk, 1), (submission.pk, 1)]
     assert _state(submission) == (Status.FINISHED, 1), submission.failure_message
@@ -113,7 +115,7 @@ def test_it_retries_an_error_raised_before_the_attempt_was_claimed(alice, submit
 def test_it_gives_up_after_max_retries_with_the_internal_error_message(alice, submit):
     submission = submit(alice)
     broken = mock.Mock(side_effect=_claim_then_raise(OSError("storage down for good")))
-    with mock.patch.object(services, "submission_score", broken):
+    with mock.patch.object(grading, "submission_score", broken):
         score_submission.apply(args=(submission.pk, 1))
     assert broken.call_count == 1 + MAX_RETRIES
     assert _state(submission) == (Status.FAILED, 1)
@@ -126,11 +128,11 @@ def test_it_leaves_a_newer_attempt_alone_when_an_old_one_breaks(alice, submit):
     submission = submit(alice)
 
     def superseded_then_raise(*, submission_id: int, attempt: int):
-        services._claim(submission_id, attempt, Status.SUBMITTED, Status.VALIDATING, started_at=NOW)
-        services.submission_retry(submission_id=submission_id, attempt=attempt)
+        grading._claim(submission_id, attempt, Status.SUBMITTED, Status.VALIDATING, started_at=NOW)
+        grading.submission_retry(submission_id=submission_id, attempt=attempt)
         raise OSError("late failure of the old attempt")
 
-    with mock.patch.object(services, "submission_score", side_effect=superseded_then_raise):
+    with mock.patch.object(grading, "submission_score", side_effect=superseded_then_raise):
         score_submission.apply(args=(submission.pk, 1))
     assert _state(submission) == (Status.SUBMITTED, 2)
     assert submission.failure_message == ""
@@ -172,7 +174,7 @@ def test_it_restarts_a_claimed_row_stuck_past_the_limit_as_a_new_attempt(
     fresh = _make(submit, alice, status=status, submitted_at=long_ago,
                   started_at=NOW - dt.timedelta(seconds=599))
 
-    with mock.patch("leaderboard.submissions.tasks.score_submission.delay") as delay, \
+    with scoring_tasks_sent() as delay, \
             django_capture_on_commit_callbacks(execute=True):
         result = submissions_reconcile(now=NOW)
 
@@ -183,14 +185,14 @@ def test_it_restarts_a_claimed_row_stuck_past_the_limit_as_a_new_attempt(
     assert _state(fresh) == (status, 1)
     assert fresh.started_at == NOW - dt.timedelta(seconds=599)
     # The lost worker's attempt can no longer write anything.
-    assert services.submission_score(submission_id=stuck.pk, attempt=1) is None
+    assert grading.submission_score(submission_id=stuck.pk, attempt=1) is None
 
 
 def test_it_leaves_finished_failed_and_cancelled_rows_alone(alice, submit, django_capture_on_commit_callbacks):
     long_ago = NOW - dt.timedelta(days=1)
     rows = [_make(submit, alice, status=status, submitted_at=long_ago, started_at=long_ago)
             for status in Submission.TERMINAL]
-    with mock.patch("leaderboard.submissions.tasks.score_submission.delay") as delay, \
+    with scoring_tasks_sent() as delay, \
             django_capture_on_commit_callbacks(execute=True):
         assert submissions_reconcile(now=NOW) == {"requeued": 0, "restarted": 0}
     delay.assert_not_called()
@@ -202,7 +204,7 @@ def test_it_reconciles_from_the_periodic_task(alice, submit, django_capture_on_c
     waiting = _make(submit, alice, status=Status.SUBMITTED, submitted_at=now - dt.timedelta(minutes=10))
     stuck = _make(submit, alice, status=Status.SCORING, submitted_at=now - dt.timedelta(days=1),
                   started_at=now - dt.timedelta(seconds=settings.SCORING_STUCK_AFTER + 60))
-    with mock.patch("leaderboard.submissions.tasks.score_submission.delay") as delay, \
+    with scoring_tasks_sent() as delay, \
             django_capture_on_commit_callbacks(execute=True):
         assert reconcile_submissions() == {"requeued": 1, "restarted": 1}
     assert sorted(c.args for c in delay.call_args_list) == sorted([(waiting.pk, 1), (stuck.pk, 2)])

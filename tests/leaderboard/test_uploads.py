@@ -205,7 +205,14 @@ def test_it_tolerates_the_one_extra_part_the_evalai_cli_announces(client, alice,
     ticket = upload_start(phase=phase, user=alice, parts=3)  # no size announced, as evalai does
     for target, chunk in zip(ticket.parts[:2], split(data, 2)):
         client.put(target.url, data=chunk, content_type="application/zip")
-    submission = upload_complete(upload=ticket.upload, user=alice, method_name="evalai-style")
+    # Only when the evalai adapter says so: the core wants every announced part.
+    with pytest.raises(ApplicationError, match=r"part\(s\) \[3\] never arrived"):
+        upload_complete(upload=Upload.objects.get(pk=ticket.upload.pk), user=alice, method_name="strict")
+    ticket = upload_start(phase=phase, user=alice, parts=3)
+    for target, chunk in zip(ticket.parts[:2], split(data, 2)):
+        client.put(target.url, data=chunk, content_type="application/zip")
+    submission = upload_complete(upload=ticket.upload, user=alice, method_name="evalai-style",
+                                 last_part_optional=True)
     assert submission.file.read() == data
 
 
@@ -215,7 +222,7 @@ def test_it_still_wants_every_part_when_the_size_was_announced(client, alice, ph
     for target, chunk in zip(ticket.parts[:2], split(data, 2)):
         client.put(target.url, data=chunk, content_type="application/zip")
     with pytest.raises(ApplicationError, match=r"part\(s\) \[3\] never arrived"):
-        upload_complete(upload=ticket.upload, user=alice, method_name="x")
+        upload_complete(upload=ticket.upload, user=alice, method_name="x", last_part_optional=True)
 
 
 def test_it_names_the_submission_when_a_completed_upload_is_touched_again(client, alice, phase, prediction_zip):
@@ -225,3 +232,14 @@ def test_it_names_the_submission_when_a_completed_upload_is_touched_again(client
     with pytest.raises(Conflict) as info:
         upload_abort(upload=Upload.objects.get(pk=ticket.upload.pk), user=alice)
     assert info.value.detail == {"status": "completed", "submission_id": submission.pk}
+
+
+def test_it_refuses_an_empty_zip_at_completion_like_a_one_post_upload(client, alice, phase):
+    ticket = upload_start(phase=phase, user=alice, filename="empty.zip", parts=1)
+    buffer = io.BytesIO()
+    zipfile.ZipFile(buffer, "w").close()
+    etags = send_local(ticket, buffer.getvalue(), client)
+    with pytest.raises(ApplicationError, match="The zip file 'empty.zip' is empty"):
+        upload_complete(upload=ticket.upload, user=alice, method_name="x", parts=etags)
+    assert Submission.objects.count() == 0
+    assert Upload.objects.get(pk=ticket.upload.pk).status == Upload.Status.ABORTED

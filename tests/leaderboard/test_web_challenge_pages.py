@@ -81,3 +81,30 @@ def test_it_has_no_phases_yet(client, challenge):
     assert r.status_code == 200
     assert b"no phases yet" in r.content
     assert client.get("/challenges/missing/").status_code == 404
+
+
+def test_it_lists_the_challenges_at_challenges(client, phase, challenge):
+    Challenge.objects.create(slug="draft", title="Draft challenge", is_published=False)
+    r = client.get("/challenges/")
+    assert r.status_code == 200
+    html = r.content.decode()
+    assert '<a href="/challenges/egomask/">EgoMask</a>' in html and "Test phase" in html
+    assert "Draft challenge" not in html
+
+
+MARKDOWN = "Zip the `short/`, `medium/` and **long** folders.\n\nSee [the paper](https://example.org/p)."
+
+
+def test_it_renders_descriptions_as_markdown(client, phase, challenge):
+    Challenge.objects.filter(pk=challenge.pk).update(description=MARKDOWN)
+    phase.description = "Run `egomask validate` first.\n\n<script>alert(1)</script> [x](javascript:alert(1))"
+    phase.save()
+    home = client.get("/").content.decode()
+    assert "<code>short/</code>" in home and "<strong>long</strong>" in home
+    assert "`" not in home.split('class="prose"')[1].split("</div>")[0]
+    assert "the paper" not in home  # a listing shows the first paragraph only
+    page = client.get("/challenges/egomask/").content.decode()
+    assert "<code>short/</code>" in page
+    assert '<a href="https://example.org/p" rel="noopener nofollow">the paper</a>' in page
+    assert "<code>egomask validate</code>" in page
+    assert "<script>alert(1)</script>" not in page and "javascript:" not in page

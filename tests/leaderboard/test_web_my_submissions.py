@@ -28,7 +28,7 @@ def test_it_lists_the_team_submissions_with_live_rows(client, alice, bob, carol,
 def test_it_shows_the_failure_message(client, alice, phase, score):
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("short/unknown_video/0/0.json", "{not json")
+        archive.writestr("README.txt", "no predictions in here")
     failed = score(submission_create(phase=phase, user=alice, file=io.BytesIO(buffer.getvalue()), method_name="Bad"))
     assert failed.status == Submission.Status.FAILED
     client.force_login(alice)

@@ -1,7 +1,5 @@
-import datetime as dt
 
 import pytest
-from django.utils import timezone
 
 from leaderboard.submissions.models import Submission
 
@@ -40,44 +38,8 @@ def test_it_shows_warnings_to_the_team(client, alice, finished):
     assert "unknown_video" in html and "video x is not in the benchmark" in html
 
 
-def test_it_hides_an_unfinished_submission_from_outsiders(client, alice, eve, carol, organizer, submit):
-    submission = submit(alice)
-    assert client.get(_url(submission)).status_code == 404
-    for outsider in (eve, carol):
-        client.force_login(outsider)
-        assert client.get(_url(submission)).status_code == 404
-    client.force_login(organizer)
-    r = client.get(_url(submission))
-    assert r.status_code == 200
-    assert b"Cancel submission" in r.content
-
-
-def test_it_shows_a_submission_on_a_public_board_to_anyone(client, eve, finished):
-    r = client.get(_url(finished))
-    assert r.status_code == 200
-    assert b"Noisy net" in r.content
-    assert b"Scoring took" not in r.content  # the team's own diagnostics stay with the team
-    assert b"Hide from the public board" not in r.content
-    client.force_login(eve)
-    assert client.get(_url(finished)).status_code == 200
-
-
-def test_it_hides_a_private_or_unrevealed_submission(client, eve, finished, phase):
-    client.force_login(eve)
-    Submission.objects.filter(pk=finished.pk).update(is_public=False)
-    assert client.get(_url(finished)).status_code == 404
-    Submission.objects.filter(pk=finished.pk).update(is_public=True)
-    phase.visibility, phase.reveal_at = "private", timezone.now() + dt.timedelta(days=1)
-    phase.save()
-    assert client.get(_url(finished)).status_code == 404
-    phase.reveal_at = timezone.now() - dt.timedelta(minutes=1)
-    phase.save()
-    assert client.get(_url(finished)).status_code == 200
-
-
-def test_it_shows_per_video_results_only_when_the_phase_allows(client, alice, eve, organizer, finished, phase):
-    client.force_login(alice)
-    assert b"Per-video results" not in client.get(_url(finished)).content
+def test_it_renders_the_per_video_results_from_the_stored_details(client, alice, organizer, finished, phase):
+    # Who sees them: test_submission_access.py. What they show: the videos of the stored results.
     client.force_login(organizer)
     r = client.get(_url(finished))
     assert b"Per-video results" in r.content
@@ -85,9 +47,7 @@ def test_it_shows_per_video_results_only_when_the_phase_allows(client, alice, ev
     phase.show_expression_details = True
     phase.save()
     client.force_login(alice)
-    assert b"Per-video results" in client.get(_url(finished)).content
-    client.force_login(eve)
-    assert b"Per-video results" not in client.get(_url(finished)).content
+    assert b"<code>short_000</code>" in client.get(_url(finished)).content
 
 
 def test_it_shows_the_failure_and_its_problems(client, alice, submit):
@@ -143,3 +103,36 @@ def test_it_toggles_public(client, alice, carol, finished):
 
 def test_it_answers_404_for_a_missing_submission(client, db):
     assert client.get("/submissions/424242/").status_code == 404
+
+
+def test_it_lets_the_team_edit_the_method_details(client, alice, bob, carol, finished):
+    client.force_login(bob)
+    html = client.get(_url(finished)).content.decode()
+    assert "Edit the method details" in html and 'value="Noisy net"' in html
+    r = client.post(f"/submissions/{finished.pk}/method/", {"method_name": "Sharper net", "method_description": "",
+                                                            "method_url": "", "code_url": "example.org/code"},
+                    follow=True)
+    finished.refresh_from_db()
+    assert (finished.method_name, finished.code_url) == ("Sharper net", "https://example.org/code")
+    assert b"method details are saved" in r.content
+    r = client.post(f"/submissions/{finished.pk}/method/", {"method_name": ""}, follow=True)
+    assert b"Method name: This field is required." in r.content
+    client.force_login(carol)
+    r = client.post(f"/submissions/{finished.pk}/method/", {"method_name": "Taken over"}, follow=True)
+    assert b"Only the submitting team can change the method&#x27;s details." in r.content
+    finished.refresh_from_db()
+    assert finished.method_name == "Sharper net"
+
+
+def test_it_says_a_failed_submission_is_on_no_board_and_offers_no_toggle(client, alice, submit):
+    submission = submit(alice)
+    Submission.objects.filter(pk=submission.pk).update(status="failed", failure_message="Your submission could "
+                                                       "not be scored: x (and 2 more problems).",
+                                                       problems=[{"code": "a", "message": "m", "location": {}}] * 3)
+    client.force_login(alice)
+    html = client.get(_url(submission)).content.decode()
+    assert "not on any board: it failed" in html
+    assert "shown on the public board" not in html and "the public board</button>" not in html
+    assert html.count('<li><code>a</code> m') == 3  # the problems the message counts are listed
+    r = client.post(f"/submissions/{submission.pk}/public/", {"is_public": "0"}, follow=True)
+    assert b"A failed submission is on no leaderboard" in r.content

@@ -1,4 +1,6 @@
 import datetime as dt
+import io
+import zipfile
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -128,3 +130,55 @@ def test_it_answers_json_errors_to_xhr(client, alice, eve, phase, fields):
     r = client.post(URL, fields(), **XHR)
     assert r.status_code == 403
     assert r.json()["error"] == "Create or join a team for this challenge before submitting."
+
+
+def test_it_refuses_an_empty_zip_naming_the_file(client, alice, phase, fields):
+    buffer = io.BytesIO()
+    zipfile.ZipFile(buffer, "w").close()
+    client.force_login(alice)
+    r = client.post(URL, fields(buffer.getvalue()), **XHR)
+    assert r.status_code == 400
+    assert r.json()["error"].startswith("The zip file 'preds.zip' is empty: it has no files in it.")
+    assert not Submission.objects.exists()
+
+
+def _disabled_with(html: str, reason: str) -> bool:
+    """The form's fields are disabled and the page says why, once."""
+    return ('<fieldset class="plain" disabled aria-describedby="submit-blocked">' in html
+            and html.count(reason) == 1)
+
+
+def test_it_disables_the_form_without_a_team_and_says_why(client, eve, phase, fields):
+    client.force_login(eve)
+    assert _disabled_with(client.get(URL).content.decode(), "Create or join a team for this challenge")
+    r = client.post(URL, fields())  # the server refuses it all the same
+    assert r.status_code == 403 and _disabled_with(r.content.decode(), "Create or join a team for this challenge")
+
+
+def test_it_disables_the_form_before_the_phase_opens_and_says_when(client, alice, phase):
+    phase.starts_at = timezone.now() + dt.timedelta(days=2)
+    phase.save()
+    client.force_login(alice)
+    assert _disabled_with(client.get(URL).content.decode(), f"opens at {phase.starts_at:%Y-%m-%d %H:%M} UTC")
+
+
+def test_it_disables_the_form_after_the_phase_closed_and_says_when(client, alice, phase):
+    phase.ends_at = timezone.now() - dt.timedelta(hours=3)
+    phase.save()
+    client.force_login(alice)
+    assert _disabled_with(client.get(URL).content.decode(), f"closed at {phase.ends_at:%Y-%m-%d %H:%M} UTC")
+
+
+def test_it_disables_the_form_when_the_quota_is_used_and_says_when_it_resets(client, alice, phase, submit):
+    phase.max_per_day = 1
+    phase.save()
+    submit(alice)
+    client.force_login(alice)
+    midnight = (timezone.now() + dt.timedelta(days=1)).strftime("%Y-%m-%d 00:00")
+    assert _disabled_with(client.get(URL).content.decode(), f"It resets at {midnight} UTC.")
+
+
+def test_it_enables_the_form_when_the_team_can_submit(client, alice, phase):
+    client.force_login(alice)
+    html = client.get(URL).content.decode()
+    assert '<fieldset class="plain">' in html and "submit-blocked" not in html

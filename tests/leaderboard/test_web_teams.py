@@ -1,3 +1,5 @@
+import re
+
 from leaderboard.accounts.models import Membership, Team
 
 
@@ -88,7 +90,15 @@ def test_it_refuses_to_join_a_second_team(client, alice, carol):
     client.force_login(carol)
     r = client.post(f"/teams/join/{_team(alice).invite_code}/")
     assert r.status_code == 409
-    assert b"already in team Team C" in r.content
+    assert not _team(alice).memberships.filter(user=carol).exists()
+    for page in (r, client.get(f"/teams/join/{_team(alice).invite_code}/")):
+        html = page.content.decode()
+        # One warning that says why, and the button that cannot work is disabled and points at it.
+        assert html.count('role="alert"') == 1
+        assert re.search(r"You are in team\s+<a href=\"/teams/\d+/\">Team C</a>", html)
+        assert "leave it first" in html
+        assert re.search(r'<button type="submit" class="button primary" disabled aria-describedby="join-blocked">'
+                         r"Join Team A</button>", html)
 
 
 def test_it_leaves_a_team(client, alice, bob):

@@ -28,8 +28,9 @@ from leaderboard.accounts.selectors import team_for
 from leaderboard.accounts.services import team_create, team_join
 from leaderboard.challenges.models import Challenge, GroundTruthBundle, Phase
 from leaderboard.challenges.services import ground_truth_check, ground_truth_create, phase_create
+from leaderboard.submissions.grading import submission_score
 from leaderboard.submissions.models import Submission
-from leaderboard.submissions.services import submission_create, submission_score
+from leaderboard.submissions.services import submission_create
 from scoring import SPLITS
 from scoring.synth import SCALES, synthesize, synthesize_predictions
 

@@ -1,4 +1,8 @@
-"""API classes for challenges and phases: each parses input, calls selectors, shapes output."""
+"""API classes for challenges and phases: each parses input, calls selectors, shapes output.
+
+They live in the submissions app, not in challenges, because each answer carries the caller's team
+quota (what is left of it), which is counted from submissions: challenges must not depend on them.
+"""
 
 from __future__ import annotations
 
@@ -15,32 +19,25 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from leaderboard.accounts.selectors import team_for
-from leaderboard.api_support import error_responses
+from leaderboard.api_support import error_responses, phase_or_404
+from leaderboard.challenges import selectors
+from leaderboard.challenges.models import Challenge, Phase
 from leaderboard.errors import NotFound
 from scoring import METRICS
 
-from . import selectors
-from .models import Challenge, Phase
-
-
-def phase_or_404(request: Request, phase_id: int) -> Phase:
-    """The phase, if the caller may see it (a phase of an unpublished challenge is for organizers)."""
-    phase = selectors.phase_get_by_id(phase_id=phase_id, viewer=request.user)
-    if phase is None:
-        raise NotFound(f"There is no phase {phase_id}; GET /api/v1/challenges/ lists the phases.")
-    return phase
+from .selectors import Quota, quota_for
 
 
 def phase_context(user: AbstractBaseUser | AnonymousUser, phases: Iterable[Phase]) -> dict[str, Any]:
     """What PhaseOutput needs beyond the phase: one clock, and the quota left for the caller's team."""
     now = timezone.now()
     teams: dict[int, Any] = {}
-    quotas: dict[int, selectors.Quota | None] = {}
+    quotas: dict[int, Quota | None] = {}
     for phase in phases:
         if phase.challenge_id not in teams:
             teams[phase.challenge_id] = team_for(user=user, challenge=phase.challenge)
         team = teams[phase.challenge_id]
-        quotas[phase.pk] = selectors.quota_for(phase=phase, team_id=team.pk, now=now) if team else None
+        quotas[phase.pk] = quota_for(phase=phase, team_id=team.pk, now=now) if team else None
     return {"now": now, "quotas": quotas}
 
 

@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+
+
+class LeaderboardConfig(AppConfig):
+    """The project itself, as an app only so that its start-up step runs in every process."""
+
+    name = "leaderboard"
+    label = "leaderboard_project"
+
+    def ready(self) -> None:
+        from django.conf import settings
+
+        from .startup import prepare_local_folders
+
+        prepare_local_folders(settings)
