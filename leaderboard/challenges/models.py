@@ -45,6 +45,8 @@ class GroundTruthBundle(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     message = models.TextField(blank=True)
     summary = models.JSONField(default=dict, blank=True)
+    public_inputs = models.JSONField(default=dict, blank=True, editable=False,
+                                     help_text="what participants may see (videos, frames, expressions): no mask")
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:

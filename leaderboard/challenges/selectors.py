@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 
+from scoring import SPLITS
+
 from .models import SPLIT_ORDER, Challenge, Phase
 
 
@@ -49,3 +51,16 @@ def phase_get_by_id(*, phase_id: int, viewer: Viewer | None = None) -> Phase | N
     """A phase by id, with its challenge and splits; one of an unpublished challenge only for organizers."""
     phase = Phase.objects.select_related("challenge").prefetch_related("splits").filter(pk=phase_id).first()
     return phase if phase is not None and challenge_is_visible(challenge=phase.challenge, viewer=viewer) else None
+
+
+def phase_example_inputs(*, phase: Phase) -> tuple[dict, tuple[str, ...]] | None:
+    """The public inputs of the phase's checked ground truth and the splits it scores, or None.
+
+    Public inputs are what participants may see anyway (videos, frames, expressions, no mask),
+    recorded when the ground truth was checked: an example made from them never reads the ground truth.
+    """
+    bundle = phase.ground_truth
+    if bundle is None or bundle.status != bundle.Status.READY or not bundle.public_inputs:
+        return None
+    splits = tuple(code for code in phase_boards(phase=phase) if code in SPLITS) or SPLITS
+    return bundle.public_inputs, splits

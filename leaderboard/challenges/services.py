@@ -15,8 +15,8 @@ from django.db import transaction
 
 from leaderboard.errors import ApplicationError
 from leaderboard.lib.files import file_sha256
-from scoring import GroundTruth, InvalidGroundTruth, InvalidSubmission, Limits, load_ground_truth
-from scoring.archive import extract
+from scoring import GroundTruth, InvalidGroundTruth, load_ground_truth
+from scoring.example import public_inputs
 
 from .models import SPLIT_ORDER, Challenge, GroundTruthBundle, Phase, PhaseSplit
 
@@ -61,7 +61,8 @@ def ground_truth_request_check(*, bundle: GroundTruthBundle) -> GroundTruthBundl
 
 
 def ground_truth_check(*, bundle_id: int) -> GroundTruthBundle:
-    """Load the bundle as a worker would and record its version and size, or why it is invalid."""
+    """Load the bundle as a worker would and record its version, its size and its public inputs (what
+    participants may see: videos, frames, expressions, no mask), or why it is invalid."""
     bundle = GroundTruthBundle.objects.get(pk=bundle_id)
     try:
         gt = ground_truth_load(bundle=bundle)
@@ -70,7 +71,7 @@ def ground_truth_check(*, bundle_id: int) -> GroundTruthBundle:
     except OSError as exc:  # the stored file is missing or unreadable
         bundle.status, bundle.message = GroundTruthBundle.Status.INVALID, f"The stored file cannot be read: {exc}"
     else:
-        bundle.status, bundle.message, bundle.version = GroundTruthBundle.Status.READY, "", gt.version
+        bundle.status, bundle.message, bundle.version = GroundTruthBundle.Status.READY, " ".join(gt.notes), gt.version
         bundle.summary = {
             split: {
                 "videos": sum(1 for v in gt.videos.values() if v.split == split),
@@ -78,44 +79,39 @@ def ground_truth_check(*, bundle_id: int) -> GroundTruthBundle:
             }
             for split in gt.splits
         }
-    bundle.save(update_fields=["status", "message", "version", "summary"])
+        bundle.public_inputs = public_inputs(gt)
+    bundle.save(update_fields=["status", "message", "version", "summary", "public_inputs"])
     return bundle
 
 
 def ground_truth_load(*, bundle: GroundTruthBundle) -> GroundTruth:
-    """The parsed ground truth of a bundle. Workers only: it downloads and caches the tree."""
+    """The parsed ground truth of a bundle. Workers only: it downloads the zip once and keeps the parsed
+    masks in GROUND_TRUTH_CACHE_DIR, so a new worker process loads a version in a fraction of a second."""
     try:
         return _load_cached(bundle.sha256, bundle.file.name)
-    except (InvalidGroundTruth, InvalidSubmission) as exc:
+    except InvalidGroundTruth as exc:
         raise ApplicationError(f"The ground truth {bundle.name!r} is invalid: {exc}") from None
 
 
 @functools.lru_cache(maxsize=4)
 def _load_cached(sha256: str, storage_name: str) -> GroundTruth:
-    root = Path(settings.GROUND_TRUTH_CACHE_DIR) / sha256
-    if not root.exists():
-        root.parent.mkdir(parents=True, exist_ok=True)
+    folder = Path(settings.GROUND_TRUTH_CACHE_DIR)
+    archive = folder / f"{sha256}.zip"
+    if not archive.exists():
+        folder.mkdir(parents=True, exist_ok=True)
         storage = GroundTruthBundle._meta.get_field("file").storage
-        with tempfile.TemporaryDirectory(dir=root.parent) as tmp:
-            archive = Path(tmp) / "gt.zip"
-            with storage.open(storage_name, "rb") as source, archive.open("wb") as target:
-                shutil.copyfileobj(source, target, 1024 * 1024)
-            with archive.open("rb") as handle:
-                actual, _ = file_sha256(handle)
-            if actual != sha256:
-                raise InvalidGroundTruth(f"the stored file's sha256 is {actual}, expected {sha256}")
-            unpacked = extract(archive, Path(tmp) / "tree", Limits(max_total_bytes=64 * 1024**3, max_ratio=10_000))
+        with tempfile.NamedTemporaryFile(dir=folder, suffix=".part", delete=False) as target:
+            partial = Path(target.name)
             try:
-                unpacked.rename(root)  # atomic: a half-extracted tree is never visible
-            except OSError:
-                if not root.exists():  # another worker may have finished first; that is fine
-                    raise
-    return load_ground_truth(_tree_root(root))
-
-
-def _tree_root(root: Path) -> Path:
-    """The folder holding the meta files: the extraction root or its single wrapping folder."""
-    if (root / "meta_expressions.json").exists() or (root / "subset").is_dir():
-        return root
-    children = [p for p in root.iterdir() if p.is_dir()]
-    return children[0] if len(children) == 1 else root
+                with storage.open(storage_name, "rb") as source:
+                    shutil.copyfileobj(source, target, 1024 * 1024)
+            except BaseException:
+                partial.unlink(missing_ok=True)
+                raise
+        with partial.open("rb") as handle:
+            actual, _ = file_sha256(handle)
+        if actual != sha256:
+            partial.unlink(missing_ok=True)
+            raise InvalidGroundTruth(f"the stored file's sha256 is {actual}, expected {sha256}")
+        partial.replace(archive)  # atomic: a worker never reads a half-copied zip
+    return load_ground_truth(archive, cache=folder)

@@ -18,7 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from leaderboard.accounts.selectors import team_for
-from leaderboard.challenges.selectors import phase_boards, phase_list
+from leaderboard.challenges.selectors import phase_boards, phase_example_inputs, phase_list
 from leaderboard.errors import ApplicationError
 from leaderboard.webkit import challenge_or_404, is_xhr, phase_or_404, render_error, safe_next
 from scoring import METRICS
@@ -67,6 +67,7 @@ def challenge_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "splits": phase_boards(phase=phase) if phase else [],
         "team": team,
         "quota": quota,
+        "has_example": bool(phase and phase_example_inputs(phase=phase)),
     })
 
 

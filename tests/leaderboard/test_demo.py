@@ -78,7 +78,7 @@ def test_it_scores_the_submissions_and_adds_baselines(seed):
     failed = submissions.filter(status=Submission.Status.FAILED)
     # One deliberate mistake (zipped without the split folders) shows what a failure looks like.
     assert [s.method_name for s in failed] == ["FrameByFrame"]
-    assert "found no predictions" in failed.get().failure_message
+    assert "are at the top level of the zip, not in a split folder; put them in full/" in failed.get().failure_message
     finished = submissions.exclude(pk=failed.get().pk)
     assert {s.status for s in finished} == {Submission.Status.FINISHED}
     for submission in finished:
