@@ -33,7 +33,7 @@ demo: $(STAMP)
 	$(PY) scripts/demo.py --port $(PORT)
 
 bench: $(STAMP)
-	$(PY) benchmarks/bench_scoring.py --scale full
+	$(PY) benchmarks/bench_scoring.py --scale full --profile
 
 clean:
 	rm -rf $(VENV) var benchmarks/data .pytest_cache .hypothesis

@@ -13,8 +13,12 @@ with the peak RSS); the dense reference (tests/scoring/dense.py: decodes every f
 per set and gives the speed-up and the largest per-expression difference. `--profile` prints
 where one in-process evaluation of each set spends its time.
 
+The worker's scoring service is timed too (benchmarks/bench_service.py, on the embedded defaults):
+a stored upload to scores written, the ground truth already parsed (`--no-service` skips it).
+
 Targets on the 2-core development machine (issue 7): good and hallucinating <= 0.8 s wall,
-tracker <= 1.5 s, all <= 100 MB peak RSS, exact to 1e-9 against the dense reference, >= 200x.
+tracker <= 1.5 s, all <= 100 MB peak RSS, exact to 1e-9 against the dense reference, >= 200x, and
+the service within 1.3x of `egomask eval`.
 """
 
 from __future__ import annotations
@@ -132,12 +136,14 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs of egomask eval per set (the best is shown)")
     parser.add_argument("--no-dense", action="store_true", help="skip the (slow) dense reference")
     parser.add_argument("--profile", action="store_true", help="also print where the time goes, per set")
+    parser.add_argument("--no-service", action="store_true", help="skip the worker's scoring service (needs [server])")
     args = parser.parse_args()
     sets = args.sets.split(",")
     data = Path(args.data) / args.scale
     gt, predictions = prepare(data, args.scale, sets)
     egomask = [sys.executable, "-m", "scoring.cli"]
     checks = []
+    walls: dict[str, float] = {}
     print(f"benchmark: scale={args.scale}, ground truth {gt}, {os.cpu_count()} CPUs")
     for name in sets:
         folder, archive = predictions[name]
@@ -145,6 +151,7 @@ def main() -> None:
         timings = [run([*egomask, "eval", "--gt", str(gt), "--pred", str(archive), "--json",
                         "--per-expression", str(rows_csv)]) for _ in range(max(1, args.repeat))]
         wall = min(t[0] for t in timings)
+        walls[name] = wall
         rss = max(t[1] for t in timings)
         summary = json.loads(timings[0][2])
         print(f"\n[{name}] {describe(archive)}")
@@ -167,6 +174,15 @@ def main() -> None:
         if args.profile:
             for label, seconds in profile(gt, archive):
                 print(f"    {label:52s} {seconds:6.3f} s")
+    if not args.no_service:
+        # The worker: stored upload -> scores written, ground truth already parsed (benchmarks/bench_service.py).
+        _, _, out = run([sys.executable, str(ROOT / "benchmarks" / "bench_service.py"), str(gt),
+                         *(str(predictions[name][1]) for name in sets), "--repeat", str(max(1, args.repeat))])
+        print("\nworker's scoring service, end to end (storage -> scores written), ground truth cached:")
+        for name, line in zip(sets, out.splitlines()):
+            best = json.loads(line)["best"]
+            print(f"  {name:14s} {best:6.2f} s  ({best / walls[name]:.2f}x egomask eval's wall)")
+            checks.append((f"{name}: service within 1.3x of egomask eval", best <= 1.3 * walls[name]))
     print()
     for label, ok in checks:
         print(f"  [{'PASS' if ok else 'FAIL'}] {label}")

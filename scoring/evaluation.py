@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -200,20 +200,26 @@ def _flush(gt: GroundTruth, pending: list[_Pending], run: _Pass) -> None:
 
 
 def _parse(pending: list[_Pending], run: _Pass) -> rle.ParsedCounts | None:
-    """The batch's counts parsed together; on a malformed one, each expression's first problem."""
-    strings = [c for p in pending for c in p.raw.counts]
-    pixels = [p.raw.size[0] * p.raw.size[1] for p in pending for _ in p.raw.counts]  # type: ignore[index]
+    """The batch's counts parsed together, or None after recording each bad expression's problem."""
+    return _parse_batch([(p.slot, p.files, p.raw) for p in pending], run.fail, lambda: run.full)
+
+
+def _parse_batch(batch: Sequence[tuple[int, ExpressionFiles, RawMasks]], fail: Callable[[int, InvalidSubmission], None],
+                enough: Callable[[], bool]) -> rle.ParsedCounts | None:
+    """Parse the counts of many expressions in one call. If one is malformed, parse them again one by
+    one (rare) to name the first bad mask of each, through `fail(position, problem)` until `enough()`."""
     try:
-        return rle.parse_counts(strings, pixels)
+        return rle.parse_counts([c for _, _, raw in batch for c in raw.counts],
+                                [raw.size[0] * raw.size[1] for _, _, raw in batch for _ in raw.counts])  # type: ignore[index]
     except rle.RLEFormatError:
         pass
-    for p in pending:  # rare: find the bad masks expression by expression
-        if run.full or not p.raw.counts:
+    for position, files, raw in batch:
+        if enough() or not raw.counts:
             continue
         try:
-            rle.parse_counts(p.raw.counts, p.raw.size[0] * p.raw.size[1])  # type: ignore[index]
+            rle.parse_counts(raw.counts, raw.size[0] * raw.size[1])  # type: ignore[index]
         except rle.RLEFormatError as exc:
-            run.fail(p.slot, MalformedRLE(f"malformed RLE: {exc.reason}", p.raw.location(p.files, p.raw.frames[exc.index])))
+            fail(position, MalformedRLE(f"malformed RLE: {exc.reason}", raw.location(files, raw.frames[exc.index])))
     return None
 
 
@@ -320,26 +326,17 @@ def _check_structure(source: Source, layout: Layout, limits: Limits
             found.append((position, exc))
             continue
         if chars >= _BATCH_CHARS:
-            _check_counts(batch, found)
+            _check_counts(batch, found, limits)
             chars = 0
-    _check_counts(batch, found)
+    _check_counts(batch, found, limits)
     found.sort(key=lambda item: item[0])
     return [error for _, error in found[: limits.max_errors]], warnings
 
 
-def _check_counts(batch: list[tuple[int, ExpressionFiles, RawMasks]], found: list[tuple[int, InvalidSubmission]]
-                  ) -> None:
-    """Parse a batch's counts together; on a malformed one, find each expression's first problem."""
-    try:
-        rle.parse_counts([c for _, _, r in batch for c in r.counts],
-                         [r.size[0] * r.size[1] for _, _, r in batch for _ in r.counts])  # type: ignore[index]
-    except rle.RLEFormatError:
-        for position, files, raw in batch:
-            try:
-                rle.parse_counts(raw.counts, raw.size[0] * raw.size[1] if raw.size else 0)
-            except rle.RLEFormatError as exc:
-                found.append((position, MalformedRLE(f"malformed RLE: {exc.reason}",
-                                                     raw.location(files, raw.frames[exc.index]))))
+def _check_counts(batch: list[tuple[int, ExpressionFiles, RawMasks]], found: list[tuple[int, InvalidSubmission]],
+                  limits: Limits) -> None:
+    _parse_batch(batch, lambda position, error: found.append((position, error)),
+                lambda: len(found) >= limits.max_errors)
     batch.clear()
 
 
