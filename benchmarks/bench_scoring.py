@@ -142,25 +142,33 @@ def main() -> None:
     data = Path(args.data) / args.scale
     gt, predictions = prepare(data, args.scale, sets)
     egomask = [sys.executable, "-m", "scoring.cli"]
+    os.environ["EGOMASK_CACHE_DIR"] = str(data / "cache")  # the benchmark's own, not the user's
     checks = []
     walls: dict[str, float] = {}
     print(f"benchmark: scale={args.scale}, ground truth {gt}, {os.cpu_count()} CPUs")
     for name in sets:
         folder, archive = predictions[name]
         rows_csv = data / f"{name}.per-expression.csv"
-        timings = [run([*egomask, "eval", "--gt", str(gt), "--pred", str(archive), "--json",
-                        "--per-expression", str(rows_csv)]) for _ in range(max(1, args.repeat))]
-        wall = min(t[0] for t in timings)
-        walls[name] = wall
-        rss = max(t[1] for t in timings)
-        summary = json.loads(timings[0][2])
+        command = [*egomask, "eval", "--gt", str(gt), "--pred", str(archive), "--json", "--per-expression", str(rows_csv)]
+        runs = {
+            # Cold: the ground truth's masks are decoded and parsed in the run. Warm: they come from the
+            # cache a first run left (the files are still read and hashed).
+            "cold": [run([*command, "--no-cache"]) for _ in range(max(1, args.repeat))],
+            "warm": [run(command) for _ in range(max(1, args.repeat) + 1)][1:],
+        }
+        summary = json.loads(runs["cold"][0][2])
         print(f"\n[{name}] {describe(archive)}")
         for split, values in summary.items():
             print(f"  {split:8s} " + "  ".join(f"{m}={values[m]:.4f}" for m in METRICS))
-        print(f"  egomask eval (zip): {wall:6.2f} s wall (best of {len(timings)}: "
-              f"{', '.join(f'{t[0]:.2f}' for t in timings)}), {rss:6.1f} MB peak RSS")
-        checks += [(f"{name}: <= {TARGETS.get(name, 1.5)} s wall", wall <= TARGETS.get(name, 1.5)),
-                   (f"{name}: <= 100 MB peak RSS", rss <= 100)]
+        for kind, timings in runs.items():
+            wall, rss = min(t[0] for t in timings), max(t[1] for t in timings)
+            print(f"  egomask eval (zip, {kind} ground truth): {wall:5.2f} s wall (best of {len(timings)}: "
+                  f"{', '.join(f'{t[0]:.2f}' for t in timings)}), {rss:5.1f} MB peak RSS")
+            target = TARGETS.get(name, 1.5)
+            checks += [(f"{name}, {kind}: <= {target} s wall", wall <= target),
+                       (f"{name}, {kind}: <= 100 MB peak RSS", rss <= 100)]
+        walls[name] = min(t[0] for t in runs["warm"])
+        wall = min(t[0] for t in runs["cold"])
         if not args.no_dense:
             dense_wall, dense_rss, dense_out = run([sys.executable, "-c", DENSE, str(gt), str(folder), str(ROOT)])
             fast = {(r["split"], r["video"], r["exp_id"]): r for r in csv.DictReader(rows_csv.open())}
@@ -181,7 +189,7 @@ def main() -> None:
         print("\nworker's scoring service, end to end (storage -> scores written), ground truth cached:")
         for name, line in zip(sets, out.splitlines()):
             best = json.loads(line)["best"]
-            print(f"  {name:14s} {best:6.2f} s  ({best / walls[name]:.2f}x egomask eval's wall)")
+            print(f"  {name:14s} {best:6.2f} s  ({best / walls[name]:.2f}x egomask eval's warm wall)")
             checks.append((f"{name}: service within 1.3x of egomask eval", best <= 1.3 * walls[name]))
     print()
     for label, ok in checks:

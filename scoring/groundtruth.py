@@ -213,15 +213,18 @@ def _load(source: Source, label: str, cache: str | os.PathLike[str] | None) -> G
     version = reader.digest.hexdigest()
     cached = _cache_path(cache, version) if cache is not None else None
     loaded = _read_cache(cached) if cached is not None and cached.exists() else None
+    keys = list(files)
     if loaded is None:
-        tracks = {key: _decode_track(data, *key) for key, data in files.items()}
+        tracks = {key: _decode_track(files.pop(key), *key) for key in keys}  # each file's bytes freed once decoded
         runs, indices = _parse_tracks(tracks)
         shapes = {key: (t.height, t.width) for key, t in tracks.items()}
+        del tracks
         if cached is not None:
             _write_cache(cached, runs, shapes, indices)
     else:
         runs, shapes, indices = loaded
-    out_tracks = {key: ObjectTrack(key[0], key[1], *shapes[key], MappingProxyType(indices[key])) for key in files}
+    del files
+    out_tracks = {key: ObjectTrack(key[0], key[1], *shapes[key], MappingProxyType(indices[key])) for key in keys}
     out_videos: dict[str, Video] = {}
     for name, split, clip, frames, expressions in videos:
         frame_set = set(frames)
