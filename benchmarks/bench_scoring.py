@@ -120,7 +120,8 @@ def profile(gt_root: Path, archive: Path) -> list[tuple[str, float]]:
     stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
     seconds: dict[str, float] = {}
     for label, function, filename, inner in STAGES:
-        spent = sum(value[3] for (file, _, name), value in stats.items() if name == function and file.endswith(filename))
+        spent = sum(value[3] for (file, _, name), value in stats.items()
+                    if name == function and file.endswith(filename))
         seconds[label] = spent - (seconds[inner] if inner else 0.0)
     stages += list(seconds.items())
     stages.append(("evaluation: everything else (Python glue, metrics)", total - sum(seconds.values())))
@@ -149,7 +150,8 @@ def main() -> None:
     for name in sets:
         folder, archive = predictions[name]
         rows_csv = data / f"{name}.per-expression.csv"
-        command = [*egomask, "eval", "--gt", str(gt), "--pred", str(archive), "--json", "--per-expression", str(rows_csv)]
+        command = [*egomask, "eval", "--gt", str(gt), "--pred", str(archive), "--json",
+                   "--per-expression", str(rows_csv)]
         runs = {
             # Cold: the ground truth's masks are decoded and parsed in the run. Warm: they come from the
             # cache a first run left (the files are still read and hashed).
@@ -178,7 +180,8 @@ def main() -> None:
             largest = max(abs(float(fast[key][m]) - dense[key][m]) for key in fast for m in METRICS)
             print(f"  dense reference   : {dense_wall:6.2f} s wall, {dense_rss:6.1f} MB peak RSS; "
                   f"speed-up {dense_wall / wall:.0f}x; largest per-expression difference {largest:.1e}")
-            checks += [(f"{name}: exact to 1e-9", largest <= 1e-9), (f"{name}: >= 200x dense", dense_wall / wall >= 200)]
+            checks += [(f"{name}: exact to 1e-9", largest <= 1e-9),
+                       (f"{name}: >= 200x dense", dense_wall / wall >= 200)]
         if args.profile:
             for label, seconds in profile(gt, archive):
                 print(f"    {label:52s} {seconds:6.3f} s")

@@ -37,7 +37,8 @@ def main() -> None:
     var = tempfile.mkdtemp(prefix="egomask-bench-service-")
     for name in ("DATABASE_URL", "CELERY_BROKER_URL", "S3_BUCKET", "CACHE_URL"):
         os.environ.pop(name, None)
-    os.environ.update({"EGOMASK_VAR_DIR": var, "DJANGO_SETTINGS_MODULE": "leaderboard.settings", "LOG_LEVEL": "WARNING"})
+    os.environ.update({"EGOMASK_VAR_DIR": var, "DJANGO_SETTINGS_MODULE": "leaderboard.settings",
+                       "LOG_LEVEL": "WARNING"})
     sys.path.insert(0, str(ROOT))
     import django
 

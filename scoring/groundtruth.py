@@ -22,7 +22,7 @@ import os
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from types import MappingProxyType
 
 import msgspec
@@ -394,7 +394,8 @@ def _annotation_error(data: object, relative: str) -> InvalidGroundTruth:
     return InvalidGroundTruth("expected an object mapping frame names to RLE masks", Location(file=relative))
 
 
-def _parse_tracks(tracks: Mapping[tuple[str, str], _Track]) -> tuple[rle.ParsedCounts, dict[tuple[str, str], dict[str, int]]]:
+def _parse_tracks(tracks: Mapping[tuple[str, str], _Track]
+                  ) -> tuple[rle.ParsedCounts, dict[tuple[str, str], dict[str, int]]]:
     """Parse every track's masks in batches into one ParsedCounts; frame -> index of non-empty masks per track."""
     counts: list[np.ndarray] = []
     offsets: list[np.ndarray] = []
@@ -418,7 +419,8 @@ def _parse_tracks(tracks: Mapping[tuple[str, str], _Track]) -> tuple[rle.ParsedC
         starts, stops = parsed.offsets[keep], parsed.offsets[keep + 1]
         lengths = stops - starts
         if keep.size:
-            take = np.repeat(starts - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths) + np.arange(lengths.sum())
+            before = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+            take = np.repeat(starts - before, lengths) + np.arange(lengths.sum())
             counts.append(parsed.counts[take])
             offsets.append(total_runs + np.cumsum(lengths))
             areas.append(parsed.areas[keep])

@@ -46,7 +46,7 @@ PARTICIPANT_PAGES = {"submission-format": "submission-format.md", "metrics": "me
 _LINK = re.compile(r"\]\(([a-z-]+)\.md(#[^)]*)?\)")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def participant_page(name: str) -> SafeString:
     """A page of docs/ as safe HTML for the website: headings one level down (the page has its own
     title), links between the participant pages kept as anchors on the same page."""

@@ -7,7 +7,6 @@ import io
 import json
 import shutil
 import zipfile
-from pathlib import Path
 
 from leaderboard.challenges.models import GroundTruthBundle
 from leaderboard.challenges.services import _load_cached, ground_truth_check, ground_truth_create, phase_create

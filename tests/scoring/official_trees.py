@@ -132,7 +132,8 @@ def canonical(masks: Masks, gt: GroundTruth, root: Path) -> Path:
     for expression in gt.expressions():
         own = masks.get((expression.split, expression.video, expression.exp_id), {})
         video = gt.videos[expression.video]
-        path = root / expression.split / expression.video / expression.exp_id / f"{expression.exp_id}-{expression.obj_id}.json"
+        name = f"{expression.exp_id}-{expression.obj_id}.json"
+        path = root / expression.split / expression.video / expression.exp_id / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(_body(list(video.frames), own, [video.height, video.width])))
     return root

@@ -199,7 +199,8 @@ def test_it_refuses_a_video_under_both_full_and_its_split(bench, tmp_path):
     gt, _, _ = bench
     run = run_tree(bench, tmp_path, "sa2va", ("short", "full"))
     video = next(gt.expressions(("short",))).video
-    with pytest.raises(BadLayout, match=rf"predictions for video {video} in full/{video}/ and short/{video}/; keep one"):
+    both = rf"predictions for video {video} in full/{video}/ and short/{video}/; keep one"
+    with pytest.raises(BadLayout, match=both):
         evaluate(gt, run)
 
 

@@ -304,7 +304,8 @@ CASES: dict[str, Case] = {
     "rle_and_png": Case(in_dir({EXPR0: good_rle(), PNG0: png_bytes(GOOD)}), ConflictingFormats, WHERE0, "both"),
     # Neither file is named after the expression's object (obj 1): which to score is not ours to guess.
     "two_rle_files": Case(in_dir({"short/v1/0/0-7.json": good_rle(), "short/v1/0/0-8.json": good_rle()}),
-                          ConflictingFormats, WHERE0, "2 RLE JSON files (0-7.json, 0-8.json) and none is named 0-1.json",
+                          ConflictingFormats, WHERE0,
+                          "2 RLE JSON files (0-7.json, 0-8.json) and none is named 0-1.json",
                           needs_gt=True),
 }
 
