@@ -1,0 +1,398 @@
+"""What every reference runner shares: the jobs a meta file asks for, their frames, sharding, the
+atomic per-expression writer that makes a run resumable, and the loop that drives a model.
+
+A runner sees only the benchmark's public inputs (`meta_expressions.json` and the JPEG frames),
+never the ground truth. It writes the submission layout the scorer reads:
+`<split>/<video>/<exp_id>/<exp_id>-<obj_id>.json` holding `{"<frame>": RLE}` for non-empty masks.
+
+Nothing here imports torch: the model runners import it inside `load`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import zipfile
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from .. import rle
+from ..groundtruth import SPLITS
+
+Mask = np.ndarray | Mapping[str, Any]  # a 2-D boolean mask, or an RLE dict {"size", "counts"}
+MANIFEST = ".egomask-run.json"  # in the work folder, never in the zip
+
+
+class RunnerError(Exception):
+    """A run cannot start or go on, for a reason its user can fix: one sentence."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One referring expression to segment: where its frames are and where its masks go."""
+
+    split: str
+    video: str
+    exp_id: str
+    obj_id: str
+    expression: str
+    clip: str  # the frames folder: a medium video `<clip>--<k>` reads the frames of `<clip>`
+    frames: tuple[str, ...]
+
+    @property
+    def relative_path(self) -> str:
+        return f"{self.split}/{self.video}/{self.exp_id}/{self.exp_id}-{self.obj_id}.json"
+
+
+class Frames:
+    """A job's frames, read one at a time from `<frames>/<clip>/<frame>.jpg` (never all at once)."""
+
+    def __init__(self, folder: Path, job: Job) -> None:
+        self.folder = folder / job.clip
+        self.names = job.frames
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def path(self, index: int) -> Path:
+        return self.folder / f"{self.names[index]}.jpg"
+
+    def read(self, index: int) -> np.ndarray:
+        """The frame as an (H, W, 3) uint8 RGB array."""
+        from PIL import Image
+
+        try:
+            with Image.open(self.path(index)) as image:
+                return np.asarray(image.convert("RGB"))
+        except OSError as exc:
+            raise RunnerError(f"cannot read the frame {self.path(index)}: {exc}") from exc
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for index in range(len(self.names)):
+            yield self.read(index)
+
+
+class Model(Protocol):
+    """A loaded runner: masks for one job at a time, frame name → mask, non-empty or not."""
+
+    def predict(self, job: Job, frames: Frames) -> Iterable[tuple[str, Mask]]: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Runner:
+    """A reference runner: what the list shows, and how to load its model."""
+
+    name: str
+    description: str
+    version: str
+    needs_weights: bool
+    devices: tuple[str, ...]
+    load: Callable[..., Model]  # load(weights=Path | None, device=str, options=Mapping[str, str]) -> Model
+    options: Mapping[str, str] = field(default_factory=dict)  # option -> what it does (default)
+
+    def listing(self) -> dict[str, object]:
+        return {"name": self.name, "description": self.description, "version": self.version,
+                "needs_weights": self.needs_weights, "devices": list(self.devices), "options": dict(self.options)}
+
+
+# --- the jobs a meta file asks for -----------------------------------------------------------
+
+def frames_root(folder: str | os.PathLike[str]) -> Path:
+    """The folder holding one sub-folder of JPEGs per clip: `folder` itself or its `JPEGImages/`."""
+    root = Path(folder)
+    if (root / "JPEGImages").is_dir():
+        return root / "JPEGImages"
+    return root
+
+
+def load_jobs(meta_path: str | os.PathLike[str], *, split: str | None = None) -> list[Job]:
+    """Every expression of a meta file, in file order. A whole-benchmark file names each video's
+    split (`subset`); a split's own file (`subset/<split>/meta_expressions.json`) takes it from
+    `split` or from its folder's name. `split` also keeps only that split's videos."""
+    path = Path(meta_path)
+    if split is not None and split not in SPLITS:
+        raise RunnerError(f"unknown split {split!r}: expected one of {', '.join(SPLITS)}")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+        videos = meta["videos"]
+        if not isinstance(videos, dict):
+            raise TypeError
+    except FileNotFoundError:
+        raise RunnerError(f"the meta file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+        raise RunnerError(f"{path} is not a meta_expressions.json file (expected {{\"videos\": {{...}}}})") from None
+    folder_split = path.parent.name if path.parent.name in SPLITS else None
+    jobs: list[Job] = []
+    for video, info in videos.items():
+        try:
+            video_split = info.get("subset") or split or folder_split
+            frames = tuple(str(f) for f in info["frames"])
+            expressions = info["expressions"]
+            if video_split is None:
+                raise RunnerError(f"{path} does not say which split the video {video!r} is in (no \"subset\"): "
+                                  f"pass --split")
+            if video_split not in SPLITS:
+                raise RunnerError(f"{path}: the video {video!r} has an unknown subset {video_split!r}")
+            if split is not None and video_split != split:
+                continue
+            clip = video.split("--")[0] if video_split == "medium" else video
+            for exp_id, exp in expressions.items():
+                jobs.append(Job(split=video_split, video=video, exp_id=str(exp_id), obj_id=str(exp["obj_id"]),
+                                expression=str(exp["exp"]), clip=clip, frames=frames))
+        except (AttributeError, KeyError, TypeError):
+            raise RunnerError(f"{path}: the video {video!r} lacks its frames or its expressions "
+                              f"(each needs \"frames\" and \"expressions\" with \"exp\" and \"obj_id\")") from None
+    if not jobs:
+        raise RunnerError(f"{path} lists no expressions" + (f" in the {split} split" if split else ""))
+    return jobs
+
+
+def check_frames(jobs: Sequence[Job], folder: str | os.PathLike[str]) -> Path:
+    """The frames root, once every frame the jobs need is there; else say how many are missing."""
+    root = frames_root(folder)
+    if not root.is_dir():
+        raise RunnerError(f"the frames folder {folder} does not exist")
+    needed = {(job.clip, frame) for job in jobs for frame in job.frames}
+    listed: dict[str, set[str]] = {}
+    missing = []
+    for clip, frame in sorted(needed):
+        if clip not in listed:
+            try:
+                listed[clip] = {p.name for p in (root / clip).iterdir()}
+            except OSError:
+                listed[clip] = set()
+        if f"{frame}.jpg" not in listed[clip]:
+            missing.append(f"{clip}/{frame}.jpg")
+    if missing:
+        raise RunnerError(f"the frames folder {root} lacks {len(missing):,} of the {len(needed):,} frames the "
+                          f"meta file lists (first: {missing[0]}); it must hold <clip>/<frame>.jpg for every "
+                          f"video (a medium video <clip>--<k> reads <clip>/)")
+    return root
+
+
+# --- shards ------------------------------------------------------------------------------------
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """`"i/n"` → (i, n), 0 ≤ i < n."""
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise RunnerError(f"--shard takes i/n (for example 0/4), not {text!r}") from None
+    if count < 1 or not 0 <= index < count:
+        raise RunnerError(f"--shard {text}: i must be between 0 and n-1, and n at least 1")
+    return index, count
+
+
+def shard(jobs: Sequence[Job], index: int, count: int) -> list[Job]:
+    """The jobs of shard `index` of `count`. Whole videos go to one shard; videos are dealt to the
+    least loaded shard, largest first (load: frames × expressions), so the shards finish together.
+    Deterministic: the same meta file gives every machine the same split of work."""
+    if count == 1:
+        return list(jobs)
+    cost: dict[str, int] = {}
+    for job in jobs:
+        cost[job.video] = cost.get(job.video, 0) + len(job.frames)
+    load = [0] * count
+    owner: dict[str, int] = {}
+    for video in sorted(cost, key=lambda v: (-cost[v], v)):
+        chosen = min(range(count), key=lambda s: (load[s], s))
+        owner[video] = chosen
+        load[chosen] += cost[video]
+    return [job for job in jobs if owner[job.video] == index]
+
+
+# --- writing, resuming -------------------------------------------------------------------------
+
+def _as_rle(mask: Mask, frame: str, job: Job) -> dict[str, object] | None:
+    """The RLE to write for one predicted mask, or None when it is empty."""
+    if isinstance(mask, Mapping):
+        size = [int(v) for v in mask["size"]]
+        counts = mask["counts"]
+        counts = counts.decode("ascii") if isinstance(counts, bytes) else str(counts)
+        parsed = rle.parse_counts([counts], size[0] * size[1])
+        return None if int(parsed.areas[0]) == 0 else {"size": size, "counts": counts}
+    array = np.asarray(mask)
+    if array.ndim != 2:
+        raise ValueError(f"{job.relative_path}: the mask of frame {frame} has shape {array.shape}, not (H, W)")
+    if not array.any():
+        return None
+    return rle.encode(array.astype(bool))
+
+
+class Writer:
+    """Writes a run's masks into `folder`, one expression at a time, each file atomically (a
+    temporary name, then a rename), so that an interrupted run leaves only whole files and
+    `done(job)` tells a resumed run what to skip."""
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        self.folder = Path(folder)
+
+    def target(self, job: Job) -> Path:
+        return self.folder / job.relative_path
+
+    def done(self, job: Job) -> bool:
+        return self.target(job).is_file()
+
+    def write(self, job: Job, masks: Iterable[tuple[str, Mask]]) -> tuple[int, int]:
+        """Stream a job's masks to its file; (frames seen, non-empty masks written)."""
+        wanted = set(job.frames)
+        encoded: dict[str, dict[str, object]] = {}
+        seen = 0
+        for frame, mask in masks:
+            seen += 1
+            if frame not in wanted:
+                raise ValueError(f"{job.relative_path}: the runner gave a mask for frame {frame!r}, which the "
+                                 f"meta file does not list for {job.video}")
+            value = _as_rle(mask, frame, job)
+            if value is not None:
+                encoded[frame] = value
+        ordered = {frame: encoded[frame] for frame in job.frames if frame in encoded}
+        target = self.target(job)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+        partial.write_text(json.dumps(ordered, separators=(",", ":")), encoding="utf-8")
+        os.replace(partial, target)
+        return seen, len(ordered)
+
+
+def zip_folder(folder: str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:
+    """Zip a run's folder (sorted names, fixed timestamps: the bytes depend only on the masks),
+    leaving out hidden files (the manifest, partial writes). Written atomically."""
+    root, target = Path(folder), Path(out)
+    partial = target.with_name(f".{target.name}.partial")
+    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(root.rglob("*")):
+            relative = path.relative_to(root)
+            if path.is_file() and not any(part.startswith(".") for part in relative.parts):
+                info = zipfile.ZipInfo(relative.as_posix(), date_time=(2025, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_DEFLATED
+                archive.writestr(info, path.read_bytes())
+    os.replace(partial, target)
+    return target
+
+
+# --- the run -----------------------------------------------------------------------------------
+
+@dataclass
+class Progress:
+    """What a run has done so far; the callback gets it after each expression."""
+
+    expressions: int  # in this run (this shard)
+    frames: int  # frame-expressions in this run
+    done_expressions: int = 0
+    done_frames: int = 0
+    skipped_expressions: int = 0  # already written by an earlier, interrupted run
+    skipped_frames: int = 0
+    masks: int = 0  # non-empty masks written
+    seconds: float = 0.0  # model time, skipped expressions excluded
+    job: Job | None = None
+
+    @property
+    def frames_per_second(self) -> float:
+        worked = self.done_frames - self.skipped_frames
+        return worked / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class RunReport:
+    runner: str
+    version: str
+    device: str
+    options: dict[str, str]
+    shard: tuple[int, int]
+    expressions: int
+    frames: int
+    skipped_expressions: int
+    masks: int
+    seconds: float  # wall time of the whole run, loading included
+    model_seconds: float
+    frames_per_second: float
+    out: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {**self.__dict__, "shard": f"{self.shard[0]}/{self.shard[1]}"}
+
+
+def _check_manifest(folder: Path, manifest: dict[str, object]) -> None:
+    """A resumed run must be the same run: same runner, version, options and shard."""
+    path = folder / MANIFEST
+    if path.is_file():
+        try:
+            earlier = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            earlier = None
+        if earlier != manifest:
+            raise RunnerError(f"{folder} holds an earlier run with other settings ({earlier}); resume it with "
+                              f"those settings, or write to another --out")
+    else:
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(manifest, sort_keys=True), encoding="utf-8")
+
+
+def run(runner: Runner, *, jobs: Sequence[Job], frames: str | os.PathLike[str], out: str | os.PathLike[str],
+        device: str = "cpu", weights: str | os.PathLike[str] | None = None,
+        options: Mapping[str, str] | None = None, shard_of: tuple[int, int] = (0, 1),
+        progress: Callable[[Progress], None] | None = None) -> RunReport:
+    """Run `runner` on the jobs of shard `shard_of` (jobs are the whole meta file's; the shard is
+    taken here), writing to `out`: a folder, or a `.zip` (built in `<out minus .zip>.partial/`,
+    which a resumed run picks up). Expressions already written are skipped."""
+    started = time.perf_counter()
+    options = {str(k): str(v) for k, v in (options or {}).items()}
+    unknown = sorted(set(options) - set(runner.options))
+    if unknown:
+        known = ", ".join(runner.options) or "none"
+        raise RunnerError(f"{runner.name} has no option {unknown[0]!r} (its options: {known})")
+    if device not in runner.devices:
+        raise RunnerError(f"{runner.name} runs on {' or '.join(runner.devices)}, not {device!r}")
+    weights_path = Path(weights) if weights is not None else None
+    if runner.needs_weights and (weights_path is None or not weights_path.is_dir()):
+        raise RunnerError(f"{runner.name} needs its weights: pass --weights DIR, a local folder "
+                          f"(docs/runners.md says how to download them)" if weights_path is None else
+                          f"the weights folder {weights_path} does not exist (docs/runners.md says how to "
+                          f"download {runner.name}'s weights)")
+    mine = shard(jobs, *shard_of)
+    root = check_frames(mine, frames)
+    target = Path(out)
+    folder = target.with_name(target.name[:-4] + ".partial") if target.suffix == ".zip" else target
+    manifest = {"runner": runner.name, "version": runner.version, "options": options,
+                "shard": f"{shard_of[0]}/{shard_of[1]}", "device": device}
+    if target.suffix == ".zip" and target.exists() and not folder.exists():
+        raise RunnerError(f"{target} already exists (a finished run): remove it, or write to another --out")
+    _check_manifest(folder, manifest)
+    writer = Writer(folder)
+    state = Progress(expressions=len(mine), frames=sum(len(job.frames) for job in mine))
+    model = runner.load(weights=weights_path, device=device, options=options) if mine else None
+    try:
+        for job in mine:
+            state.job = job
+            if writer.done(job):
+                state.skipped_expressions += 1
+                state.skipped_frames += len(job.frames)
+            else:
+                tick = time.perf_counter()
+                _, written = writer.write(job, model.predict(job, Frames(root, job)))  # type: ignore[union-attr]
+                state.seconds += time.perf_counter() - tick
+                state.masks += written
+            state.done_expressions += 1
+            state.done_frames += len(job.frames)
+            if progress is not None:
+                progress(state)
+    finally:
+        if model is not None:
+            model.close()
+    if target.suffix == ".zip":
+        zip_folder(folder, target)
+        shutil.rmtree(folder)  # the zip holds it all; a resumed run needs the folder only until here
+    return RunReport(runner=runner.name, version=runner.version, device=device, options=options, shard=shard_of,
+                     expressions=state.expressions, frames=state.frames,
+                     skipped_expressions=state.skipped_expressions, masks=state.masks,
+                     seconds=time.perf_counter() - started, model_seconds=state.seconds,
+                     frames_per_second=state.frames_per_second, out=str(target))
