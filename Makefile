@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+TORCH ?= torch==2.13.0
 DEMO := var/demo
 
 .PHONY: install test demo bench clean
@@ -11,7 +12,10 @@ DEMO := var/demo
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[server,dev]'
+	# torch before anything that depends on it (the [runners] extra): any looser spec, resolved
+	# before torch is present, would fetch a CUDA build of several GB. TORCH=... to pick another build.
+	$(PY) -m pip install --quiet '$(TORCH)'
+	$(PY) -m pip install --quiet -e '.[server,dev,runners]'
 	# The stock evalai CLI (compatibility tests): its pinned dependencies do not build on Python 3.11,
 	# so it goes in without them, plus current versions of what it imports.
 	$(PY) -m pip install --quiet --no-deps evalai==1.3.18

@@ -36,12 +36,13 @@ class Limits:
     max_errors: int = 50  # stop collecting problems after this many
 
 
-# Files that archivers and desktops add on their own; never part of a submission.
+# Files that archivers and desktops add on their own, and the manifests `egomask run-baseline` keeps
+# in its output folder to resume a run; never part of a submission.
 def is_junk(path: PurePosixPath) -> bool:
     return (
         path.parts[0] == "__MACOSX"
         or path.name in {".DS_Store", "Thumbs.db", "desktop.ini"}
-        or path.name.startswith("._")
+        or path.name.startswith(("._", ".egomask-run-"))
     )
 
 

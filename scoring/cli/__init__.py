@@ -1,6 +1,7 @@
 """`egomask`: score, check and synthesize EgoMask submissions, and submit them to a leaderboard server.
 
-Local commands (scoring/cli/local.py): eval, validate, synth, synth-predict. Server commands
+Local commands (scoring/cli/local.py): eval, validate, synth, synth-predict; run-baseline
+(scoring/cli/baselines.py) runs a reference model runner. Server commands
 (options in scoring/cli/remote.py, code in scoring/cli/commands.py): login, challenges, phases,
 submit, status, leaderboard.
 
@@ -30,7 +31,7 @@ from pathlib import Path
 
 from ..errors import InvalidGroundTruth, InvalidSubmission
 from ..evaluation import SCORER_VERSION
-from . import local, remote
+from . import baselines, local, remote
 from .exits import CommandError, ExitCode
 
 __all__ = ["build_parser", "main", "version"]
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"egomask {version()} (scorer {SCORER_VERSION})")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     local.register(commands)
+    baselines.register(commands)
     remote.register(commands)
     return parser
 

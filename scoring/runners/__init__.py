@@ -12,10 +12,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .base import Frames, Job, Model, Progress, Runner, RunnerError, RunReport, check_frames, load_jobs, run, shard
+from .base import (Frames, Job, Model, Progress, Runner, RunnerError, RunReport, check_frames, load_jobs, merge, run,
+                   shard)
 
 __all__ = ["RUNNERS", "Frames", "Job", "Model", "Progress", "RunReport", "Runner", "RunnerError", "check_frames",
-           "get_runner", "load_jobs", "run", "shard"]
+           "get_runner", "load_jobs", "merge", "run", "shard"]
 
 
 def _lazy(module: str, function: str, **fixed: Any):  # type: ignore[no-untyped-def]

@@ -10,6 +10,8 @@ Nothing here imports torch: the model runners import it inside `load`.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import shutil
@@ -26,7 +28,7 @@ from .. import rle
 from ..groundtruth import SPLITS
 
 Mask = np.ndarray | Mapping[str, Any]  # a 2-D boolean mask, or an RLE dict {"size", "counts"}
-MANIFEST = ".egomask-run.json"  # in the work folder, never in the zip
+MANIFEST = ".egomask-run-{index}of{count}.json"  # one per shard in the work folder, never in the zip
 
 
 class RunnerError(Exception):
@@ -263,20 +265,60 @@ class Writer:
         return seen, len(ordered)
 
 
-def zip_folder(folder: str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:
-    """Zip a run's folder (sorted names, fixed timestamps: the bytes depend only on the masks),
-    leaving out hidden files (the manifest, partial writes). Written atomically."""
-    root, target = Path(folder), Path(out)
+def _write_zip(entries: Mapping[str, Callable[[], bytes]], out: str | os.PathLike[str]) -> Path:
+    """A zip of `entries` (name → reader), sorted with fixed timestamps, so that its bytes depend only
+    on the masks; read one entry at a time and written under a temporary name, then renamed."""
+    target = Path(out)
     partial = target.with_name(f".{target.name}.partial")
     with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(root.rglob("*")):
-            relative = path.relative_to(root)
-            if path.is_file() and not any(part.startswith(".") for part in relative.parts):
-                info = zipfile.ZipInfo(relative.as_posix(), date_time=(2025, 1, 1, 0, 0, 0))
-                info.compress_type = zipfile.ZIP_DEFLATED
-                archive.writestr(info, path.read_bytes())
+        for name in sorted(entries):
+            info = zipfile.ZipInfo(name, date_time=(2025, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, entries[name]())
     os.replace(partial, target)
     return target
+
+
+def _visible(name: str) -> bool:
+    """Hidden files (manifests, partial writes) stay out of every zip."""
+    return not any(part.startswith(".") for part in name.split("/"))
+
+
+def _folder_entries(root: Path) -> dict[str, Callable[[], bytes]]:
+    return {name: path.read_bytes for path in root.rglob("*")
+            if path.is_file() and _visible(name := path.relative_to(root).as_posix())}
+
+
+def zip_folder(folder: str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:
+    """Zip a run's folder, leaving out hidden files."""
+    return _write_zip(_folder_entries(Path(folder)), out)
+
+
+def merge(parts: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str]) -> Path:
+    """One submission zip from the outputs of a run's shards (folders or zips, in any order).
+    Shards write disjoint expressions, so a path found twice means two different runs were mixed."""
+    owner: dict[str, str] = {}
+    entries: dict[str, Callable[[], bytes]] = {}
+    with contextlib.ExitStack() as stack:
+        for part in parts:
+            source = Path(part)
+            if source.is_dir():
+                found = _folder_entries(source)
+            elif zipfile.is_zipfile(source):
+                archive = stack.enter_context(zipfile.ZipFile(source))
+                found = {info.filename: functools.partial(archive.read, info) for info in archive.infolist()
+                         if not info.is_dir() and _visible(info.filename)}
+            else:
+                raise RunnerError(f"{source} is neither a run's folder nor a zip")
+            for name, read in found.items():
+                if name in owner:
+                    raise RunnerError(f"{name} is in both {owner[name]} and {source}: these are not shards of "
+                                      f"one run")
+                owner[name] = str(source)
+                entries[name] = read
+        if not entries:
+            raise RunnerError("the shards hold no predictions")
+        return _write_zip(entries, out)
 
 
 # --- the run -----------------------------------------------------------------------------------
@@ -321,9 +363,23 @@ class RunReport:
         return {**self.__dict__, "shard": f"{self.shard[0]}/{self.shard[1]}"}
 
 
-def _check_manifest(folder: Path, manifest: dict[str, object]) -> None:
-    """A resumed run must be the same run: same runner, version, options and shard."""
-    path = folder / MANIFEST
+def check_cuda() -> None:
+    """Refuse a CUDA run on a machine whose torch sees no GPU. Without torch here, the runner's own
+    environment decides (an adapter's model runs under another Python)."""
+    try:
+        import torch
+    except ImportError:
+        return
+    if not torch.cuda.is_available():
+        build = f"built for CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+        raise RunnerError(f"CUDA was asked for, but torch {torch.__version__} ({build}) sees no GPU on this "
+                          f"machine: pass --device cpu, or run on a GPU machine")
+
+
+def _check_manifest(folder: Path, manifest: dict[str, object], shard_of: tuple[int, int]) -> None:
+    """A resumed run must be the same run: same runner, version, options and shard. (Shards may
+    share one folder: each has its own manifest, and they write disjoint files.)"""
+    path = folder / MANIFEST.format(index=shard_of[0], count=shard_of[1])
     if path.is_file():
         try:
             earlier = json.loads(path.read_text(encoding="utf-8"))
@@ -352,6 +408,8 @@ def run(runner: Runner, *, jobs: Sequence[Job], frames: str | os.PathLike[str], 
         raise RunnerError(f"{runner.name} has no option {unknown[0]!r} (its options: {known})")
     if device not in runner.devices:
         raise RunnerError(f"{runner.name} runs on {' or '.join(runner.devices)}, not {device!r}")
+    if device == "cuda":
+        check_cuda()
     weights_path = Path(weights) if weights is not None else None
     if runner.needs_weights and (weights_path is None or not weights_path.is_dir()):
         raise RunnerError(f"{runner.name} needs its weights: pass --weights DIR, a local folder "
@@ -366,7 +424,7 @@ def run(runner: Runner, *, jobs: Sequence[Job], frames: str | os.PathLike[str], 
                 "shard": f"{shard_of[0]}/{shard_of[1]}", "device": device}
     if target.suffix == ".zip" and target.exists() and not folder.exists():
         raise RunnerError(f"{target} already exists (a finished run): remove it, or write to another --out")
-    _check_manifest(folder, manifest)
+    _check_manifest(folder, manifest, shard_of)
     writer = Writer(folder)
     state = Progress(expressions=len(mine), frames=sum(len(job.frames) for job in mine))
     model = runner.load(weights=weights_path, device=device, options=options) if mine else None

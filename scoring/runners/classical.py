@@ -1,9 +1,11 @@
 """Weight-free CPU baselines, so that a fresh install has baseline rows produced by a runner.
 
 - `empty`: no mask anywhere (the lower bound; T_recall 0, IoU_gold_pred 0).
-- `colour`: the colour words of the expression → hue/saturation/value ranges → on each frame the
-  largest 8-connected region of pixels in those ranges, kept if it covers at least `min_area` of
-  the frame. An expression that names no colour gets no mask. It reads only the frames and the
+- `colour`: the colour words of the expression → hue/saturation/value ranges; on each frame, the
+  pixels in those ranges that also differ from the video's background (the per-pixel median of up
+  to 25 evenly spaced frames: what stays put is scenery, what is held or moved is a candidate);
+  the largest 8-connected region of them is the mask, kept if it covers at least `min_area` of the
+  frame. An expression that names no colour gets no mask. It reads only the frames and the
   expression, never the ground truth: an honest, if weak, classical method.
 """
 
@@ -95,6 +97,34 @@ class EmptyModel:
         pass
 
 
+BACKGROUND_FRAMES = 25
+BACKGROUND_SIDE = 320  # the background is estimated at this size at most (memory stays small on 1080p)
+FOREGROUND_DIFFERENCE = 40  # grey levels, on any channel
+
+
+def _step(height: int, width: int) -> int:
+    return max(1, -(-max(height, width) // BACKGROUND_SIDE))
+
+
+def background(frames: Frames) -> np.ndarray:
+    """The video's background at reduced size: the per-pixel median of evenly spaced frames."""
+    picks = np.unique(np.linspace(0, len(frames) - 1, min(len(frames), BACKGROUND_FRAMES)).round().astype(int))
+    first = frames.read(int(picks[0]))
+    step = _step(*first.shape[:2])
+    samples = [first[::step, ::step]] + [frames.read(int(i))[::step, ::step] for i in picks[1:]]
+    return np.median(np.stack(samples), axis=0).astype(np.int16)
+
+
+def foreground(rgb: np.ndarray, scenery: np.ndarray) -> np.ndarray:
+    """Pixels that differ from the background (compared at its size, then scaled back up)."""
+    step = _step(*rgb.shape[:2])
+    small = rgb[::step, ::step].astype(np.int16)
+    if small.shape != scenery.shape:  # a frame of another size than the others: no background to go by
+        return np.ones(rgb.shape[:2], dtype=bool)
+    moved = (np.abs(small - scenery).max(axis=2) > FOREGROUND_DIFFERENCE)
+    return np.repeat(np.repeat(moved, step, axis=0), step, axis=1)[: rgb.shape[0], : rgb.shape[1]]
+
+
 class ColourModel:
     def __init__(self, min_area: float) -> None:
         self.min_area = min_area
@@ -103,10 +133,11 @@ class ColourModel:
         colours = colour_words(job.expression)
         if not colours:
             return
+        scenery = background(frames)
         for index, name in enumerate(frames.names):
             rgb = frames.read(index)
-            region = largest_region(colour_mask(rgb, colours), max(1, round(self.min_area * rgb.shape[0] *
-                                                                            rgb.shape[1])))
+            candidates = colour_mask(rgb, colours) & foreground(rgb, scenery)
+            region = largest_region(candidates, max(1, round(self.min_area * rgb.shape[0] * rgb.shape[1])))
             if region is not None:
                 yield name, region
 

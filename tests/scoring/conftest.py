@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -130,3 +131,19 @@ def tiny_predictions(tmp_path_factory: pytest.TempPathFactory, tiny_gt: Path):
         return made[(quality, fmt)]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def tiny_frames(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A synthetic tiny benchmark with its JPEG frames (JPEGImages/<clip>/<frame>.jpg): do not modify."""
+    return synthesize(tmp_path_factory.mktemp("tiny-frames") / "gt", scale="tiny", seed=7, frames=True)
+
+
+@pytest.fixture(scope="session")
+def public_inputs(tmp_path_factory: pytest.TempPathFactory, tiny_frames: Path) -> Path:
+    """What a runner may see of `tiny_frames`: the meta file and the frames, no annotations."""
+    root = tmp_path_factory.mktemp("public") / "inputs"
+    root.mkdir()
+    (root / "meta_expressions.json").write_bytes((tiny_frames / "meta_expressions.json").read_bytes())
+    shutil.copytree(tiny_frames / "JPEGImages", root / "JPEGImages")
+    return root
