@@ -48,30 +48,27 @@ def colour_words(expression: str) -> list[str]:
     return found
 
 
-def _hsv(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Hue (degrees), saturation, value of an (H, W, 3) uint8 image, in float32."""
-    pixels = rgb.astype(np.float32) / 255.0
-    high = pixels.max(axis=2)
-    low = pixels.min(axis=2)
-    span = high - low
-    safe = np.where(span > 0, span, 1.0)
-    r, g, b = pixels[..., 0], pixels[..., 1], pixels[..., 2]
-    hue = np.select([high == r, high == g], [(g - b) / safe % 6.0, (b - r) / safe + 2.0], (r - g) / safe + 4.0)
-    hue = np.where(span > 0, hue * 60.0, 0.0)
-    saturation = np.where(high > 0, span / np.where(high > 0, high, 1.0), 0.0)
-    return hue, saturation, high
+def _hsv(rgb: np.ndarray) -> np.ndarray:
+    """Pillow's HSV of an (H, W, 3) uint8 image (in C): hue, saturation, value each in 0..255."""
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8), "RGB").convert("HSV"))
 
 
 def colour_mask(rgb: np.ndarray, colours: list[str]) -> np.ndarray:
-    """Pixels of any of the colours."""
-    hue, saturation, value = _hsv(rgb)
+    """Pixels of any of the colours (compared in uint8: no float copy of the frame)."""
+    hsv = _hsv(rgb)
+    hue, saturation, value = hsv[..., 0], hsv[..., 1], hsv[..., 2]
     mask = np.zeros(hue.shape, dtype=bool)
     for colour in colours:
         ranges, s_low, s_high, v_low, v_high = COLOURS[colour]
         in_hue = np.zeros_like(mask)
         for h_low, h_high in ranges:
-            in_hue |= (hue >= h_low) & (hue < h_high)
-        mask |= in_hue & (saturation >= s_low) & (saturation <= s_high) & (value >= v_low) & (value <= v_high)
+            # hue ranges are half-open [low, high) in degrees
+            in_hue |= (hue >= int(np.ceil(h_low * 256 / 360))) & (hue < int(np.ceil(h_high * 256 / 360)))
+        s0, s1 = round(s_low * 255), round(s_high * 255)
+        v0, v1 = round(v_low * 255), round(v_high * 255)
+        mask |= in_hue & (saturation >= s0) & (saturation <= s1) & (value >= v0) & (value <= v1)
     return mask
 
 
@@ -136,7 +133,14 @@ class ColourModel:
         scenery = background(frames)
         for index, name in enumerate(frames.names):
             rgb = frames.read(index)
-            candidates = colour_mask(rgb, colours) & foreground(rgb, scenery)
+            moved = foreground(rgb, scenery)
+            rows, cols = np.flatnonzero(moved.any(axis=1)), np.flatnonzero(moved.any(axis=0))
+            if rows.size == 0:
+                continue
+            # Colours only where something moved (the frame's colour conversion is the costly part).
+            window = np.s_[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+            candidates = np.zeros_like(moved)
+            candidates[window] = colour_mask(rgb[window], colours) & moved[window]
             region = largest_region(candidates, max(1, round(self.min_area * rgb.shape[0] * rgb.shape[1])))
             if region is not None:
                 yield name, region
