@@ -24,11 +24,19 @@ def _lazy(module: str, function: str, **fixed: Any):  # type: ignore[no-untyped-
 
     def load(*, weights: Path | None, device: str, options: Mapping[str, str]) -> Model:
         loader = getattr(importlib.import_module(f"{__name__}.{module}"), function)
-        return loader(weights=weights, device=device, options=options, **fixed)
+        try:
+            return loader(weights=weights, device=device, options=options, **fixed)
+        except ModuleNotFoundError as exc:
+            if exc.name is None or exc.name.split(".")[0] not in _EXTRA_LIBRARIES:
+                raise
+            raise RunnerError(f"this runner needs {exc.name.split('.')[0]}, which is not installed: install torch "
+                              f"for your machine first, then pip install 'egomask[runners]' (docs/runners.md)"
+                              ) from None
 
     return load
 
 
+_EXTRA_LIBRARIES = {"torch", "transformers", "scipy", "safetensors", "tokenizers"}  # the [runners] extra
 _GSAM2_OPTIONS = {
     "box_threshold": "Grounding DINO box threshold (0.35, the paper's)",
     "text_threshold": "Grounding DINO text threshold (0.35, the paper's)",

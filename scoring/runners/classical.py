@@ -154,6 +154,8 @@ def load_empty(*, weights: Path | None, device: str, options: Mapping[str, str])
 
 
 def load_colour(*, weights: Path | None, device: str, options: Mapping[str, str]) -> ColourModel:
+    import scipy.ndimage  # noqa: F401  (here, so that a missing scipy is said before the first frame)
+
     text = options.get("min_area", "0.0005")
     try:
         min_area = float(text)

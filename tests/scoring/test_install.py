@@ -97,3 +97,19 @@ def test_it_leaves_out_the_server_libraries_and_the_test_oracle(participant, tmp
     assert Path(found["scoring"]).is_relative_to(participant.parent)  # the installed copy, not the checkout
     assert found["absent"] == [*SERVER_LIBRARIES, "scoring.dense", "tests"]
     assert found["present"] == ["requests", "rich", "numpy", "pycocotools", "PIL"]
+
+
+def test_the_base_install_lists_the_runners_and_says_what_a_model_runner_needs(participant, tmp_path):
+    done = run(participant, "egomask", "synth", tmp_path / "gt", "--scale", "tiny", "--frames", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    done = run(participant, "egomask", "run-baseline", "--list", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "colour" in {row["name"] for row in json.loads(done.stdout)}
+    common = ["--inputs", tmp_path / "gt" / "meta_expressions.json", "--frames", tmp_path / "gt"]
+    done = run(participant, "egomask", "run-baseline", "empty", *common, "--out", tmp_path / "e.zip", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr  # the empty baseline needs nothing more
+    done = run(participant, "egomask", "run-baseline", "colour", *common, "--out", tmp_path / "c.zip", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == ["egomask: error: this runner needs scipy, which is not installed: install "
+                                        "torch for your machine first, then pip install 'egomask[runners]' "
+                                        "(docs/runners.md)"]

@@ -96,3 +96,32 @@ def test_it_has_no_client_import_in_the_core_source():
         or line.strip().startswith(("from .cli", "from scoring.cli", "import scoring.cli"))
     ]
     assert offenders == []
+
+
+# The runners import their model libraries when a run loads them, never when they are imported:
+# the registry, `run-baseline --list` and the classical baselines work without them.
+MODEL_LIBRARIES = {"torch", "transformers", "scipy"}
+
+
+def test_the_runners_import_and_list_without_the_model_libraries():
+    code = textwrap.dedent(f"""
+        import contextlib, importlib, io, pkgutil, sys
+        blocked = {sorted(MODEL_LIBRARIES)!r}
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in blocked:
+                    raise ImportError("blocked: " + name)
+        sys.meta_path.insert(0, Block())
+        import scoring.runners
+        for module in pkgutil.walk_packages(scoring.runners.__path__, "scoring.runners."):
+            importlib.import_module(module.name)
+        from scoring.cli import main
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert main(["run-baseline", "--list", "--json"]) == 0
+        leaked = sorted(m for m in sys.modules if m.split(".")[0] in blocked)
+        assert not leaked, leaked
+        print("ok")
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
