@@ -30,9 +30,8 @@ def _lazy(module: str, function: str, **fixed: Any):  # type: ignore[no-untyped-
 
 _GSAM2_OPTIONS = {
     "box_threshold": "Grounding DINO box threshold (0.35, the paper's)",
-    "text_threshold": "Grounding DINO text threshold (0.35, the paper's)",
+    "text_threshold": "Grounding DINO text threshold (0.35, the paper's; it labels boxes, so masks do not depend on it)",
     "batch_size": "frames per Grounding DINO batch (8)",
-    "max_frames_on_device": "frames SAM2 keeps on the device; the rest wait on the CPU (all of them)",
 }
 _ADAPTER_OPTIONS = {
     "python": "the Python of the model's own environment (required: it pins its own transformers)",
