@@ -30,7 +30,7 @@ def _lazy(module: str, function: str, **fixed: Any):  # type: ignore[no-untyped-
 
 _GSAM2_OPTIONS = {
     "box_threshold": "Grounding DINO box threshold (0.35, the paper's)",
-    "text_threshold": "Grounding DINO text threshold (0.35, the paper's; it labels boxes, so masks do not depend on it)",
+    "text_threshold": "Grounding DINO text threshold (0.35, the paper's; it labels boxes, the masks ignore it)",
     "batch_size": "frames per Grounding DINO batch (8)",
 }
 _ADAPTER_OPTIONS = {
