@@ -39,9 +39,8 @@ def _lazy(module: str, function: str, **fixed: Any):  # type: ignore[no-untyped-
 _EXTRA_LIBRARIES = {"torch", "transformers", "scipy", "safetensors", "tokenizers"}  # the [runners] extra
 _GSAM2_OPTIONS = {
     "box_threshold": "Grounding DINO box threshold (0.35, the paper's)",
-    "text_threshold": "Grounding DINO text threshold (0.35, the paper's)",
+    "text_threshold": "Grounding DINO text threshold (0.35, the paper's; it labels boxes, the masks ignore it)",
     "batch_size": "frames per Grounding DINO batch (8)",
-    "max_frames_on_device": "frames SAM2 keeps on the device; the rest wait on the CPU (all of them)",
 }
 _ADAPTER_OPTIONS = {
     "python": "the Python of the model's own environment (required: it pins its own transformers)",
