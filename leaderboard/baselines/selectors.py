@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
 from leaderboard.challenges.models import Phase
 from leaderboard.submissions.models import Submission
@@ -77,16 +77,11 @@ def run_progress(*, run: BaselineRun) -> RunProgress:
     )
 
 
-def run_list(*, phase: Phase | None = None) -> QuerySet[BaselineRun]:
-    runs = BaselineRun.objects.select_related("phase__challenge", "submission").prefetch_related("shard_runs")
-    return runs.filter(phase=phase) if phase is not None else runs
-
-
-def run_visible(*, run: BaselineRun, viewer: object) -> bool:
+def run_visible(*, run: BaselineRun, viewer: AbstractBaseUser | AnonymousUser) -> bool:
     """Organizers see every run; anyone else a run whose submission they may see (on a public board)."""
+    # submissions.selectors reads this module for the boards: import it here, not at the top.
     from leaderboard.submissions.selectors import submission_access
 
-    user = viewer
-    if getattr(user, "is_authenticated", False) and getattr(user, "is_staff", False):
+    if viewer.is_authenticated and viewer.is_staff:
         return True
-    return run.submission is not None and submission_access(submission=run.submission, user=user).view  # type: ignore[arg-type]
+    return run.submission is not None and submission_access(submission=run.submission, user=viewer).view

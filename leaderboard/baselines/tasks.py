@@ -41,10 +41,11 @@ def _run_shard(task, run_id: int, index: int) -> str:  # type: ignore[no-untyped
         work.baseline_shard_fail(run_id=run_id, index=index,
                                  error=f"Shard {index} stopped on an internal error ({type(exc).__name__}: {exc}).")
         return "failed"
-    if outcome == "busy":
+    if outcome == "busy" and task.request.retries < BUSY_RETRIES:
         # A duplicate delivery while the owner is alive, or a redelivery before the dead owner's
-        # lease ran out: look again later. Returning now would tell the chord this shard is done.
-        raise task.retry(countdown=settings.BASELINE_PROGRESS_EVERY * 2, max_retries=BUSY_RETRIES)
+        # lease ran out: look again later (the owner may be gone). After that, end normally: the
+        # live owner finishes the shard, and the assembly waits for it (a failed part would stop the chord).
+        raise task.retry(countdown=max(10, settings.BASELINE_PROGRESS_EVERY * 2), max_retries=BUSY_RETRIES)
     return outcome
 
 

@@ -50,3 +50,6 @@ def framed_phase(challenge, framed, baseline_settings):
                                  filename="gt.zip")
     bundle = ground_truth_check(bundle_id=bundle.pk)
     return phase_create(challenge=challenge, slug="framed", name="Framed phase", ground_truth=bundle)
+
+
+__all__ = ["baseline_settings", "framed", "framed_phase", "frames_dir"]  # fixtures, for `import *`

@@ -12,7 +12,7 @@ from leaderboard.baselines.reported import PAPER_FILE, reported_import, reported
 from leaderboard.baselines.services import baseline_run_create
 from leaderboard.baselines.work import baseline_run_here
 
-from .baselinekit import baseline_settings, framed, framed_phase, frames_dir  # noqa: F401  (fixtures)
+from .baselinekit import *  # noqa: F403  (its fixtures)
 
 
 @pytest.fixture

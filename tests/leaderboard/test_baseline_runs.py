@@ -24,7 +24,7 @@ from leaderboard.submissions.selectors import leaderboard_rows
 from scoring.runners import load_jobs, shard
 
 from .apiclient import client_for
-from .baselinekit import baseline_settings, framed, framed_phase, frames_dir  # noqa: F401  (fixtures)
+from .baselinekit import *  # noqa: F403  (its fixtures)
 
 Status = BaselineRun.Status
 
@@ -242,5 +242,47 @@ def test_it_shows_the_run_page_to_whoever_sees_the_submission(framed_phase, orga
     html = client.get(f"/baselines/runs/{run.pk}/").content.decode()
     assert "colour 1.0.0" in html and "2 of 2 finished" in html
     assert client.get("/baselines/runs/999999/").status_code == 404
-    html = client.get(f"/challenges/egomask/phases/framed/leaderboard/overall/").content.decode()
+    html = client.get("/challenges/egomask/phases/framed/leaderboard/overall/").content.decode()
     assert f'href="/baselines/runs/{run.pk}/"' in html and "runner colour 1.0.0" in html
+
+
+class FakeTask:
+    """What the shard task's body reads of a bound Celery task: its retries so far, and retry()."""
+
+    class Retry(Exception):
+        pass
+
+    def __init__(self, retries: int) -> None:
+        self.request = type("Request", (), {"retries": retries, "hostname": "celery@test"})()
+
+    def retry(self, **options):  # type: ignore[no-untyped-def]
+        return self.Retry(options)
+
+
+def test_it_retries_a_busy_shard_then_leaves_it_to_its_owner(framed_phase, organizer):
+    from leaderboard.baselines import tasks
+
+    run = baseline_run_create(phase=framed_phase, user=organizer, runner="empty")
+    ShardRun.objects.filter(run=run).update(status=ShardRun.Status.RUNNING, lease="owner",
+                                            lease_until=timezone.now() + dt.timedelta(minutes=5))
+    with pytest.raises(FakeTask.Retry):
+        tasks._run_shard(FakeTask(retries=0), run.pk, 0)
+    # Retries spent: end normally, so the chord still fires and the assembly waits for the owner.
+    assert tasks._run_shard(FakeTask(retries=tasks.BUSY_RETRIES), run.pk, 0) == "busy"
+    assert ShardRun.objects.get(run=run).lease == "owner"
+
+
+def test_it_fails_the_shard_and_the_run_after_the_last_retry_of_an_internal_error(framed_phase, organizer,
+                                                                                   monkeypatch):
+    from leaderboard.baselines import tasks, work
+
+    run = baseline_run_create(phase=framed_phase, user=organizer, runner="empty")
+    monkeypatch.setattr(work, "load_jobs", lambda path: (_ for _ in ()).throw(OSError("disk gone")))
+    with pytest.raises(FakeTask.Retry):
+        tasks._run_shard(FakeTask(retries=0), run.pk, 0)
+    shard_row = ShardRun.objects.get(run=run)
+    assert (shard_row.status, shard_row.lease_until) == (ShardRun.Status.RUNNING, None)  # free for the retry
+    assert tasks._run_shard(FakeTask(retries=tasks.MAX_RETRIES), run.pk, 0) == "failed"
+    run.refresh_from_db()
+    assert run.status == Status.FAILED and "internal error (OSError: disk gone)" in run.error
+    assert ShardRun.objects.get(run=run).status == ShardRun.Status.FAILED

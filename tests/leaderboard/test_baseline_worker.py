@@ -21,7 +21,7 @@ from leaderboard.submissions.models import Submission
 
 from . import processes
 from .apiclient import client_for
-from .baselinekit import baseline_settings, framed, framed_phase, frames_dir  # noqa: F401  (fixtures)
+from .baselinekit import *  # noqa: F403  (its fixtures)
 
 BROKER_URL = "redis://127.0.0.1:6379/5"  # used by this module only
 RESULTS_URL = "redis://127.0.0.1:6379/4"
