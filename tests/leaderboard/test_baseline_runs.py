@@ -14,6 +14,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from leaderboard.baselines import dispatch
+from leaderboard.challenges.models import Phase
 from leaderboard.baselines.models import BaselineRun, ShardRun
 from leaderboard.baselines.services import baseline_run_create, baseline_run_queue, shard_folder
 from leaderboard.baselines.work import baseline_run_here, baseline_shard_run, weights_fingerprint
@@ -244,6 +245,11 @@ def test_it_shows_the_run_page_to_whoever_sees_the_submission(framed_phase, orga
     assert client.get("/baselines/runs/999999/").status_code == 404
     html = client.get("/challenges/egomask/phases/framed/leaderboard/overall/").content.decode()
     assert f'href="/baselines/runs/{run.pk}/"' in html and "runner colour 1.0.0" in html
+    # A private board's run is the organizers' until the reveal, like its submission.
+    Phase.objects.filter(pk=framed_phase.pk).update(visibility=Phase.Visibility.PRIVATE, reveal_at=None)
+    assert client.get(f"/baselines/runs/{run.pk}/").status_code == 404
+    client.force_login(organizer)
+    assert client.get(f"/baselines/runs/{run.pk}/").status_code == 200
 
 
 class FakeTask:
