@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "leaderboard.accounts",
     "leaderboard.challenges",
     "leaderboard.submissions",
+    "leaderboard.baselines",
 ]
 
 MIDDLEWARE = [
@@ -155,14 +156,24 @@ else:
     # Redis redelivers an unacknowledged task after this long; keep it above the hard limit.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 7200)}
 CELERY_TASK_DEFAULT_QUEUE = "scoring"
-# Routed by name, each name a task that exists (a test checks it). Everything is CPU work on `scoring`
-# today; the `gpu` queue is for the reference runners and gets its routes when they become tasks.
+# Routed by name, each name a task that exists (a test checks it). Scoring is CPU work on `scoring`; a
+# reference runner's shards go to `gpu` when the run uses a GPU, to `scoring` when it runs on the CPU
+# (the weight-free baselines), and the assembly of a run's shards is CPU work.
 CELERY_TASK_ROUTES = {
     "leaderboard.submissions.tasks.score_submission": {"queue": "scoring"},
     "leaderboard.submissions.tasks.reconcile_submissions": {"queue": "scoring"},
     "leaderboard.submissions.tasks.clean_up_uploads": {"queue": "scoring"},
     "leaderboard.challenges.tasks.check_ground_truth": {"queue": "scoring"},
+    "leaderboard.baselines.tasks.run_gpu_shard": {"queue": "gpu"},
+    "leaderboard.baselines.tasks.run_cpu_shard": {"queue": "scoring"},
+    "leaderboard.baselines.tasks.assemble_run": {"queue": "scoring"},
+    "celery.chord_unlock": {"queue": "scoring"},  # polls a run's shards where the backend cannot count them
 }
+# A baseline run's shards form a chord, which needs a result backend; nothing else stores results
+# (CELERY_TASK_IGNORE_RESULT). Redis counts a chord's parts itself: the broker's Redis by default.
+CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND") or (
+    f"file://{VAR_DIR / 'results'}" if CELERY_BROKER_URL.startswith("filesystem://") else CELERY_BROKER_URL)
+CELERY_RESULT_EXPIRES = env_int("CELERY_RESULT_EXPIRES", 7 * 24 * 3600)  # a run's shards may take days
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -191,6 +202,20 @@ SUBMISSION_MAX_BYTES = env_int("SUBMISSION_MAX_BYTES", 2 * 1024**3)
 # at least 5 MiB when private storage is S3 (its smallest part but the last).
 UPLOAD_PART_BYTES = env_int("UPLOAD_PART_BYTES", 16 * 1024**2)
 GROUND_TRUTH_CACHE_DIR = Path(env_str("GROUND_TRUTH_CACHE_DIR") or VAR_DIR / "gt-cache")
+# Reference runners (baselines app): the frames (`JPEGImages/<clip>/<frame>.jpg`), the weights
+# (`<dir>/<runner>/`, unless a run names its own folder) and the shards' work folders
+# (`<dir>/<run id>/shard-<i>/`). Every worker that runs shards must see the same frames and weights;
+# the work folder must be one volume shared by all of them (a redelivered shard resumes from it on
+# any worker, and the assembly reads every shard's folder).
+BASELINE_FRAMES_DIR = Path(env_str("BASELINE_FRAMES_DIR") or VAR_DIR / "frames")
+BASELINE_WEIGHTS_DIR = Path(env_str("BASELINE_WEIGHTS_DIR") or VAR_DIR / "weights")
+BASELINE_WORK_DIR = Path(env_str("BASELINE_WORK_DIR") or VAR_DIR / "baseline-runs")
+BASELINE_PROGRESS_EVERY = env_int("BASELINE_PROGRESS_EVERY", 5)  # seconds between progress writes (the lease)
+BASELINE_LEASE_SECONDS = env_int("BASELINE_LEASE_SECONDS", 300)  # a shard whose worker is silent this long is free
+# A shard stops at the soft limit and continues, resumed, in a new task: keep the hard limit below the
+# Redis visibility timeout so a running shard is never redelivered to a second worker.
+BASELINE_SHARD_SOFT_TIME_LIMIT = env_int("BASELINE_SHARD_SOFT_TIME_LIMIT", 6600)
+BASELINE_SHARD_TIME_LIMIT = env_int("BASELINE_SHARD_TIME_LIMIT", 6900)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024**2
 
 REST_FRAMEWORK = {

@@ -11,4 +11,5 @@ urlpatterns = [
     path("", include("leaderboard.accounts.urls")),
     path("", include("leaderboard.challenges.urls")),
     path("", include("leaderboard.submissions.urls")),
+    path("", include("leaderboard.baselines.urls")),
 ]

@@ -224,7 +224,30 @@ def _leaderboard(request: Request, phase_id: int) -> selectors.Leaderboard:
         raise ApplicationError(f"This phase has no {split} leaderboard; choose one of {', '.join(codes)}.",
                                detail={"splits": codes})
     return selectors.leaderboard_rows(phase=phase, split=split, metric=query.validated_data.get("metric"),
-                                      viewer=request.user)
+                                      viewer=request.user, include_reported=True)
+
+
+class BoardMetricsOutput(serializers.Serializer):
+    """A board row's metrics; null where a reported row's source gives no number."""
+
+    T_recall = serializers.FloatField(allow_null=True, help_text="percent")
+    IoU_all = serializers.FloatField(allow_null=True, help_text="percent")
+    IoU_gold = serializers.FloatField(allow_null=True, help_text="percent")
+    IoU_gold_pred = serializers.FloatField(allow_null=True, help_text="percent")
+
+
+class BaselineOutput(serializers.Serializer):
+    """Where a baseline row comes from."""
+
+    kind = serializers.ChoiceField(choices=["runner", "uploaded", "reported"],
+                                   help_text="runner: produced on this server by a reference runner; uploaded: "
+                                   "a zip the organizers uploaded; reported: numbers quoted from a paper, not "
+                                   "reproduced here (never ranked)")
+    runner = serializers.CharField(allow_null=True, help_text="the reference runner (kind runner), else null")
+    version = serializers.CharField(allow_null=True, help_text="the runner's version (kind runner), else null")
+    run = serializers.IntegerField(required=False, help_text="the baseline run that made it (kind runner)")
+    source = serializers.CharField(required=False, help_text="where the numbers come from (kind reported)")
+    citation = serializers.CharField(required=False, allow_blank=True, help_text="kind reported")
 
 
 class LeaderboardRowOutput(serializers.Serializer):
@@ -236,10 +259,11 @@ class LeaderboardRowOutput(serializers.Serializer):
     method_url = serializers.CharField()
     code_url = serializers.CharField()
     is_baseline = serializers.BooleanField()
-    scores = MetricsOutput()
-    n_expressions = serializers.IntegerField()
-    submitted_at = serializers.DateTimeField()
-    submission_id = serializers.IntegerField()
+    baseline = BaselineOutput(allow_null=True, help_text="null for a team's row")
+    scores = BoardMetricsOutput()
+    n_expressions = serializers.IntegerField(allow_null=True, help_text="null for a reported row")
+    submitted_at = serializers.DateTimeField(allow_null=True, help_text="null for a reported row")
+    submission_id = serializers.IntegerField(allow_null=True, help_text="null for a reported row")
 
 
 class LeaderboardOutput(serializers.Serializer):
@@ -265,7 +289,18 @@ class LeaderboardApi(APIView):
 
 
 _iso = serializers.DateTimeField().to_representation  # ISO 8601 in UTC, as in the JSON
-CSV_COLUMNS = ["rank", "team", "method", "is_baseline", *METRICS, "submitted_at", "submission_id"]
+CSV_COLUMNS = ["rank", "team", "method", "is_baseline", *METRICS, "submitted_at", "submission_id", "baseline"]
+
+
+def _baseline_cell(baseline: dict[str, object] | None) -> str:
+    """"" for a team, "runner:NAME:VERSION", "uploaded" or "reported:SOURCE" for a baseline."""
+    if baseline is None:
+        return ""
+    if baseline["kind"] == "runner":
+        return f"runner:{baseline['runner']}:{baseline['version']}"
+    if baseline["kind"] == "reported":
+        return f"reported:{baseline['source']}"
+    return str(baseline["kind"])
 
 
 def _cell(value: object) -> object:
@@ -277,7 +312,7 @@ def _cell(value: object) -> object:
 
 class LeaderboardCsvApi(APIView):
     """The same leaderboard as a CSV download (columns: rank, team, method, is_baseline, the four metrics,
-    submitted_at, submission_id). A board that is still private answers 403 with its reveal time."""
+    submitted_at, submission_id, baseline). A board that is still private answers 403 with its reveal time."""
 
     permission_classes = [AllowAny]
 
@@ -297,8 +332,8 @@ class LeaderboardCsvApi(APIView):
         for row in board.rows:
             writer.writerow([_cell(v) for v in (
                 row.rank if row.rank is not None else "", row.team or "", row.method, str(row.is_baseline).lower(),
-                *(row.scores.get(m, "") for m in METRICS), _iso(row.submitted_at),
-                row.submission_id)])
+                *(row.scores.get(m, "") for m in METRICS), _iso(row.submitted_at) if row.submitted_at else "",
+                row.submission_id or "", _baseline_cell(row.baseline))])
         phase = board.phase
         response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
         filename = f"{phase.challenge.slug}-{phase.slug}-{board.split}.csv"

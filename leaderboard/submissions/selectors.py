@@ -7,7 +7,10 @@ Ranking rule (the server computes ranks; clients never do):
   first; a value within 1e-6 (in percent) of the ranked row above it ties with that row and
   shares its rank (1, 2, 2, 4); within a tie the earlier submission is listed first;
 - a row without a value for the metric comes last, without a rank;
-- baseline entries are listed in score order with a badge but take no rank and no team's place;
+- baseline entries are listed in score order with a badge but take no rank and no team's place; each
+  says where it comes from (`baseline`: a reference runner run here, an organizer's upload, or numbers
+  reported by a paper, which only boards that ask for them list, with only the metrics the paper
+  gives); of the runs of one runner on a phase only the newest scored one is listed;
 - hidden submissions, submissions the team keeps private, and failed, cancelled or never-scored
   ones are left out; a submission being rescored keeps its previous scores on the board until the
   new attempt replaces them; a private board shows no rows to anyone but organizers until its
@@ -17,6 +20,7 @@ Ranking rule (the server computes ranks; clients never do):
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 import math
@@ -30,6 +34,8 @@ from django.utils import timezone
 
 from leaderboard.accounts.models import Team
 from leaderboard.accounts.selectors import is_member
+from leaderboard.baselines import selectors as baselines
+from leaderboard.baselines.models import ReportedResult
 from leaderboard.challenges.models import Phase
 from scoring import METRICS
 
@@ -150,10 +156,13 @@ class LeaderboardRow:
     method_url: str
     code_url: str
     is_baseline: bool
-    scores: dict[str, float]
-    n_expressions: int
-    submitted_at: dt.datetime
-    submission_id: int
+    scores: dict[str, float | None]  # a reported row has only the metrics its source gives
+    n_expressions: int | None  # None: a reported row (no submission)
+    submitted_at: dt.datetime | None
+    submission_id: int | None
+    # None for a team's row; for a baseline {"kind": "runner", "runner", "version", "run"},
+    # {"kind": "uploaded", ...} or {"kind": "reported", "runner": None, "version": None, "source", "citation"}
+    baseline: dict[str, object] | None = None
 
 
 @dataclass(frozen=True)
@@ -186,7 +195,10 @@ def leaderboard_rows(
     metric: str | None = None,
     viewer: AbstractBaseUser | AnonymousUser | None = None,
     now: dt.datetime | None = None,
+    include_reported: bool = False,
 ) -> Leaderboard:
+    """A board's rows, ranked (see the module's rules). `include_reported`: also the numbers imported
+    from papers (the site's and the API's boards; interfaces that need a submission per row leave them out)."""
     metric = metric or phase.primary_metric
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}")
@@ -202,12 +214,14 @@ def leaderboard_rows(
         .select_related("submission__team")
         .order_by("submission__submitted_at", "submission__id")
     )
+    superseded = baselines.superseded_baselines(phase=phase)
     per_team: dict[int, list[Score]] = defaultdict(list)
     chosen: list[Score] = []
     for score in scores:
         submission = score.submission
         if submission.is_baseline:
-            chosen.append(score)
+            if submission.pk not in superseded:
+                chosen.append(score)
         elif submission.team_id is not None and submission.is_public:
             per_team[submission.team_id].append(score)
     for candidates in per_team.values():
@@ -218,52 +232,80 @@ def leaderboard_rows(
             chosen.append(max(candidates, key=lambda s: (_value(s, phase.primary_metric) is not None,
                                                          _value(s, phase.primary_metric) or 0.0)))
 
-    def order(score: Score) -> tuple:
-        value = _value(score, metric)
-        return (value is None, -(value or 0.0), score.submission.submitted_at, score.submission.pk)
+    provenance = baselines.baseline_provenance(submission_ids=[s.submission_id for s in chosen
+                                                               if s.submission.is_baseline])
+    unranked = [_submission_row(score, provenance.get(score.submission_id)) for score in chosen]
+    if include_reported:
+        unranked += [_reported_row(result, split) for result in baselines.reported_for_board(phase=phase,
+                                                                                            split=split)]
+    return Leaderboard(phase, split, metric, _ranked(unranked, metric), True, phase.reveal_at)
+
+
+def _submission_row(score: Score, baseline: dict[str, object] | None) -> LeaderboardRow:
+    submission = score.submission
+    return LeaderboardRow(
+        rank=None, team=submission.team.name if submission.team else None, team_id=submission.team_id,
+        method=submission.method_name, method_url=submission.method_url, code_url=submission.code_url,
+        is_baseline=submission.is_baseline, scores=score.metrics(), n_expressions=score.n_expressions,
+        submitted_at=submission.submitted_at, submission_id=submission.pk,
+        baseline=baseline if submission.is_baseline else None)
+
+
+def _reported_row(result: ReportedResult, split: str) -> LeaderboardRow:
+    given = result.values[split]
+    return LeaderboardRow(
+        rank=None, team=None, team_id=None, method=result.method, method_url=result.source_url, code_url="",
+        is_baseline=True, scores={m: given.get(m) for m in METRICS}, n_expressions=None, submitted_at=None,
+        submission_id=None, baseline={"kind": "reported", "runner": None, "version": None,
+                                      "source": result.source_url, "citation": result.citation})
+
+
+def _row_value(row: LeaderboardRow, metric: str) -> float | None:
+    value = row.scores.get(metric)
+    return None if value is None or math.isnan(value) else float(value)
+
+
+_NEVER = dt.datetime.max.replace(tzinfo=dt.UTC)  # reported rows (no submission) come after submissions
+
+
+def _ranked(rows: list[LeaderboardRow], metric: str) -> tuple[LeaderboardRow, ...]:
+    """Rows in board order, team rows ranked (baselines and rows without a value take no rank)."""
+
+    def when(row: LeaderboardRow) -> tuple:
+        return (row.submitted_at or _NEVER, row.submission_id or 0, row.method)
+
+    def order(row: LeaderboardRow) -> tuple:
+        value = _row_value(row, metric)
+        return (value is None, -(value or 0.0), *when(row))
 
     # Sorting on exact values and then tying neighbours within the tolerance would list a later
     # submission first when two values straddle each other by less than the tolerance; group the
     # near-equal values first, then order each group by submission time.
-    chosen.sort(key=order)
-    grouped: list[list[Score]] = []
-    for score in chosen:
-        value = _value(score, metric)
-        head = _value(grouped[-1][0], metric) if grouped else None
+    rows = sorted(rows, key=order)
+    grouped: list[list[LeaderboardRow]] = []
+    for row in rows:
+        value = _row_value(row, metric)
+        head = _row_value(grouped[-1][0], metric) if grouped else None
         if grouped and value is not None and head is not None and abs(head - value) <= TIE_TOLERANCE:
-            grouped[-1].append(score)
+            grouped[-1].append(row)
         else:
-            grouped.append([score])
-    ordered = [s for group in grouped for s in sorted(group, key=lambda s: (s.submission.submitted_at,
-                                                                             s.submission.pk))]
+            grouped.append([row])
+    ordered = [row for group in grouped for row in sorted(group, key=when)]
 
-    rows: list[LeaderboardRow] = []
+    ranked_rows: list[LeaderboardRow] = []
     ranked, previous, previous_rank = 0, None, None
-    for score in ordered:
-        submission = score.submission
-        value = _value(score, metric)
+    for row in ordered:
+        value = _row_value(row, metric)
         rank = None
-        if not submission.is_baseline and value is not None:
+        if not row.is_baseline and value is not None:
             ranked += 1
             tied = previous is not None and abs(previous - value) <= TIE_TOLERANCE
             rank = previous_rank if tied else ranked
             if not tied:
                 previous = value
             previous_rank = rank
-        rows.append(LeaderboardRow(
-            rank=rank,
-            team=submission.team.name if submission.team else None,
-            team_id=submission.team_id,
-            method=submission.method_name,
-            method_url=submission.method_url,
-            code_url=submission.code_url,
-            is_baseline=submission.is_baseline,
-            scores=score.metrics(),
-            n_expressions=score.n_expressions,
-            submitted_at=submission.submitted_at,
-            submission_id=submission.pk,
-        ))
-    return Leaderboard(phase, split, metric, tuple(rows), True, phase.reveal_at)
+        ranked_rows.append(dataclasses.replace(row, rank=rank))
+    return tuple(ranked_rows)
 
 
 def submission_list(*, phase: Phase, team: Team) -> QuerySet[Submission]:

@@ -78,7 +78,8 @@ def leaderboard(request: HttpRequest, slug: str, phase_slug: str, split: str) ->
         raise Http404("No such leaderboard.")
     asked = request.GET.get("metric", "")
     metric = asked if asked in METRICS else phase.primary_metric
-    board = selectors.leaderboard_rows(phase=phase, split=split, metric=metric, viewer=request.user)
+    board = selectors.leaderboard_rows(phase=phase, split=split, metric=metric, viewer=request.user,
+                                       include_reported=True)
     team = team_for(user=request.user, challenge=challenge)
     headers = [{"metric": m, "help": METRIC_HELP.get(m, ""), "current": m == metric,
                 "primary": m == phase.primary_metric, "query": f"?metric={m}"} for m in METRICS]

@@ -29,6 +29,8 @@ def test_it_ranks_the_rows(phase, board):
     rows = body["rows"]
     assert [(row["rank"], row["team"], row["method"], row["is_baseline"]) for row in rows] == [
         (1, "Team A", "Perfect", False), (None, None, "Baseline", True), (2, "Team C", "=Noisy", False)]
+    # Team rows carry no provenance; a baseline says where it comes from (here: uploaded, not made by a runner).
+    assert [row["baseline"] for row in rows] == [None, {"kind": "uploaded", "runner": None, "version": None}, None]
     first = rows[0]
     assert first["submission_id"] == board["alice"].pk and first["scores"]["IoU_gold_pred"] == 100.0
     assert set(first["scores"]) == {"T_recall", "IoU_all", "IoU_gold", "IoU_gold_pred"}
@@ -59,7 +61,8 @@ def test_it_downloads_the_board_as_csv(phase, board):
     assert r["Content-Disposition"] == 'attachment; filename="egomask-test-overall.csv"'
     rows = list(csv.reader(io.StringIO(r.content.decode())))
     assert rows[0] == ["rank", "team", "method", "is_baseline", "T_recall", "IoU_all", "IoU_gold", "IoU_gold_pred",
-                       "submitted_at", "submission_id"]
+                       "submitted_at", "submission_id", "baseline"]
+    assert [row[10] for row in rows[1:]] == ["", "uploaded", ""]  # an organizer's upload, not a runner's
     assert [row[:4] for row in rows[1:]] == [["1", "Team A", "Perfect", "false"], ["", "", "Baseline", "true"],
                                              ["2", "Team C", "'=Noisy", "false"]]  # never a formula
     assert float(rows[1][7]) == 100.0 and rows[1][9] == str(board["alice"].pk)

@@ -9,16 +9,21 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
 from leaderboard.accounts.models import Membership, Team
+from leaderboard.baselines.models import BaselineRun, ReportedResult, ShardRun
 from leaderboard.challenges.models import Challenge, GroundTruthBundle, Phase, PhaseSplit
 from leaderboard.submissions.models import Score, Submission
+from leaderboard.submissions.selectors import leaderboard_rows
 
-MODELS = [get_user_model(), Challenge, Phase, PhaseSplit, GroundTruthBundle, Team, Membership, Submission, Score]
+MODELS = [get_user_model(), Challenge, Phase, PhaseSplit, GroundTruthBundle, Team, Membership, Submission, Score,
+          BaselineRun, ShardRun, ReportedResult]
 
 
 @pytest.fixture
 def seed(db, settings, tmp_path):
     settings.VAR_DIR = tmp_path / "var"
     settings.GROUND_TRUTH_CACHE_DIR = tmp_path / "gt-cache"
+    settings.BASELINE_FRAMES_DIR = tmp_path / "frames"
+    settings.BASELINE_WORK_DIR = tmp_path / "baseline-runs"
 
     def run() -> str:
         out = io.StringIO()
@@ -87,8 +92,40 @@ def test_it_scores_the_submissions_and_adds_baselines(seed):
                for s in finished.filter(phase__slug="dev", is_baseline=False)}
     assert overall["TrackAnything-ego v2"] > overall["TrackAnything-ego v1"] > overall["Empty sanity check"] == 0
 
+    # The baselines are the weight-free runners' real output on the demo's frames, not stand-ins.
     baselines = submissions.filter(is_baseline=True)
-    assert baselines.filter(phase__slug="dev").count() == 3 and baselines.filter(phase__slug="test").count() == 1
+    assert sorted(baselines.filter(phase__slug="dev").values_list("method_name", flat=True)) == [
+        "colour (reference runner)", "empty (reference runner)"]
+    assert list(baselines.filter(phase__slug="test").values_list("method_name", flat=True)) == [
+        "empty (reference runner)"]
     assert {s.user.username for s in baselines} == {"organizer"} and not baselines.exclude(team=None).exists()
-    assert baselines.filter(method_name="Grounded-SAM2 (reference runner)").count() == 2
-    assert all("Synthetic stand-in" in s.method_description for s in baselines)
+    assert not submissions.filter(method_description__contains="stand-in").exists()
+    runs = BaselineRun.objects.all()
+    assert {(r.phase.slug, r.runner, r.status) for r in runs} == {
+        ("dev", "empty", "finished"), ("dev", "colour", "finished"), ("test", "empty", "finished")}
+    assert {r.submission_id for r in runs} == set(baselines.values_list("pk", flat=True))
+    dev = Phase.objects.get(slug="dev")
+    overall = {r.method: r for r in leaderboard_rows(phase=dev, split="overall").rows}
+    assert overall["empty (reference runner)"].scores["IoU_gold_pred"] == 0.0
+    # The colour runner finds the synthetic objects by the colour its expression names: better than nothing.
+    assert overall["colour (reference runner)"].scores["IoU_gold_pred"] > 0.0
+    assert overall["colour (reference runner)"].baseline == {"kind": "runner", "runner": "colour",
+                                                             "version": "1.0.0", "run": runs.get(
+                                                                 phase=dev, runner="colour").pk}
+
+
+def test_it_renders_the_frames_where_the_runners_read_them(seed, settings):
+    seed()
+    frames = settings.BASELINE_FRAMES_DIR / "JPEGImages"
+    assert sorted(p.name for p in frames.iterdir()) and all(any(p.glob("*.jpg")) for p in frames.iterdir())
+    assert not (settings.VAR_DIR / "demo" / "gt" / "JPEGImages").exists()  # the ground truth zip holds no frames
+
+
+def test_it_imports_the_papers_numbers_as_reported_rows(seed):
+    seed()
+    dev = Phase.objects.get(slug="dev")
+    assert ReportedResult.objects.filter(phase=dev).count() == 6
+    short = leaderboard_rows(phase=dev, split="short", include_reported=True).rows
+    gsam = next(r for r in short if r.method == "Grounded-SAM2")
+    assert gsam.rank is None and gsam.baseline["kind"] == "reported"
+    assert gsam.scores == {"T_recall": None, "IoU_all": None, "IoU_gold": None, "IoU_gold_pred": 49.95}

@@ -141,17 +141,22 @@ def test_it_makes_no_secret_file_when_the_key_is_given(load_settings, tmp_path):
 
 
 def test_it_routes_and_sends_only_tasks_that_exist():
+    import leaderboard.baselines.tasks
     import leaderboard.challenges.tasks
     import leaderboard.submissions.tasks  # noqa: F401  (registers the tasks, as a worker's autodiscovery does)
     from leaderboard import celery_app
+    from leaderboard.baselines.dispatch import RUN_GPU_SHARD
+    from leaderboard.baselines.dispatch import TASK_NAMES as BASELINE_TASK_NAMES
     from leaderboard.settings import CELERY_BEAT_SCHEDULE, CELERY_TASK_ROUTES
     from leaderboard.submissions.queue import TASK_NAMES
 
     registered = set(celery_app.tasks)
     assert set(CELERY_TASK_ROUTES) <= registered, set(CELERY_TASK_ROUTES) - registered
-    assert set(TASK_NAMES) <= registered  # queue.py sends by name: a typo would never run
+    assert set(TASK_NAMES) | set(BASELINE_TASK_NAMES) <= registered  # sent by name: a typo would never run
     assert {entry["task"] for entry in CELERY_BEAT_SCHEDULE.values()} <= registered
-    assert {route["queue"] for route in CELERY_TASK_ROUTES.values()} == {"scoring"}
+    # Only the GPU runners' shards go to the gpu queue; everything else is CPU work.
+    assert {name for name, route in CELERY_TASK_ROUTES.items() if route["queue"] != "scoring"} == {RUN_GPU_SHARD}
+    assert CELERY_TASK_ROUTES[RUN_GPU_SHARD]["queue"] == "gpu"
 
 
 @pytest.mark.parametrize(("name", "raw"), [("DEBUG", "sometimes"), ("SUBMISSION_MAX_BYTES", "2G"),

@@ -1,0 +1,100 @@
+"""Admin for organizers: baseline runs (progress per shard, run again, send again), reported results,
+and the phase admin's action that queues the weight-free baselines. Actions call the services."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from leaderboard.adminkit import ReadOnlyInline, apply_each, plural
+from leaderboard.challenges.models import Phase
+from leaderboard.errors import ApplicationError
+from leaderboard.submissions.admin import PhaseWithRescoreAdmin
+from scoring.runners import RUNNERS
+
+from . import selectors
+from .models import BaselineRun, ReportedResult, ShardRun
+from .services import baseline_run_queue, baseline_run_resend
+
+WEIGHT_FREE = [name for name, runner in RUNNERS.items() if not runner.needs_weights]
+
+# The phase admin is registered by challenges and extended by submissions; queueing baselines is this
+# app's business, so its action goes on a subclass registered in their place.
+admin.site.unregister(Phase)
+
+
+@admin.register(Phase)
+class PhaseWithBaselinesAdmin(PhaseWithRescoreAdmin):
+    actions = [*PhaseWithRescoreAdmin.actions, "run_weight_free_baselines"]
+
+    @admin.action(description=f"Run the weight-free baselines ({', '.join(WEIGHT_FREE)})")
+    def run_weight_free_baselines(self, request: HttpRequest, queryset: QuerySet[Phase]) -> None:
+        queued = 0
+        for phase in queryset.select_related("challenge", "ground_truth").order_by("pk"):
+            for name in WEIGHT_FREE:
+                try:
+                    baseline_run_queue(phase=phase, user=request.user, runner=name)
+                except ApplicationError as exc:
+                    self.message_user(request, f"{phase} / {name}: {exc.message}", messages.ERROR)
+                else:
+                    queued += 1
+        self.message_user(request, f"{plural(queued, 'baseline run')} queued.",
+                          messages.SUCCESS if queued else messages.WARNING)
+
+
+class ShardInline(ReadOnlyInline):
+    model = ShardRun
+    fields = ["index", "status", "hostname", "expressions_done", "expressions_total", "expressions_skipped",
+              "frames_done", "frames_total", "frames_per_second", "model_seconds", "seconds", "claims",
+              "started_at", "updated_at", "finished_at", "error"]
+
+
+@admin.register(BaselineRun)
+class BaselineRunAdmin(admin.ModelAdmin):
+    list_display = ["id", "runner", "runner_version", "phase", "status", "shards", "progress", "device",
+                    "submission", "created_at"]
+    list_filter = ["status", "runner", "phase"]
+    list_select_related = ["phase__challenge", "submission"]
+    inlines = [ShardInline]
+    actions = ["run_again", "send_again"]
+    readonly_fields = ["phase", "runner", "runner_version", "options", "device", "weights_path", "weights_sha256",
+                       "shards", "status", "error", "user", "submission", "gt_version", "created_at", "started_at",
+                       "finished_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # runs are queued by `manage.py run_baseline` or the phase admin's action
+
+    @admin.display(description="progress")
+    def progress(self, run: BaselineRun) -> str:
+        done = selectors.run_progress(run=run)
+        if not done.expressions_total:
+            return ""
+        return (f"{done.expressions_done}/{done.expressions_total} expressions, "
+                f"{done.frames_per_second:.1f} frames/s")
+
+    @admin.action(description="Run again (a new run, same settings; it replaces this one once scored)")
+    def run_again(self, request: HttpRequest, queryset: QuerySet[BaselineRun]) -> None:
+        apply_each(self, request, queryset.select_related("phase").order_by("pk"),
+                   lambda run: baseline_run_queue(phase=run.phase, user=request.user, runner=run.runner,
+                                                  shards=run.shards, weights=run.weights_path or None,
+                                                  options=run.options, device=run.device),
+                   lambda n: f"{plural(n, 'baseline run')} queued again.")
+
+    @admin.action(description="Send again (an unfinished run: lost tasks; started shards resume)")
+    def send_again(self, request: HttpRequest, queryset: QuerySet[BaselineRun]) -> None:
+        apply_each(self, request, queryset.select_related("phase").order_by("pk"),
+                   lambda run: baseline_run_resend(run=run, user=request.user),
+                   lambda n: f"{plural(n, 'baseline run')} sent again.")
+
+
+@admin.register(ReportedResult)
+class ReportedResultAdmin(admin.ModelAdmin):
+    list_display = ["method", "phase", "reported", "source_url"]
+    list_filter = ["phase"]
+    search_fields = ["method"]
+
+    @admin.display(description="values")
+    def reported(self, result: ReportedResult) -> str:
+        return "; ".join(f"{split}: " + ", ".join(f"{m} {v:.2f}" for m, v in metrics.items())
+                         for split, metrics in result.values.items())
