@@ -8,9 +8,8 @@ class BaselinesConfig(AppConfig):
 
     def ready(self) -> None:
         from django.conf import settings
-        from django.db.models.signals import post_save
 
-        from leaderboard.submissions.models import Submission
+        from leaderboard.submissions.signals import submission_ended
 
         from .dispatch import prepare_result_folder
         from .receivers import follow_baseline_scoring
@@ -19,4 +18,4 @@ class BaselinesConfig(AppConfig):
         prepare_result_folder(settings)
         # A run is finished when its submission is: the scoring code is the submissions app's, and
         # knows nothing of runs.
-        post_save.connect(follow_baseline_scoring, sender=Submission, dispatch_uid="baselines-follow-scoring")
+        submission_ended.connect(follow_baseline_scoring, dispatch_uid="baselines-follow-scoring")

@@ -1,4 +1,4 @@
-"""The one signal this app listens to: a baseline submission was saved by the scorer."""
+"""The one signal this app listens to: a baseline submission's attempt ended."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from leaderboard.submissions.models import Submission
 from .services import baseline_run_follow_scoring
 
 
-def follow_baseline_scoring(sender: type[Submission], instance: Submission, created: bool, **kwargs: Any) -> None:
-    """The scorer saves a submission when it finishes it: a run waiting on it is then finished too."""
-    if instance.is_baseline and not created and instance.status in Submission.TERMINAL:
-        baseline_run_follow_scoring(submission=instance)
+def follow_baseline_scoring(sender: type[Submission], submission: Submission, **kwargs: Any) -> None:
+    """A run waiting on its submission ends with it: finished, or failed with the scorer's words."""
+    if submission.is_baseline:
+        baseline_run_follow_scoring(submission=submission)

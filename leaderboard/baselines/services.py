@@ -196,7 +196,7 @@ def baseline_run_follow_scoring(*, submission: Submission) -> None:
     if submission.status == Submission.Status.FINISHED:
         BaselineRun.objects.filter(submission=submission, status=Status.SUBMITTED).update(
             status=Status.FINISHED, finished_at=timezone.now())
-    elif submission.status == Submission.Status.FAILED:
+    elif submission.status in (Submission.Status.FAILED, Submission.Status.CANCELLED):
+        reason = submission.failure_message or f"it was {submission.status}"
         BaselineRun.objects.filter(submission=submission, status=Status.SUBMITTED).update(
-            status=Status.FAILED, finished_at=timezone.now(),
-            error=f"Its submission was not scored: {submission.failure_message}")
+            status=Status.FAILED, finished_at=timezone.now(), error=f"Its submission was not scored: {reason}")

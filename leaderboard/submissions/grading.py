@@ -31,6 +31,7 @@ from scoring import Evaluation, GroundTruth, InvalidSubmission, evaluate
 
 from . import queue
 from .models import Score, Submission
+from .signals import announce_end
 
 log = logging.getLogger(__name__)
 Status = Submission.Status
@@ -113,9 +114,10 @@ def _ground_truth(submission: Submission) -> GroundTruth | None:
 
 
 def _fail(submission: Submission, attempt: int, message: str, problems: list | None = None) -> None:
-    Submission.objects.filter(pk=submission.pk, attempt=attempt, status__in=Submission.ACTIVE).update(
+    if Submission.objects.filter(pk=submission.pk, attempt=attempt, status__in=Submission.ACTIVE).update(
         status=Status.FAILED, failure_message=message, problems=problems or [], finished_at=timezone.now()
-    )
+    ):
+        announce_end(submission.pk)
 
 
 def _details_csv(evaluation: Evaluation) -> bytes:
@@ -146,15 +148,17 @@ def _finish(submission_id: int, attempt: int, evaluation: Evaluation, seconds: f
         submission.scorer_version, submission.gt_version = evaluation.scorer_version, evaluation.gt_version
         submission.finished_at, submission.scoring_seconds = timezone.now(), seconds
         submission.save()
+        announce_end(submission.pk)
 
 
 def submission_fail_internal(*, submission_id: int, attempt: int, reason: str) -> None:
     """End an attempt that could not run for reasons that are not the team's fault."""
-    Submission.objects.filter(pk=submission_id, attempt=attempt, status__in=Submission.ACTIVE).update(
+    if Submission.objects.filter(pk=submission_id, attempt=attempt, status__in=Submission.ACTIVE).update(
         status=Status.FAILED, finished_at=timezone.now(),
         failure_message=f"{reason} This is not a problem with your file and does not count against your quota; "
         "the organizers can rescore it.",
-    )
+    ):
+        announce_end(submission_id)
 
 
 def submission_release(*, submission_id: int, attempt: int) -> bool:

@@ -21,6 +21,7 @@ from leaderboard.lib.files import file_sha256
 from . import admission, queue
 from .models import Submission
 from .selectors import submission_access
+from .signals import announce_end
 
 Status = Submission.Status
 
@@ -87,6 +88,7 @@ def submission_cancel(*, submission: Submission, user: AbstractBaseUser) -> Subm
     )
     if not updated:
         raise Conflict(f"This submission is already {Submission.objects.get(pk=submission.pk).status}.")
+    announce_end(submission.pk)
     submission.refresh_from_db()
     return submission
 

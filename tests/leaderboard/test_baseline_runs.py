@@ -11,6 +11,7 @@ import zipfile
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.test import TestCase
 from django.utils import timezone
 
 from leaderboard.baselines import dispatch
@@ -22,6 +23,7 @@ from leaderboard.errors import ApplicationError, NotAllowed
 from leaderboard.submissions import grading
 from leaderboard.submissions.models import Submission
 from leaderboard.submissions.selectors import leaderboard_rows
+from leaderboard.submissions.services import submission_cancel
 from scoring.runners import load_jobs, shard
 
 from .apiclient import client_for
@@ -35,7 +37,8 @@ def run_and_score(phase, organizer, runner: str, shards: int = 1, **fields) -> B
     run = baseline_run_here(run_id=baseline_run_create(phase=phase, user=organizer, runner=runner, shards=shards,
                                                        **fields).pk)
     assert run.submission is not None, run.error
-    grading.submission_score(submission_id=run.submission.pk, attempt=run.submission.attempt)
+    with TestCase.captureOnCommitCallbacks(execute=True):  # the end of scoring is announced on commit
+        grading.submission_score(submission_id=run.submission.pk, attempt=run.submission.attempt)
     run.refresh_from_db()
     return run
 
@@ -99,7 +102,8 @@ def test_it_replaces_the_previous_run_only_once_the_new_one_is_scored(framed_pha
     assert new.status == Status.SUBMITTED  # submitted, not yet scored: the old row stays
     ids = [r.submission_id for r in leaderboard_rows(phase=framed_phase, split="overall").rows]
     assert ids == [old.submission_id]
-    grading.submission_score(submission_id=new.submission.pk, attempt=new.submission.attempt)
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        grading.submission_score(submission_id=new.submission.pk, attempt=new.submission.attempt)
     ids = [r.submission_id for r in leaderboard_rows(phase=framed_phase, split="overall").rows]
     assert ids == [new.submission_id]
     new.refresh_from_db()
@@ -292,3 +296,19 @@ def test_it_fails_the_shard_and_the_run_after_the_last_retry_of_an_internal_erro
     run.refresh_from_db()
     assert run.status == Status.FAILED and "internal error (OSError: disk gone)" in run.error
     assert ShardRun.objects.get(run=run).status == ShardRun.Status.FAILED
+
+
+@pytest.mark.parametrize("ending", ["failed", "cancelled"])
+def test_it_fails_the_run_when_its_submission_fails_or_is_cancelled(framed_phase, organizer, ending):
+    run = baseline_run_here(run_id=baseline_run_create(phase=framed_phase, user=organizer, runner="empty").pk)
+    assert run.status == Status.SUBMITTED
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        if ending == "failed":
+            grading.submission_fail_internal(submission_id=run.submission.pk, attempt=run.submission.attempt,
+                                             reason="The scorer stopped.")
+        else:
+            submission_cancel(submission=run.submission, user=organizer)
+    run.refresh_from_db()
+    assert run.status == Status.FAILED and run.finished_at is not None
+    assert run.error.startswith("Its submission was not scored: ")
+    assert ("The scorer stopped." if ending == "failed" else "it was cancelled") in run.error

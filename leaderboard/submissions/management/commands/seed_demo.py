@@ -24,6 +24,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from leaderboard.accounts.models import Team
@@ -262,8 +263,10 @@ class Command(BaseCommand):
         """The weight-free runners on the phase's inputs (once per ground truth), and the paper's numbers."""
         made = 0
         for name in DEMO_RUNNERS.get(phase.slug, []):
-            done = BaselineRun.objects.filter(phase=phase, runner=name, gt_version=phase.ground_truth.version,
-                                              status=BaselineRun.Status.FINISHED)
+            # A run is marked finished once the seed's transaction commits; its scored submission says it sooner.
+            done = BaselineRun.objects.filter(
+                Q(status=BaselineRun.Status.FINISHED) | Q(submission__status=Submission.Status.FINISHED),
+                phase=phase, runner=name, gt_version=phase.ground_truth.version)
             if done.exists():
                 continue
             run = baseline_run_create(phase=phase, user=organizer, runner=name)
@@ -271,8 +274,8 @@ class Command(BaseCommand):
             if run.submission is None:
                 raise CommandError(f"the {name} baseline failed: {run.error}")
             submission_score(submission_id=run.submission.pk, attempt=run.submission.attempt)
-            run.refresh_from_db()
-            self.stdout.write(f"Baseline {phase.slug} / {name}: run #{run.pk} {run.status}")
+            run.submission.refresh_from_db()
+            self.stdout.write(f"Baseline {phase.slug} / {name}: run #{run.pk}, submission {run.submission.status}")
             made += 1
         counts = reported_import(phase=phase, results=reported_parse(PAPER_FILE.read_text(encoding="utf-8")))
         if counts["created"] or counts["updated"]:
