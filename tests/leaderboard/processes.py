@@ -71,12 +71,14 @@ def redis_broker(url: str) -> Iterator[redis.Redis]:
 
 
 @contextlib.contextmanager
-def celery_worker(broker_url: str, log: Path, queues: str = "scoring") -> Iterator[subprocess.Popen]:
-    """A real `celery worker` (solo pool) seeing this test's database and files; stopped afterwards."""
-    command = [sys.executable, "-m", "celery", "-A", "leaderboard", "worker", "-Q", queues, "-c", "1", "-P", "solo",
+def celery_worker(broker_url: str, log: Path, queues: str = "scoring", pool: str = "solo",
+                  env: dict[str, str] | None = None) -> Iterator[subprocess.Popen]:
+    """A real `celery worker` (one process of `pool`) seeing this test's database and files, with
+    `env` added to its environment; stopped afterwards."""
+    command = [sys.executable, "-m", "celery", "-A", "leaderboard", "worker", "-Q", queues, "-c", "1", "-P", pool,
                "--without-heartbeat", "--without-mingle", "--without-gossip", "--loglevel", "INFO"]
     with log.open("wb") as output:
-        child = subprocess.Popen(command, cwd=ROOT, env=worker_env(broker_url), stdout=output,
+        child = subprocess.Popen(command, cwd=ROOT, env={**worker_env(broker_url), **(env or {})}, stdout=output,
                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
         yield child
