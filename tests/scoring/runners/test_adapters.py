@@ -315,3 +315,11 @@ def test_it_runs_videolisa_through_its_repository_code(tmp_path: Path) -> None:
     assert all(levels(entry["clip"]) == [0, 3, 5, 8] for entry in logged)
     assert all(entry["dense"] == [worker.videolisa_dense_indices(4, 2)] for entry in logged)
     assert all(entry["original"] == [36, 64] and entry["resize"] == [576, 1024] for entry in logged)
+
+
+def test_it_lists_every_option_the_adapters_read_in_the_registry() -> None:
+    from scoring.runners.adapters import SPECS
+
+    for name in ("sa2va", "videolisa"):
+        assert set(SPECS[name].required) | {"chunk"} <= set(get_runner(name).options)
+    assert {"model_class", "frames_sparse", "frames_dense"} <= set(get_runner("videolisa").options)
