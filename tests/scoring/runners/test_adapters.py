@@ -323,3 +323,17 @@ def test_it_lists_every_option_the_adapters_read_in_the_registry() -> None:
     for name in ("sa2va", "videolisa"):
         assert set(SPECS[name].required) | {"chunk"} <= set(get_runner(name).options)
     assert {"model_class", "frames_sparse", "frames_dense"} <= set(get_runner("videolisa").options)
+
+
+def test_it_keeps_the_worker_free_of_our_package() -> None:
+    """The model environment has no `scoring`: the worker may import only what it has."""
+    import ast
+
+    tree = ast.parse(Path(worker.__file__).read_text(encoding="utf-8"))
+    roots = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+             for alias in node.names}
+    roots |= {node.module.split(".")[0] for node in ast.walk(tree)
+              if isinstance(node, ast.ImportFrom) and node.module and node.level == 0}
+    allowed = {"numpy", "PIL", "torch", "transformers"}
+    assert roots - allowed <= set(sys.stdlib_module_names), roots - allowed - set(sys.stdlib_module_names)
+    assert not any(isinstance(node, ast.ImportFrom) and node.level > 0 for node in ast.walk(tree))
