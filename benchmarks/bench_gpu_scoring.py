@@ -214,8 +214,8 @@ def rows(args: argparse.Namespace) -> Iterator[str]:
     cpu = f"CPU, {torch.get_num_threads()} torch threads"
     device_name = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else cpu
     yield f"torch {torch.__version__} on {args.device} ({device_name}); best of {args.repeat}; batch {args.batch}"
-    yield (f"{'set':8} {'form':4} {'CPU floor s':>11} {'RLE scorer s':>12} {'torch s':>8} {'of it on device':>15} "
-           f"{'torch/RLE':>9}  input")
+    torch_columns = "" if args.no_torch else f" {'torch s':>8} {'of it on device':>15} {'torch/RLE':>9}"
+    yield f"{'set':8} {'form':4} {'CPU floor s':>11} {'RLE scorer s':>12}{torch_columns}  input"
     for (name, form), archive in zips.items():
         floor_seconds, _ = best_of(args.repeat, lambda archive=archive: cpu_floor(gt, archive))
         rle_seconds, expected = best_of(args.repeat, lambda archive=archive: rle_scores(gt, archive))
