@@ -44,7 +44,16 @@ _GSAM2_OPTIONS = {
 }
 _ADAPTER_OPTIONS = {
     "python": "the Python of the model's own environment (required: it pins its own transformers)",
-    "chunk": "frames per model call on long videos (Sa2VA: 32, VideoLISA: 1)",
+    "chunk": "frames per model call on long videos (Sa2VA: 32, VideoLISA: 64; 0: the whole video in one call, "
+             "as the official runners do)",
+}
+_VIDEOLISA_OPTIONS = {
+    **_ADAPTER_OPTIONS,
+    "code": "a checkout of github.com/showlab/VideoLISA (required: the model's code)",
+    "vision_tower": "a local folder of openai/clip-vit-large-patch14-336 (required)",
+    "model_class": "the model class in that checkout (model.VideoLISA:VideoLISAForCausalLM)",
+    "frames_sparse": "frames the MLLM sees, sampled over the whole video (32, the official script's)",
+    "frames_dense": "of those, frames it sees at full token density (4)",
 }
 
 RUNNERS: dict[str, Runner] = {
@@ -60,9 +69,9 @@ RUNNERS: dict[str, Runner] = {
         Runner("sa2va", "Sa2VA (ByteDance Sa2VA-4B / -26B, its own remote code) run in its own environment; the "
                "video's first frames are its key frames", "1.0.0", True, ("cuda",),
                _lazy("adapters", "load", model="sa2va"), _ADAPTER_OPTIONS),
-        Runner("videolisa", "VideoLISA-3.8B (its repository's model.evaluate) run in its own environment, frame "
-               "by frame", "1.0.0", True, ("cuda",), _lazy("adapters", "load", model="videolisa"),
-               _ADAPTER_OPTIONS),
+        Runner("videolisa", "VideoLISA-3.8B (its repository's model.evaluate) run in its own environment; the "
+               "MLLM sees sparse frames of the whole video, SAM decodes every frame", "1.0.0", True, ("cuda",),
+               _lazy("adapters", "load", model="videolisa"), _VIDEOLISA_OPTIONS),
         Runner("empty", "Predicts nothing anywhere: the lower bound every method must beat (weight-free)", "1.0.0",
                False, ("cpu",), _lazy("classical", "load_empty")),
         Runner("colour", "Classical, weight-free: the expression's colour words become HSV ranges, and the "
