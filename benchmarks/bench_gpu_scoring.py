@@ -103,9 +103,13 @@ class TorchScorer:
         torch = self.torch
         start = time.perf_counter()
         truth = self._dense(gt_runs, pixels)
-        guess = self._dense(pred, pixels) if isinstance(pred, list) else pred
-        inter = (truth & guess).sum(1)
-        union = (truth | guess).sum(1)
+        if isinstance(pred, list):
+            guess = self._dense(pred, pixels)
+        else:  # the ground truth decodes column-major: transpose it on the device, not the PNGs on the host
+            k, height, width = pred.shape  # type: ignore[attr-defined]
+            truth, guess = truth.view(k, width, height).transpose(1, 2), pred
+        inter = (truth & guess).flatten(1).sum(1)
+        union = (truth | guess).flatten(1).sum(1)
         out = torch.stack([inter, union]).cpu().numpy()  # synchronises
         self.device_seconds += time.perf_counter() - start
         return out[0], out[1]
@@ -114,9 +118,8 @@ class TorchScorer:
         ious: list[float] = []
         for at in range(0, len(gt_runs), self.batch):
             part = pred[at : at + self.batch]
-            if dense:  # PNG masks (h, w) row-major; the ground truth decodes column-major
-                stacked = np.stack(part).transpose(0, 2, 1).reshape(len(part), pixels)
-                part = self.torch.from_numpy(np.ascontiguousarray(stacked)).to(self.device)
+            if dense:  # PNG masks go up as decoded, (k, h, w); one copy on the host (the stack)
+                part = self.torch.from_numpy(np.stack(part)).to(self.device)
             inter, union = self._counts(gt_runs[at : at + self.batch], part, pixels)
             ious.extend((inter / union).tolist())  # exact integers, divided as scoring.metrics does
         return ious
