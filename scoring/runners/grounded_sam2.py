@@ -318,6 +318,10 @@ def load(*, weights: Path | None, device: str, options: Mapping[str, str], key_f
     with _offline():
         import torch
         from transformers import AutoTokenizer, GroundingDinoForObjectDetection, Sam2VideoModel
+        from transformers.utils import logging as transformers_logging
+
+        # Its "Loading weights" bars would tear through the run's own progress bar (and worker logs).
+        transformers_logging.disable_progress_bar()
 
         if device == "cuda" and not torch.cuda.is_available():
             raise RunnerError("grounded-sam2: CUDA was asked for but this machine has no GPU (or torch has no CUDA "
