@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -21,8 +22,7 @@ from leaderboard.errors import ApplicationError, Conflict
 from leaderboard.submissions import admission
 from leaderboard.submissions.models import Submission
 from leaderboard.submissions.services import submission_create
-from scoring.runners import Runner, RunnerError, get_runner
-from scoring.runners.base import zip_folder
+from scoring.runners import Runner, RunnerError, get_runner, merge
 
 from . import dispatch
 from .models import BaselineRun, ShardRun
@@ -127,25 +127,9 @@ def _description(run: BaselineRun, runner: Runner) -> str:
     if run.options:
         parts.append("Options: " + ", ".join(f"{k}={v}" for k, v in sorted(run.options.items())) + ".")
     if run.weights_path:
-        parts.append(f"Weights: {run.weights_path} (config sha256 {run.weights_sha256[:16] or 'unknown'}).")
+        # The folder's name, not the worker's path to it: the description is public.
+        parts.append(f"Weights: {Path(run.weights_path).name} (config sha256 {run.weights_sha256[:16] or 'unknown'}).")
     return " ".join(parts)
-
-
-def _merge(folders: list[Path], target: Path) -> Path:
-    """One folder holding every shard's files (hard links: the shards write disjoint videos)."""
-    shutil.rmtree(target, ignore_errors=True)
-    for folder in folders:
-        for path in sorted(folder.rglob("*")):
-            relative = path.relative_to(folder)
-            if not path.is_file() or any(part.startswith(".") for part in relative.parts):
-                continue
-            destination = target / relative
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.link(path, destination)
-            except OSError:  # another file system, or links not allowed: copy
-                shutil.copyfile(path, destination)
-    return target
 
 
 def baseline_run_assemble(*, run_id: int) -> str:
@@ -166,9 +150,14 @@ def baseline_run_assemble(*, run_id: int) -> str:
         return "waiting"
     BaselineRun.objects.filter(pk=run.pk, status__in=BaselineRun.ACTIVE).update(status=Status.ASSEMBLING)
     root = run_folder(run)
-    folders = [shard_folder(run, s.index) for s in shards]
-    source = folders[0] if len(folders) == 1 else _merge(folders, root / "merged")
-    archive = zip_folder(source, root / f"run-{run.pk}.zip")
+    # A zip of this call's own: two assemblies of one run (a chord sent again) never write the same
+    # file, and only the first to lock the run below submits.
+    archive = root / f"run-{run.pk}-{uuid.uuid4().hex[:12]}.zip"
+    try:
+        merge([shard_folder(run, s.index) for s in shards], archive)
+    except RunnerError as exc:
+        baseline_run_fail(run_id=run.pk, error=f"The shards could not be assembled: {exc}")
+        return "failed"
     runner = _runner(run.runner)
     try:
         with transaction.atomic():
@@ -188,15 +177,19 @@ def baseline_run_assemble(*, run_id: int) -> str:
     except ApplicationError as exc:
         baseline_run_fail(run_id=run.pk, error=f"The assembled submission was refused: {exc.message}")
         return "failed"
+    finally:
+        archive.unlink(missing_ok=True)  # stored as the submission's file, or not wanted
     return "submitted"
 
 
 def baseline_run_follow_scoring(*, submission: Submission) -> None:
     """A run's submission was scored: the run is finished (or failed with the scorer's words)."""
+    # The submission's latest outcome: a rescore that succeeds after a failure finishes the run,
+    # and one that fails after a success fails it.
+    runs = BaselineRun.objects.filter(submission=submission,
+                                      status__in=[Status.SUBMITTED, Status.FINISHED, Status.FAILED])
     if submission.status == Submission.Status.FINISHED:
-        BaselineRun.objects.filter(submission=submission, status=Status.SUBMITTED).update(
-            status=Status.FINISHED, finished_at=timezone.now())
+        runs.update(status=Status.FINISHED, finished_at=timezone.now(), error="")
     elif submission.status in (Submission.Status.FAILED, Submission.Status.CANCELLED):
         reason = submission.failure_message or f"it was {submission.status}"
-        BaselineRun.objects.filter(submission=submission, status=Status.SUBMITTED).update(
-            status=Status.FAILED, finished_at=timezone.now(), error=f"Its submission was not scored: {reason}")
+        runs.update(status=Status.FAILED, finished_at=timezone.now(), error=f"Its submission was not scored: {reason}")

@@ -3,6 +3,8 @@ weights, shards, speed), for anyone who may see its submission."""
 
 from __future__ import annotations
 
+from pathlib import PurePath
+
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
@@ -18,5 +20,7 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     return render(request, "baselines/run.html", {
         "run": run, "phase": run.phase, "challenge": run.phase.challenge,
         "progress": selectors.run_progress(run=run), "shards": list(run.shard_runs.all()),
+        # Worker paths, host names and error texts are the organizers'; the public sees the weights' folder name.
         "organizer": request.user.is_authenticated and request.user.is_staff,
+        "weights_name": PurePath(run.weights_path).name if run.weights_path else "",
     })

@@ -53,11 +53,13 @@ class Job:
 
 
 class Frames:
-    """A job's frames, read one at a time from `<frames>/<clip>/<frame>.jpg` (never all at once)."""
+    """A job's frames, read one at a time from `<frames>/<clip>/<frame>.jpg` (never all at once).
+    Every frame of a video must have one size (masks are written at it)."""
 
     def __init__(self, folder: Path, job: Job) -> None:
         self.folder = folder / job.clip
         self.names = job.frames
+        self.size: tuple[int, int] | None = None  # (height, width), from the first frame read
 
     def __len__(self) -> int:
         return len(self.names)
@@ -71,9 +73,17 @@ class Frames:
 
         try:
             with Image.open(self.path(index)) as image:
-                return np.asarray(image.convert("RGB"))
-        except OSError as exc:
+                pixels = np.asarray(image.convert("RGB"))
+        except (OSError, ValueError) as exc:
             raise RunnerError(f"cannot read the frame {self.path(index)}: {exc}") from exc
+        size = (int(pixels.shape[0]), int(pixels.shape[1]))
+        if self.size is None:
+            self.size = size
+        elif size != self.size:
+            raise RunnerError(f"the frame {self.path(index)} is {size[0]}x{size[1]} (height x width), but the "
+                              f"video's other frames are {self.size[0]}x{self.size[1]}: every frame of a video "
+                              f"must have one size")
+        return pixels
 
     def __iter__(self) -> Iterator[np.ndarray]:
         for index in range(len(self.names)):
@@ -115,6 +125,13 @@ def frames_root(folder: str | os.PathLike[str]) -> Path:
     return root
 
 
+def _check_name(path: Path, what: str, name: str) -> None:
+    """An id becomes a file or folder name of the submission: it must stay one name, in its folder."""
+    if name in ("", ".", "..") or any(c in name for c in "/\\\0"):
+        raise RunnerError(f"{path}: the {what} {name!r} cannot be a file name (empty, '.', '..', or with a "
+                          f"slash): it would be written outside its folder")
+
+
 def load_jobs(meta_path: str | os.PathLike[str], *, split: str | None = None) -> list[Job]:
     """Every expression of a meta file, in file order. A whole-benchmark file names each video's
     split (`subset`); a split's own file (`subset/<split>/meta_expressions.json`) takes it from
@@ -145,9 +162,19 @@ def load_jobs(meta_path: str | os.PathLike[str], *, split: str | None = None) ->
                 raise RunnerError(f"{path}: the video {video!r} has an unknown subset {video_split!r}")
             if split is not None and video_split != split:
                 continue
+            if not frames:
+                raise RunnerError(f"{path}: the video {video!r} lists no frames")
             clip = video.split("--")[0] if video_split == "medium" else video
+            for name in (video, *frames):
+                _check_name(path, "video" if name == video else f"frame of {video!r}", name)
             for exp_id, exp in expressions.items():
-                jobs.append(Job(split=video_split, video=video, exp_id=str(exp_id), obj_id=str(exp["obj_id"]),
+                obj_id = exp["obj_id"]
+                if isinstance(obj_id, bool) or not isinstance(obj_id, str | int):
+                    raise RunnerError(f"{path}: expression {exp_id!r} of {video!r} has obj_id {obj_id!r}, not a "
+                                      f"string or a number")
+                _check_name(path, f"expression of {video!r}", str(exp_id))
+                _check_name(path, f"obj_id of {video!r}/{exp_id}", str(obj_id))
+                jobs.append(Job(split=video_split, video=video, exp_id=str(exp_id), obj_id=str(obj_id),
                                 expression=str(exp["exp"]), clip=clip, frames=frames))
         except (AttributeError, KeyError, TypeError):
             raise RunnerError(f"{path}: the video {video!r} lacks its frames or its expressions "
@@ -269,7 +296,7 @@ def _write_zip(entries: Mapping[str, Callable[[], bytes]], out: str | os.PathLik
     """A zip of `entries` (name → reader), sorted with fixed timestamps, so that its bytes depend only
     on the masks; read one entry at a time and written under a temporary name, then renamed."""
     target = Path(out)
-    partial = target.with_name(f".{target.name}.partial")
+    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
     with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
         for name in sorted(entries):
             info = zipfile.ZipInfo(name, date_time=(2025, 1, 1, 0, 0, 0))
@@ -280,8 +307,10 @@ def _write_zip(entries: Mapping[str, Callable[[], bytes]], out: str | os.PathLik
 
 
 def _visible(name: str) -> bool:
-    """Hidden files (manifests, partial writes) stay out of every zip."""
-    return not any(part.startswith(".") for part in name.split("/"))
+    """The run's own files (manifests, locks, partial writes) stay out of every zip; nothing else
+    does, so an id that starts with "." is written like any other."""
+    last = name.rsplit("/", 1)[-1]
+    return not (last.startswith(".egomask-run") or (last.startswith(".") and last.endswith(".partial")))
 
 
 def _folder_entries(root: Path) -> dict[str, Callable[[], bytes]]:
@@ -376,21 +405,36 @@ def check_cuda() -> None:
                           f"machine: pass --device cpu, or run on a GPU machine")
 
 
-def _check_manifest(folder: Path, manifest: dict[str, object], shard_of: tuple[int, int]) -> None:
-    """A resumed run must be the same run: same runner, version, options and shard. (Shards may
-    share one folder: each has its own manifest, and they write disjoint files.)"""
+def _earlier_settings(folder: Path, manifest: dict[str, object], shard_of: tuple[int, int]) -> Path:
+    """The manifest's path, once it is clear that a resumed run is the same run (same runner,
+    version, options and shard) or that the earlier one wrote nothing. Shards may share one folder:
+    each has its own manifest, and they write disjoint files."""
     path = folder / MANIFEST.format(index=shard_of[0], count=shard_of[1])
     if path.is_file():
         try:
             earlier = json.loads(path.read_text(encoding="utf-8"))
         except ValueError:
             earlier = None
-        if earlier != manifest:
+        wrote = any(p.suffix == ".json" and _visible(p.relative_to(folder).as_posix()) for p in folder.rglob("*"))
+        if earlier != manifest and wrote:
             raise RunnerError(f"{folder} holds an earlier run with other settings ({earlier}); resume it with "
                               f"those settings, or write to another --out")
-    else:
-        folder.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(manifest, sort_keys=True), encoding="utf-8")
+    return path
+
+
+@contextlib.contextmanager
+def _exclusive(lock: Path) -> Iterator[None]:
+    """Hold `lock` (an flock) for the run: a second run into the same place is refused, not mixed in."""
+    import fcntl
+
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunnerError(f"another run is writing to {lock.parent} now: wait for it to end, or write to "
+                              f"another --out") from None
+        yield  # the lock goes with the file handle, also when the process is killed
 
 
 def run(runner: Runner, *, jobs: Sequence[Job], frames: str | os.PathLike[str], out: str | os.PathLike[str],
@@ -419,15 +463,37 @@ def run(runner: Runner, *, jobs: Sequence[Job], frames: str | os.PathLike[str], 
     mine = shard(jobs, *shard_of)
     root = check_frames(mine, frames)
     target = Path(out)
-    folder = target.with_name(target.name[:-4] + ".partial") if target.suffix == ".zip" else target
+    zipped = target.suffix.lower() == ".zip"
+    folder = target.with_name(target.name[:-4] + ".partial") if zipped else target
     manifest = {"runner": runner.name, "version": runner.version, "options": options,
                 "shard": f"{shard_of[0]}/{shard_of[1]}", "device": device}
-    if target.suffix == ".zip" and target.exists() and not folder.exists():
-        raise RunnerError(f"{target} already exists (a finished run): remove it, or write to another --out")
-    _check_manifest(folder, manifest, shard_of)
+    if target.exists() and (zipped or not target.is_dir()) and not folder.is_dir():
+        raise RunnerError(f"--out {target} already exists" + (" (a finished run)" if zipped else ", and is a file") +
+                          ": remove it, or write to another --out")
+    # A zip is one run's, whatever its shard; shards may share a folder, one run per shard at a time.
+    lock = folder / (".egomask-run.lock" if zipped else f".egomask-run-{shard_of[0]}of{shard_of[1]}.lock")
+    try:
+        with _exclusive(lock):
+            report = _run_locked(runner, mine, root, folder, target if zipped else None, manifest, shard_of, device,
+                                 weights_path, options, progress, started)
+    except (FileExistsError, NotADirectoryError, PermissionError) as exc:
+        raise RunnerError(f"cannot write to --out {target}: {exc.strerror} ({exc.filename})") from None
+    if zipped:
+        with contextlib.suppress(OSError):  # a run that started since keeps the folder and its files
+            lock.unlink()
+            folder.rmdir()
+    return report
+
+
+def _run_locked(runner: Runner, mine: list[Job], root: Path, folder: Path, zip_target: Path | None,
+                manifest: dict[str, object], shard_of: tuple[int, int], device: str, weights_path: Path | None,
+                options: dict[str, str], progress: Callable[[Progress], None] | None, started: float) -> RunReport:
+    manifest_path = _earlier_settings(folder, manifest, shard_of)
     writer = Writer(folder)
     state = Progress(expressions=len(mine), frames=sum(len(job.frames) for job in mine))
     model = runner.load(weights=weights_path, device=device, options=options) if mine else None
+    # Recorded only once the runner accepted its settings, so a refused start leaves nothing to resume.
+    manifest_path.write_text(json.dumps(manifest, sort_keys=True), encoding="utf-8")
     try:
         for job in mine:
             state.job = job
@@ -446,11 +512,15 @@ def run(runner: Runner, *, jobs: Sequence[Job], frames: str | os.PathLike[str], 
     finally:
         if model is not None:
             model.close()
-    if target.suffix == ".zip":
-        zip_folder(folder, target)
-        shutil.rmtree(folder)  # the zip holds it all; a resumed run needs the folder only until here
+    if zip_target is not None:
+        zip_folder(folder, zip_target)
+        # The zip holds it all; a resumed run needs the folder only until here (the lock file goes
+        # last, while it is still held).
+        for entry in folder.iterdir():
+            if entry.name != ".egomask-run.lock":
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
     return RunReport(runner=runner.name, version=runner.version, device=device, options=options, shard=shard_of,
                      expressions=state.expressions, frames=state.frames,
                      skipped_expressions=state.skipped_expressions, masks=state.masks,
                      seconds=time.perf_counter() - started, model_seconds=state.seconds,
-                     frames_per_second=state.frames_per_second, out=str(target))
+                     frames_per_second=state.frames_per_second, out=str(zip_target or folder))

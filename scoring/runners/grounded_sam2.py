@@ -277,7 +277,7 @@ def _number(options: Mapping[str, str], name: str, default: str, parse: Callable
 
 def _folder(weights: Path, name: str) -> Path:
     folder = weights / name
-    download = (f"huggingface-cli download {_DOWNLOADS[name]} --local-dir {folder} "
+    download = (f"hf download {_DOWNLOADS[name]} --local-dir {folder} "
                 f"(docs/runners.md lists the other models that fit)")
     if not folder.is_dir():
         raise RunnerError(f"the weights folder {weights} has no {name}/ sub-folder: {download}")

@@ -23,7 +23,7 @@ from leaderboard.errors import ApplicationError, NotAllowed
 from leaderboard.submissions import grading
 from leaderboard.submissions.models import Submission
 from leaderboard.submissions.selectors import leaderboard_rows
-from leaderboard.submissions.services import submission_cancel
+from leaderboard.submissions.services import submission_cancel, submission_rescore
 from scoring.runners import load_jobs, shard
 
 from .apiclient import client_for
@@ -312,3 +312,55 @@ def test_it_fails_the_run_when_its_submission_fails_or_is_cancelled(framed_phase
     assert run.status == Status.FAILED and run.finished_at is not None
     assert run.error.startswith("Its submission was not scored: ")
     assert ("The scorer stopped." if ending == "failed" else "it was cancelled") in run.error
+
+
+def test_it_follows_a_rescore_after_the_first_scoring_failed(framed_phase, organizer):
+    run = baseline_run_here(run_id=baseline_run_create(phase=framed_phase, user=organizer, runner="empty").pk)
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        grading.submission_fail_internal(submission_id=run.submission.pk, attempt=run.submission.attempt,
+                                         reason="The scorer stopped.")
+    run.refresh_from_db()
+    assert run.status == Status.FAILED
+    submission = submission_rescore(submission=run.submission)
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        grading.submission_score(submission_id=submission.pk, attempt=submission.attempt)
+    run.refresh_from_db()
+    assert (run.status, run.error) == (Status.FINISHED, "")
+
+
+def test_two_assemblies_of_one_run_submit_once_and_whole(framed_phase, organizer, monkeypatch):
+    from leaderboard.baselines import services
+
+    run = baseline_run_create(phase=framed_phase, user=organizer, runner="colour", shards=2)
+    for index in range(2):
+        assert baseline_shard_run(run_id=run.pk, index=index, hostname="celery@test") == "finished"
+    real_merge = services.merge
+    outcomes = []
+
+    def merge_while_another_assembles(parts, out):  # the chord sent again: a second assembly meanwhile
+        target = real_merge(parts, out)
+        if not outcomes:
+            outcomes.append("started")
+            outcomes.append(services.baseline_run_assemble(run_id=run.pk))
+        return target
+
+    monkeypatch.setattr(services, "merge", merge_while_another_assembles)
+    assert services.baseline_run_assemble(run_id=run.pk) == "done"
+    assert outcomes == ["started", "submitted"]
+    run.refresh_from_db()
+    assert run.status == Status.SUBMITTED
+    assert Submission.objects.filter(phase=framed_phase, is_baseline=True).count() == 1
+    names = zipfile.ZipFile(io.BytesIO(stored_zip(run))).namelist()
+    assert sorted(names) == sorted(job.relative_path for job in load_jobs(_meta(run)))
+
+
+def test_the_run_page_keeps_worker_paths_and_errors_for_organizers(framed_phase, organizer, client, settings):
+    (settings.BASELINE_WEIGHTS_DIR / "colourful").mkdir(parents=True)
+    run = run_and_score(framed_phase, organizer, "colour")
+    BaselineRun.objects.filter(pk=run.pk).update(weights_path="/srv/secret/mount/colourful", weights_sha256="ab" * 32,
+                                                 error="OSError on gpu-node-7: /srv/secret/mount")
+    html = client.get(f"/baselines/runs/{run.pk}/").content.decode()
+    assert "colourful" in html and "/srv/secret" not in html and "gpu-node-7" not in html
+    client.force_login(organizer)
+    html = client.get(f"/baselines/runs/{run.pk}/").content.decode()
+    assert "/srv/secret/mount/colourful" in html and "gpu-node-7" in html

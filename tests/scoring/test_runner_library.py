@@ -4,11 +4,13 @@ synthetic benchmark with frames: jobs, frames checks, shards, the atomic writer,
 from __future__ import annotations
 
 import json
+import shutil
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from scoring import evaluate, load_ground_truth, validate_submission
 from scoring.runners import RUNNERS, Job, RunnerError, get_runner, load_jobs, merge, run, shard
@@ -207,3 +209,94 @@ def test_every_runner_is_listed_with_what_the_list_promises():
         assert listing["name"] == name
         assert {"name", "description", "needs_weights", "devices"} <= set(listing)
         assert set(listing["devices"]) <= {"cuda", "cpu"} and listing["devices"]
+
+
+def _meta_with(tmp_path: Path, inputs: Path, change) -> Path:  # type: ignore[no-untyped-def]
+    meta = json.loads((inputs / "meta_expressions.json").read_text())
+    change(meta["videos"])
+    path = tmp_path / "meta_expressions.json"
+    path.write_text(json.dumps(meta))
+    return path
+
+
+@pytest.mark.parametrize("where, bad", [("exp_id", "../../../../escaped"), ("exp_id", "a/b"), ("obj_id", "..\\x"),
+                                        ("video", ".."), ("exp_id", ""), ("obj_id", [1, 2]), ("obj_id", True)])
+def test_it_refuses_ids_that_are_not_one_file_name(public_inputs, tmp_path, where, bad):
+    def change(videos):
+        name = next(iter(videos))
+        if where == "video":
+            videos[bad] = videos.pop(name)
+        elif where == "exp_id":
+            expressions = videos[name]["expressions"]
+            expressions[bad] = expressions.pop(next(iter(expressions)))
+        else:
+            next(iter(videos[name]["expressions"].values()))["obj_id"] = bad
+
+    meta = _meta_with(tmp_path, public_inputs, change)
+    with pytest.raises(RunnerError, match=str(meta)):
+        load_jobs(meta)
+    assert not list(tmp_path.parent.glob("escaped*")) and not list(Path("/").glob("escaped*"))
+
+
+def test_it_keeps_ids_that_start_with_a_dot_in_the_zip(public_inputs, tmp_path):
+    def change(videos):
+        expressions = next(iter(videos.values()))["expressions"]
+        expressions[".h"] = expressions.pop(next(iter(expressions)))
+
+    jobs = load_jobs(_meta_with(tmp_path, public_inputs, change))
+    run(get_runner("empty"), jobs=jobs, frames=public_inputs, out=tmp_path / "e.zip")
+    assert sorted(zipfile.ZipFile(tmp_path / "e.zip").namelist()) == sorted(j.relative_path for j in jobs)
+    assert any("/.h/" in j.relative_path for j in jobs)
+
+
+def test_it_refuses_a_video_without_frames_or_with_frames_of_two_sizes(public_inputs, tmp_path):
+    meta = _meta_with(tmp_path, public_inputs, lambda videos: next(iter(videos.values())).update(frames=[]))
+    with pytest.raises(RunnerError, match="lists no frames"):
+        load_jobs(meta)
+    frames = tmp_path / "frames"
+    shutil.copytree(public_inputs / "JPEGImages", frames)
+    job = _jobs(public_inputs)[0]
+    odd = frames / job.clip / f"{job.frames[1]}.jpg"
+    Image.open(odd).resize((10, 8)).save(odd)
+    with pytest.raises(RunnerError, match=rf"{odd} is 8x10 .* other frames are \d+x\d+"):
+        run(get_runner("colour"), jobs=[job], frames=frames, out=tmp_path / "c")
+
+
+def test_a_refused_start_leaves_nothing_to_resume(public_inputs, tmp_path):
+    jobs = _jobs(public_inputs)
+    with pytest.raises(RunnerError, match="min_area"):
+        run(get_runner("colour"), jobs=jobs, frames=public_inputs, out=tmp_path / "c.zip", options={"min_area": "x"})
+    report = run(get_runner("colour"), jobs=jobs, frames=public_inputs, out=tmp_path / "c.zip")
+    assert report.skipped_expressions == 0 and (tmp_path / "c.zip").is_file()
+    assert not (tmp_path / "c.partial").exists()
+
+
+def test_a_second_run_into_the_same_place_is_refused_while_the_first_runs(public_inputs, tmp_path):
+    jobs = _jobs(public_inputs)
+    refused = []
+
+    def second_run(state):
+        if state.done_expressions == 2:
+            for out, shard_of in ((tmp_path / "c.zip", (0, 1)), (tmp_path / "c.zip", (1, 2))):
+                with pytest.raises(RunnerError, match="another run is writing to"):
+                    run(get_runner("colour"), jobs=jobs, frames=public_inputs, out=out, shard_of=shard_of)
+                refused.append(shard_of)
+
+    run(get_runner("colour"), jobs=jobs, frames=public_inputs, out=tmp_path / "c.zip", progress=second_run)
+    assert refused == [(0, 1), (1, 2)]
+    assert len(zipfile.ZipFile(tmp_path / "c.zip").namelist()) == len(jobs)  # the first run's work is whole
+    # Shards of one run may share a folder (each holds its own lock).
+    run(get_runner("empty"), jobs=jobs, frames=public_inputs, out=tmp_path / "shared", shard_of=(0, 2),
+        progress=lambda state: run(get_runner("empty"), jobs=jobs, frames=public_inputs, out=tmp_path / "shared",
+                                   shard_of=(1, 2)) if state.done_expressions == 1 else None)
+    assert len(list((tmp_path / "shared").rglob("[!.]*.json"))) == len(jobs)
+
+
+def test_it_says_when_out_cannot_be_written(public_inputs, tmp_path):
+    jobs = _jobs(public_inputs)
+    (tmp_path / "a-file").write_text("")
+    for out in (tmp_path / "a-file", tmp_path / "a-file" / "below"):
+        with pytest.raises(RunnerError, match="--out"):
+            run(get_runner("empty"), jobs=jobs, frames=public_inputs, out=out)
+    run(get_runner("empty"), jobs=jobs, frames=public_inputs, out=tmp_path / "UPPER.ZIP")
+    assert zipfile.is_zipfile(tmp_path / "UPPER.ZIP")

@@ -357,9 +357,9 @@ def test_it_names_the_missing_weights_folder_and_what_to_download(weights, tmp_p
     (partial / "grounding-dino").mkdir(parents=True)
     with pytest.raises(RunnerError, match=r"no grounding-dino/ sub-folder|has no config\.json") as caught:
         gsam2.load(weights=partial, device="cpu", options={})
-    assert "huggingface-cli download IDEA-Research/grounding-dino-tiny" in str(caught.value)
+    assert "hf download IDEA-Research/grounding-dino-tiny" in str(caught.value)
     (partial / "grounding-dino" / "config.json").write_text((weights / "grounding-dino" / "config.json").read_text())
-    with pytest.raises(RunnerError, match=r"has no sam2/ sub-folder.*huggingface-cli download facebook/sam2\.1"):
+    with pytest.raises(RunnerError, match=r"has no sam2/ sub-folder.*hf download facebook/sam2\.1"):
         gsam2.load(weights=partial, device="cpu", options={})
 
 
