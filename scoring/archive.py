@@ -123,6 +123,9 @@ def open_source(path: str | os.PathLike[str], limits: Limits | None = None) -> S
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
         raise NotAZip(f"this is not a zip archive ({exc}); upload a .zip of the prediction folders",
                       Location(file=path.name)) from None
+    except NotImplementedError as exc:  # a "version needed to extract" zipfile does not know
+        raise NotAZip(f"this zip needs a feature the scorer cannot read ({exc}); make it again with a standard "
+                      f"zip tool (zip -r, or Python's zipfile)", Location(file=path.name)) from None
     try:
         files, folders = _check_zip(archive, limits)
         return ZipSource(archive, files, path.name, folders)
@@ -152,6 +155,8 @@ def _check_zip(archive: zipfile.ZipFile, limits: Limits) -> tuple[dict[str, int]
     total = 0
     for info in infos:
         where = Location(file=info.filename)
+        if not info.filename:  # zipfile itself fails on such an entry (IndexError in is_dir)
+            raise UnsafeEntry("the zip has an entry with an empty name; make it again with a standard zip tool")
         path = _relative_posix(info.filename)
         if path is None:
             raise UnsafeEntry("absolute paths and '..' are not allowed in a submission zip", where)

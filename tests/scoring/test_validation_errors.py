@@ -173,6 +173,31 @@ def truncated_zip(tmp: Path) -> Path:
     return path
 
 
+def zip_with_empty_name(tmp: Path) -> Path:
+    """A zip whose second entry's name is empty in the central directory (zipfile cannot make one)."""
+    path = write_zip(tmp / "sub.zip", [(EXPR0, good_rle()), ("x", b"{}")])
+    data = bytearray(path.read_bytes())
+    entry = data.rfind(b"PK\x01\x02")  # the last central directory header: "x"
+    length = struct.unpack("<H", data[entry + 28:entry + 30])[0]
+    data[entry + 28:entry + 30] = struct.pack("<H", 0)
+    del data[entry + 46:entry + 46 + length]
+    end = data.rfind(b"PK\x05\x06")
+    size = struct.unpack("<I", data[end + 12:end + 16])[0]
+    data[end + 12:end + 16] = struct.pack("<I", size - length)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def zip_of_unknown_version(tmp: Path) -> Path:
+    """A zip whose central directory says it needs version 9.9 to extract."""
+    path = write_zip(tmp / "sub.zip", [(EXPR0, good_rle())])
+    data = bytearray(path.read_bytes())
+    entry = data.rfind(b"PK\x01\x02")
+    data[entry + 6:entry + 8] = struct.pack("<H", 99)
+    path.write_bytes(bytes(data))
+    return path
+
+
 def counts_of(mask: np.ndarray) -> str:
     return str(rle_of(mask)["counts"])
 
@@ -228,6 +253,8 @@ CASES: dict[str, Case] = {
                                UnsafeEntry, {"file": "short/v1/1/1-2.json"}, "device, FIFO or socket"),
     "fifo_entry": Case(in_zip([(unix_entry("short/v1/1/1-2.json", stat.S_IFIFO), b"")]),
                        UnsafeEntry, {"file": "short/v1/1/1-2.json"}, "device, FIFO or socket"),
+    "entry_with_empty_name": Case(zip_with_empty_name, UnsafeEntry, {}, "empty name"),
+    "unknown_zip_version": Case(zip_of_unknown_version, NotAZip, {"file": "sub.zip"}, "version 9.9"),
     "duplicate_entry": Case(in_zip([(EXPR0, good_rle()), (EXPR0, b"[]")]), UnsafeEntry, {"file": EXPR0}, "twice"),
     "too_many_entries": Case(in_zip([(EXPR0, good_rle())] + [(f"short/v1/0/junk{i}.txt", b"x") for i in range(3)]),
                              ZipBomb, {}, "entries", limits=Limits(max_entries=3)),
