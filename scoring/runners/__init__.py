@@ -12,8 +12,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .base import (Frames, Job, Model, Progress, Runner, RunnerError, RunReport, check_frames, load_jobs, merge, run,
-                   shard)
+from .base import Frames, Job, Model, Runner, RunnerError, check_frames, load_jobs, shard
+from .driver import Progress, RunReport, run
+from .output import merge
 
 __all__ = ["RUNNERS", "Frames", "Job", "Model", "Progress", "RunReport", "Runner", "RunnerError", "check_frames",
            "get_runner", "load_jobs", "merge", "run", "shard"]

@@ -14,7 +14,8 @@ from PIL import Image
 
 from scoring import evaluate, load_ground_truth, validate_submission
 from scoring.runners import RUNNERS, Job, RunnerError, get_runner, load_jobs, merge, run, shard
-from scoring.runners.base import Writer, check_frames, parse_shard
+from scoring.runners.base import check_frames, parse_shard
+from scoring.runners.output import Writer
 from scoring.runners.classical import colour_words
 
 from .conftest import box, rle_of
