@@ -18,6 +18,17 @@ def _details_path(instance: Submission, filename: str) -> str:
     return f"results/{instance.phase_id}/{instance.pk}-{filename}"
 
 
+class RetryReason(models.TextChoices):
+    WORKER_LOST = "worker_lost", "retrying after a worker stopped"
+    INTERNAL = "internal", "retrying after an error on our side"
+
+
+class FailureKind(models.TextChoices):
+    INVALID = "invalid", "the file has problems"
+    CRASHED = "crashed", "the file stopped the scorer"
+    INTERNAL = "internal", "an error on our side"
+
+
 class Submission(models.Model):
     class Status(models.TextChoices):
         SUBMITTED = "submitted"
@@ -59,10 +70,24 @@ class Submission(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     scoring_seconds = models.FloatField(null=True, blank=True)
+    # The worker scoring the current attempt holds a lease on it and renews it while it works; an
+    # attempt whose lease ran out was left by a worker that stopped, and another one takes it over.
+    lease_owner = models.CharField(max_length=64, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    retry_reason = models.CharField(max_length=16, choices=RetryReason.choices, blank=True,
+                                    help_text="why the current attempt is a retry")
+    failure_kind = models.CharField(max_length=10, choices=FailureKind.choices, blank=True)
+    crash_report = models.TextField(blank=True, help_text="for organizers: the scorer's traceback")
+    idempotency_key = models.CharField(max_length=200, blank=True,
+                                       help_text="the client's Idempotency-Key: a retried upload finds this one")
 
     class Meta:
         ordering = ["-submitted_at", "-id"]
-        indexes = [models.Index(fields=["phase", "team", "status"])]
+        indexes = [models.Index(fields=["phase", "team", "status"]),
+                   models.Index(fields=["phase", "file_sha256"])]
+        constraints = [models.UniqueConstraint(fields=["phase", "user", "idempotency_key"],
+                                               condition=~models.Q(idempotency_key=""),
+                                               name="one_submission_per_idempotency_key")]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.method_name}"
