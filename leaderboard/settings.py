@@ -158,11 +158,12 @@ else:
 CELERY_TASK_DEFAULT_QUEUE = "scoring"
 # Routed by name, each name a task that exists (a test checks it). Scoring is CPU work on `scoring`; a
 # reference runner's shards go to `gpu` when the run uses a GPU, to `scoring` when it runs on the CPU
-# (the weight-free baselines), and the assembly of a run's shards is CPU work.
+# (the weight-free baselines), and the assembly of a run's shards is CPU work. The reconciler and the
+# clean-up have `maintenance` to themselves, so a busy scoring queue never delays a recovery.
 CELERY_TASK_ROUTES = {
     "leaderboard.submissions.tasks.score_submission": {"queue": "scoring"},
-    "leaderboard.submissions.tasks.reconcile_submissions": {"queue": "scoring"},
-    "leaderboard.submissions.tasks.clean_up_uploads": {"queue": "scoring"},
+    "leaderboard.submissions.tasks.reconcile_submissions": {"queue": "maintenance"},
+    "leaderboard.submissions.tasks.clean_up_uploads": {"queue": "maintenance"},
     "leaderboard.challenges.tasks.check_ground_truth": {"queue": "scoring"},
     "leaderboard.baselines.tasks.run_gpu_shard": {"queue": "gpu"},
     "leaderboard.baselines.tasks.run_cpu_shard": {"queue": "scoring"},
@@ -182,22 +183,36 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A request that saved a submission sends its task and answers; with the broker down it gives up within
+# a second or two (the reconciler sends it later) instead of holding the request.
+CELERY_BROKER_CONNECTION_TIMEOUT = env_int("CELERY_BROKER_CONNECTION_TIMEOUT", 2)
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.25,
+                                    "interval_max": 0.5}
 SCORING_SOFT_TIME_LIMIT = env_int("SCORING_SOFT_TIME_LIMIT", 1200)
 SCORING_TIME_LIMIT = env_int("SCORING_TIME_LIMIT", 1500)
-# A submission stuck in a non-terminal state longer than this is re-enqueued by the reconciler.
+# A scoring worker holds a lease on what it scores and renews it every quarter of this; when a lease
+# runs out (its worker was killed) the attempt is taken over by a redelivered task or the reconciler.
+SCORING_LEASE_SECONDS = env_int("SCORING_LEASE_SECONDS", 10)
+# A claimed submission without a lease (claimed before leases existed) counts as stuck after this long.
 SCORING_STUCK_AFTER = env_int("SCORING_STUCK_AFTER", SCORING_TIME_LIMIT + 300)
+RECONCILE_EVERY = env_int("RECONCILE_EVERY", 5)
 CELERY_BEAT_SCHEDULE = {
     "reconcile-submissions": {
         "task": "leaderboard.submissions.tasks.reconcile_submissions",
-        "schedule": env_int("RECONCILE_EVERY", 60),
+        "schedule": RECONCILE_EVERY,
+        "options": {"expires": RECONCILE_EVERY},  # one not run in time is dropped: the next one comes
     },
     "clean-up-uploads": {
         "task": "leaderboard.submissions.tasks.clean_up_uploads",
         "schedule": env_int("UPLOAD_CLEANUP_EVERY", 3600),
+        "options": {"expires": 600},
     },
 }
 
 SUBMISSION_MAX_BYTES = env_int("SUBMISSION_MAX_BYTES", 2 * 1024**3)
+# The same file from the same team to the same phase within this long is a retried upload (a lost answer),
+# answered with the earlier submission instead of a second one.
+SUBMISSION_REPEAT_SECONDS = env_int("SUBMISSION_REPEAT_SECONDS", 600)
 # The web form sends a file larger than this in parts of this size (two-step upload, as the CLI does);
 # at least 5 MiB when private storage is S3 (its smallest part but the last).
 UPLOAD_PART_BYTES = env_int("UPLOAD_PART_BYTES", 16 * 1024**2)

@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     python = sys.executable
     children = {
         "web": _start([python, "manage.py", "runserver", f"{args.host}:{args.port}", "--noreload"]),
-        "worker": _start([python, "-m", "celery", "-A", "leaderboard", "worker", "-Q", "scoring,gpu", "-c", "1",
+        "worker": _start([python, "-m", "celery", "-A", "leaderboard", "worker", "-Q", "maintenance,scoring,gpu", "-c", "2",
                           "-B", "--loglevel", "INFO", "-s", str(Path(settings.VAR_DIR) / "celerybeat-schedule")]),
     }
     url = f"http://{args.host}:{args.port}/"

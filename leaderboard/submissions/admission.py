@@ -4,6 +4,10 @@ upload (services.submission_create) and the completion of a large upload (upload
 Who (the user's team, or an organizer's baseline), when (the phase's dates), the method fields, the
 file (size, zip magic, at least one entry) and, last, the quota, checked and used under a row lock
 on the team so that two simultaneous uploads cannot both take the last slot.
+
+A retried upload is not a second submission: one that carries the Idempotency-Key of an earlier one
+by the same user, or (without a key) the same file from the same team to the same phase within
+SUBMISSION_REPEAT_SECONDS, is answered with the earlier submission (`replayed`), using no quota again.
 """
 
 from __future__ import annotations
@@ -17,16 +21,16 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from leaderboard.accounts.models import Team
 from leaderboard.accounts.selectors import team_for
 from leaderboard.challenges.models import Phase
-from leaderboard.errors import ApplicationError, NotAllowed, QuotaExceeded, TooLarge
+from leaderboard.errors import ApplicationError, Conflict, NotAllowed, QuotaExceeded, TooLarge
 
 from . import queue
-from .models import Submission
+from .models import FailureKind, Submission
 from .selectors import quota_for
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
@@ -35,6 +39,7 @@ NO_TEAM = "Create or join a team for this challenge before submitting."
 _EMPTY_ZIP_MAGIC = b"PK\x05\x06"  # an archive that starts with its end record has no entries
 METHOD_NAME_MAX = 200
 URL_MAX = 200
+IDEMPOTENCY_KEY_MAX = 200
 
 
 def check_method_fields(*, method_name: str, method_url: str = "", code_url: str = "") -> str:
@@ -144,20 +149,69 @@ def check_zip(*, handle: IO[bytes], filename: str = "") -> None:
                                "long) and upload the .zip.")
 
 
+def check_idempotency_key(key: str | None) -> str:
+    """The client's Idempotency-Key header as stored ("" without one), or ApplicationError."""
+    key = (key or "").strip()
+    if len(key) > IDEMPOTENCY_KEY_MAX or not key.isprintable() or not key.isascii():
+        raise ApplicationError(f"The Idempotency-Key header must be at most {IDEMPOTENCY_KEY_MAX} printable ASCII "
+                               "characters (a UUID is a good key).")
+    return key
+
+
+def earlier_upload(*, phase: Phase, team: Team | None, user: AbstractBaseUser, sha256: str, key: str,
+                   now: dt.datetime) -> Submission | None:
+    """The submission this upload repeats, if any (see the module's docstring).
+
+    A key the user already used for another file is refused: the client reused a key by mistake.
+    Without a key, only a team's uploads are matched (baselines are added deliberately), and not one
+    that was cancelled or failed on our side (the team may well be trying again on purpose).
+    """
+    if key:
+        found = Submission.objects.filter(phase=phase, user=user, idempotency_key=key).first()
+        if found is not None and found.file_sha256 != sha256:
+            raise Conflict(f"The Idempotency-Key {key!r} was already used for another file (submission "
+                           f"#{found.pk}); send a new key with a new upload.", detail={"submission": found.pk})
+        return found
+    if team is None:
+        return None
+    since = now - dt.timedelta(seconds=settings.SUBMISSION_REPEAT_SECONDS)
+    return (Submission.objects.filter(phase=phase, team=team, file_sha256=sha256, submitted_at__gte=since)
+            .exclude(status=Submission.Status.CANCELLED).exclude(failure_kind=FailureKind.INTERNAL)
+            .order_by("-submitted_at", "-id").first())
+
+
 def submission_insert(*, phase: Phase, team: Team | None, user: AbstractBaseUser, sha256: str, size: int,
-                      now: dt.datetime, store: Callable[[Submission], None], **fields: object) -> Submission:
-    """Create the row and queue its scoring, the quota checked under a lock on the team.
+                      now: dt.datetime, store: Callable[[Submission], None], idempotency_key: str = "",
+                      **fields: object) -> Submission:
+    """Create the row and queue its scoring, the quota checked under a lock on the team; or return the
+    earlier submission this upload repeats, marked `replayed` (nothing stored, no quota used).
 
     `store` puts the file in place on the unsaved submission (saves a new file, or points the
     field at an object already in private storage).
     """
-    with transaction.atomic():
-        if team is not None:
-            Team.objects.select_for_update().get(pk=team.pk)  # serialises quota checks per team
-        check_quota(phase=phase, team=team, now=now)
-        submission = Submission(phase=phase, team=team, user=user, file_sha256=sha256, file_size=size,
-                                submitted_at=now, **fields)
-        store(submission)
-        submission.save()
-        queue.score_on_commit(submission_id=submission.pk, attempt=submission.attempt)
+    submission = None
+    try:
+        with transaction.atomic():
+            if team is not None:
+                Team.objects.select_for_update().get(pk=team.pk)  # serialises quota checks per team
+            earlier = earlier_upload(phase=phase, team=team, user=user, sha256=sha256, key=idempotency_key, now=now)
+            if earlier is not None:
+                earlier.replayed = True
+                return earlier
+            check_quota(phase=phase, team=team, now=now)
+            submission = Submission(phase=phase, team=team, user=user, file_sha256=sha256, file_size=size,
+                                    submitted_at=now, idempotency_key=idempotency_key, **fields)
+            store(submission)
+            submission.save()
+            queue.score_on_commit(submission_id=submission.pk, attempt=submission.attempt)
+    except IntegrityError:
+        # Two requests with one key at once (a baseline: no team lock): the other one made it.
+        earlier = idempotency_key and Submission.objects.filter(phase=phase, user=user,
+                                                                idempotency_key=idempotency_key).first()
+        if not earlier:
+            raise
+        if submission is not None and submission.file.name and submission.file.name != earlier.file.name:
+            submission.file.delete(save=False)
+        earlier.replayed = True
+        return earlier
     return submission

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.http import HttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import parsers, serializers
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.request import Request
@@ -92,11 +92,16 @@ class MethodFields(serializers.Serializer):
 
 
 def submission_response(request: Request, submission: Submission, status: int = 200) -> Response:
-    """The submission as the caller may see it (201 with its Location when just made)."""
+    """The submission as the caller may see it (201 with its Location when just made; a retried upload that
+    found its earlier submission answers 200 with `Idempotent-Replayed: true`)."""
     access = selectors.submission_access(submission=submission, user=request.user)
-    headers = {"Location": reverse("api-submission", args=[submission.pk])} if status == 201 else None
+    headers = {}
+    if submission.replayed:
+        status, headers["Idempotent-Replayed"] = 200, "true"
+    if status == 201:
+        headers["Location"] = reverse("api-submission", args=[submission.pk])
     return Response(SubmissionOutput(submission, context={"access": access}).data, status=status,
-                    headers=headers)
+                    headers=headers or None)
 
 
 def _visible_or_404(request: Request, submission_id: int) -> Submission:
@@ -152,14 +157,22 @@ class PhaseSubmissionsApi(APIView):
     @extend_schema(tags=["submissions"], operation_id="phase_submissions_create", request=SubmissionCreateInput,
                    description="Submit a zip of predictions for your team. It is scored in the background: "
                    "follow it with GET /api/v1/submissions/<id>/. For files over a few hundred MB use the "
-                   "uploads endpoints.",
-                   responses={201: SubmissionOutput, **error_responses(400, 401, 403, 404, 413, 429)})
+                   "uploads endpoints. Send an `Idempotency-Key` header (a new UUID per upload) to make "
+                   "retrying safe: a request with a key you used before answers 200 with that submission "
+                   "(`Idempotent-Replayed: true`) instead of making a second one; without a key, the same "
+                   "file from your team within a few minutes is treated the same way.",
+                   parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
+                                                description="a new random value (UUID) per upload")],
+                   responses={201: SubmissionOutput, 200: SubmissionOutput,
+                              **error_responses(400, 401, 403, 404, 409, 413, 429)})
     def post(self, request: Request, phase_id: int) -> Response:
         phase = phase_or_404(request, phase_id)
         _refuse_oversized(request)
         data = self.SubmissionCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        submission = services.submission_create(phase=phase, user=request.user, **data.validated_data)
+        submission = services.submission_create(phase=phase, user=request.user,
+                                                idempotency_key=request.headers.get("Idempotency-Key", ""),
+                                                **data.validated_data)
         return submission_response(request, submission, 201)
 
 

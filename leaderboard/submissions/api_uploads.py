@@ -112,7 +112,8 @@ class UploadCompleteApi(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(tags=["uploads"], operation_id="uploads_complete", request=UploadCompleteInput,
-                   responses={201: SubmissionOutput, **error_responses(400, 401, 403, 404, 409, 413, 429)})
+                   responses={201: SubmissionOutput, 200: SubmissionOutput,
+                              **error_responses(400, 401, 403, 404, 409, 413, 429)})
     def post(self, request: Request, upload_id: uuid.UUID) -> Response:
         upload = _upload_or_404(upload_id)
         data = self.UploadCompleteInput(data=request.data)

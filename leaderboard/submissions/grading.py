@@ -1,9 +1,19 @@
-"""Worker-side writes: claim an attempt, score it, finish or fail it, release it for a retry, start a new
-attempt, and reconcile what is stuck.
+"""Worker-side writes: claim an attempt, score it, finish or fail it, start a new attempt, take over the
+attempt of a worker that stopped, and reconcile what is stuck.
 
-Scoring is claimed with a conditional UPDATE on (id, attempt, status): a redelivered or duplicate
-task finds nothing to claim and does nothing. Results are written in one transaction, with a
-unique row per (submission, split), and only if the attempt is still the current one.
+Scoring is claimed with a conditional UPDATE on (id, attempt, status), and the claim is a lease: the
+worker renews `lease_expires_at` every SCORING_LEASE_SECONDS / 4 while it works (a thread of its own),
+so a lease that ran out means its worker is gone (SIGKILL, OOM, a lost machine). A redelivered task
+that finds such an attempt takes it over as the next attempt, by a conditional UPDATE that only one
+can win; the reconciler does the same for messages that are not redelivered (a worker's main process
+lost with the message unacknowledged). Statuses only move forward within an attempt. Results are
+written in one transaction, with a unique row per (submission, split), and only by the attempt's
+lease holder while the attempt is still the current one.
+
+Whose fault: problems in the file end as `failed` (kind `invalid`) in plain words; a file that
+stops the scorer in a way it does not foresee ends as `failed` (kind `crashed`) at once, its
+traceback kept for the organizers, and counts against the team's quota; anything outside the
+scorer (storage, the database, a missing ground truth) is ours, and the task retries it.
 """
 
 from __future__ import annotations
@@ -14,14 +24,19 @@ import hashlib
 import io
 import logging
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+import traceback
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import transaction
-from django.db.models import F
+from celery.exceptions import SoftTimeLimitExceeded
+from django.db import connection, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from leaderboard.challenges.services import ground_truth_load
@@ -30,16 +45,22 @@ from leaderboard.lib.files import CHUNK
 from scoring import Evaluation, GroundTruth, InvalidSubmission, evaluate
 
 from . import queue
-from .models import Score, Submission
+from .models import FailureKind, RetryReason, Score, Submission
 from .signals import announce_end
 
 log = logging.getLogger(__name__)
 Status = Submission.Status
+CLAIMED = (Status.VALIDATING, Status.SCORING)
+MAX_LOST_WORKERS = 3  # a file that took down this many workers in a row is not tried again
+CRASH_REPORT_MAX = 20_000  # characters of traceback kept for the organizers
 
 
-def _claim(submission_id: int, attempt: int, from_status: str, to_status: str, **fields: object) -> bool:
-    """Move a submission between statuses if (and only if) nobody else did. True when it was ours."""
-    updated = Submission.objects.filter(pk=submission_id, attempt=attempt, status=from_status).update(
+def _claim(submission_id: int, attempt: int, from_status: str, to_status: str, *, owner: str | None = None,
+           **fields: object) -> bool:
+    """Move a submission between statuses if (and only if) nobody else did (and, with `owner`, while that
+    worker still holds its lease). True when it was ours."""
+    held = {} if owner is None else {"lease_owner": owner}
+    updated = Submission.objects.filter(pk=submission_id, attempt=attempt, status=from_status, **held).update(
         status=to_status, **fields
     )
     return updated == 1
@@ -56,33 +77,128 @@ GROUND_TRUTH_UNAVAILABLE = ("This phase has no usable ground truth yet, so nothi
 def submission_score(*, submission_id: int, attempt: int) -> Submission | None:
     """Score one submission attempt in one pass. Returns None when the attempt was not ours to run.
 
-    `validating`: the ground truth is loaded and the stored file fetched (checked against its hash in
-    the same read). `scoring`: one `scoring.evaluate`, which either scores the file or lists
-    every problem in it; those end the submission as failed, in plain words. A phase without a usable
-    ground truth fails it too, not counted against quota. Anything else (storage down, a bug)
-    propagates, so the task can retry it.
+    The attempt is claimed (or, if a worker that stopped left it claimed, taken over as the next
+    attempt) under a lease that is renewed until this returns. `validating`: the ground truth is
+    loaded and the stored file fetched (checked against its hash in the same read). `scoring`: one
+    `scoring.evaluate`, which either scores the file or lists every problem in it; those end the
+    submission as failed, in plain words, and so does a crash of the scorer on the file. A phase
+    without a usable ground truth fails it too, not counted against quota. Anything else (storage
+    down, the database) propagates, so the task can retry it.
     """
-    if not _claim(submission_id, attempt, Status.SUBMITTED, Status.VALIDATING, started_at=timezone.now()):
+    owner = uuid.uuid4().hex
+    attempt = _claim_or_take_over(submission_id, attempt, owner)
+    if attempt is None:
         return None
-    submission = Submission.objects.select_related("phase__ground_truth").get(pk=submission_id)
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="egomask-") as tmp:
-        gt = _ground_truth(submission)
-        if gt is None:
-            _fail(submission, attempt, GROUND_TRUTH_UNAVAILABLE)
-            return Submission.objects.get(pk=submission_id)
-        local = Path(tmp) / "submission.zip"
-        _fetch(submission, local)
-        if not _claim(submission_id, attempt, Status.VALIDATING, Status.SCORING):
-            return None
-        try:
-            evaluation = evaluate(gt, local)
-        except InvalidSubmission as exc:
-            _fail(submission, attempt, f"Your submission could not be scored: {exc.summary()}.",
-                  [problem.as_dict() for problem in exc.problems])
-            return Submission.objects.get(pk=submission_id)
-    _finish(submission_id, attempt, evaluation, time.monotonic() - started)
+    with _lease_kept(submission_id, attempt, owner):
+        submission = Submission.objects.select_related("phase__ground_truth").get(pk=submission_id)
+        started = time.monotonic()
+        with tempfile.TemporaryDirectory(prefix="egomask-") as tmp:
+            gt = _ground_truth(submission)
+            if gt is None:
+                _fail(submission, attempt, GROUND_TRUTH_UNAVAILABLE, kind=FailureKind.INTERNAL)
+                return Submission.objects.get(pk=submission_id)
+            local = Path(tmp) / "submission.zip"
+            _fetch(submission, local)
+            if not _claim(submission_id, attempt, Status.VALIDATING, Status.SCORING, owner=owner):
+                return None
+            try:
+                evaluation = evaluate(gt, local)
+            except InvalidSubmission as exc:
+                _fail(submission, attempt, f"Your submission could not be scored: {exc.summary()}.",
+                      [problem.as_dict() for problem in exc.problems], kind=FailureKind.INVALID)
+                return Submission.objects.get(pk=submission_id)
+            except SoftTimeLimitExceeded:
+                raise
+            except Exception as exc:  # the scorer met something in this file it does not foresee
+                _crashed(submission, attempt, exc)
+                return Submission.objects.get(pk=submission_id)
+        _finish(submission_id, attempt, owner, evaluation, time.monotonic() - started)
     return Submission.objects.get(pk=submission_id)
+
+
+def _lease_until(now: dt.datetime | None = None) -> dt.datetime:
+    return (now or timezone.now()) + dt.timedelta(seconds=settings.SCORING_LEASE_SECONDS)
+
+
+def _claim_or_take_over(submission_id: int, attempt: int, owner: str) -> int | None:
+    """The attempt this worker now holds: `attempt` itself when it was waiting, the next one when
+    `attempt` was claimed by a worker whose lease ran out (waiting out a lease that is still live,
+    once); None when the attempt is not ours to run (done, superseded, or its worker is alive)."""
+    now = timezone.now()
+    if _claim(submission_id, attempt, Status.SUBMITTED, Status.VALIDATING, started_at=now, lease_owner=owner,
+              lease_expires_at=_lease_until(now), unsent=False):
+        return attempt
+    row = Submission.objects.filter(pk=submission_id, attempt=attempt, status__in=CLAIMED).values(
+        "lease_expires_at").first()
+    if row is None:
+        return None
+    expires = row["lease_expires_at"]
+    if expires is not None and expires > now:
+        # Delivered again while the attempt is claimed: its worker stopped a moment ago (the lease
+        # has not run out yet), or it is alive (a duplicate message) and keeps renewing the lease.
+        time.sleep((expires - now).total_seconds() + 0.5)
+    return attempt + 1 if submission_take_over(submission_id=submission_id, attempt=attempt, owner=owner) else None
+
+
+def submission_take_over(*, submission_id: int, attempt: int, owner: str,
+                         now: dt.datetime | None = None) -> bool:
+    """Start the next attempt of one left claimed by a worker whose lease ran out, held by `owner`.
+
+    One conditional UPDATE: of two workers (or a worker and the reconciler) only one wins. A file
+    that took down MAX_LOST_WORKERS workers in a row fails instead, so one upload cannot keep the
+    queue's workers dying.
+    """
+    now = now or timezone.now()
+    expired = Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True,
+                                              started_at__lt=now - dt.timedelta(seconds=settings.SCORING_STUCK_AFTER))
+    gone = Submission.objects.filter(expired, pk=submission_id, attempt=attempt, status__in=CLAIMED)
+    if gone.filter(lost_workers__gte=MAX_LOST_WORKERS - 1).exists():
+        _stopped_too_often(submission_id, attempt)
+        return False
+    taken = gone.update(attempt=F("attempt") + 1, status=Status.VALIDATING, started_at=now, lease_owner=owner,
+                        lease_expires_at=_lease_until(now), retry_reason=RetryReason.WORKER_LOST,
+                        lost_workers=F("lost_workers") + 1)
+    if taken:
+        log.warning("submission %s: attempt %s was left by a worker that stopped; attempt %s takes over",
+                    submission_id, attempt, attempt + 1)
+    return bool(taken)
+
+
+def _stopped_too_often(submission_id: int, attempt: int) -> None:
+    if Submission.objects.filter(pk=submission_id, attempt=attempt, status__in=CLAIMED).update(
+        status=Status.FAILED, finished_at=timezone.now(), failure_kind=FailureKind.INTERNAL,
+        failure_message=f"The scoring worker stopped {MAX_LOST_WORKERS} times while scoring this submission, so "
+        "it was not tried again. This does not count against your quota; the organizers have been told and can "
+        "rescore it.",
+    ):
+        log.error("submission %s: %s workers stopped while scoring it; failed", submission_id, MAX_LOST_WORKERS)
+        announce_end(submission_id)
+
+
+@contextmanager
+def _lease_kept(submission_id: int, attempt: int, owner: str) -> Iterator[None]:
+    """Renew the lease on (submission, attempt) from a thread of its own until the block ends."""
+    stop = threading.Event()
+
+    def renew() -> None:
+        try:
+            while not stop.wait(settings.SCORING_LEASE_SECONDS / 4):
+                try:
+                    if not Submission.objects.filter(pk=submission_id, attempt=attempt, lease_owner=owner,
+                                                     status__in=CLAIMED).update(lease_expires_at=_lease_until()):
+                        return  # finished, failed, cancelled or taken over: nothing left to keep
+                except Exception:  # the database blinked: try again at the next beat
+                    log.warning("submission %s: could not renew its lease", submission_id, exc_info=True)
+        finally:
+            connection.close()  # this thread's own connection
+
+    beat = threading.Thread(target=renew, name=f"lease-{submission_id}", daemon=True)
+    beat.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        beat.join()
 
 
 def _fetch(submission: Submission, local: Path) -> None:
@@ -113,11 +229,25 @@ def _ground_truth(submission: Submission) -> GroundTruth | None:
         return None
 
 
-def _fail(submission: Submission, attempt: int, message: str, problems: list | None = None) -> None:
+def _fail(submission: Submission, attempt: int, message: str, problems: list | None = None, *,
+          kind: str, crash_report: str = "") -> None:
     if Submission.objects.filter(pk=submission.pk, attempt=attempt, status__in=Submission.ACTIVE).update(
-        status=Status.FAILED, failure_message=message, problems=problems or [], finished_at=timezone.now()
+        status=Status.FAILED, failure_message=message, problems=problems or [], finished_at=timezone.now(),
+        failure_kind=kind, crash_report=crash_report,
     ):
         announce_end(submission.pk)
+
+
+def _crashed(submission: Submission, attempt: int, exc: Exception) -> None:
+    """The scorer stopped on this file with an error it does not foresee: fail once, counted as the team's,
+    the traceback kept for the organizers (and logged, for error reporting). Not retried: the same
+    file would stop it again."""
+    log.error("submission %s: the scorer crashed on the file", submission.pk, exc_info=exc)
+    report = "".join(traceback.format_exception(exc))[-CRASH_REPORT_MAX:]
+    _fail(submission, attempt,
+          f"The scorer stopped on something in your file that it could not handle ({type(exc).__name__}). "
+          "The organizers have the details. Check the file with `egomask validate`; this counts as one of your "
+          "team's submissions.", kind=FailureKind.CRASHED, crash_report=report)
 
 
 def _details_csv(evaluation: Evaluation) -> bytes:
@@ -129,11 +259,11 @@ def _details_csv(evaluation: Evaluation) -> bytes:
     return buffer.getvalue().encode()
 
 
-def _finish(submission_id: int, attempt: int, evaluation: Evaluation, seconds: float) -> None:
+def _finish(submission_id: int, attempt: int, owner: str, evaluation: Evaluation, seconds: float) -> None:
     with transaction.atomic():
         submission = Submission.objects.select_for_update().get(pk=submission_id)
-        if submission.attempt != attempt or submission.status != Status.SCORING:
-            return  # a newer attempt (rescore, reconcile) owns this submission now
+        if submission.attempt != attempt or submission.status != Status.SCORING or submission.lease_owner != owner:
+            return  # a newer attempt (rescore, reconcile, take-over) owns this submission now
         for split, summary in evaluation.summaries.items():
             Score.objects.update_or_create(
                 submission=submission, split=split,
@@ -145,6 +275,8 @@ def _finish(submission_id: int, attempt: int, evaluation: Evaluation, seconds: f
         submission.status = Status.FINISHED
         submission.warnings = [w.as_dict() for w in evaluation.warnings]
         submission.failure_message, submission.problems = "", []
+        submission.failure_kind, submission.crash_report, submission.retry_reason = "", "", ""
+        submission.lease_expires_at = None
         submission.scorer_version, submission.gt_version = evaluation.scorer_version, evaluation.gt_version
         submission.finished_at, submission.scoring_seconds = timezone.now(), seconds
         submission.save()
@@ -154,28 +286,17 @@ def _finish(submission_id: int, attempt: int, evaluation: Evaluation, seconds: f
 def submission_fail_internal(*, submission_id: int, attempt: int, reason: str) -> None:
     """End an attempt that could not run for reasons that are not the team's fault."""
     if Submission.objects.filter(pk=submission_id, attempt=attempt, status__in=Submission.ACTIVE).update(
-        status=Status.FAILED, finished_at=timezone.now(),
+        status=Status.FAILED, finished_at=timezone.now(), failure_kind=FailureKind.INTERNAL,
         failure_message=f"{reason} This is not a problem with your file and does not count against your quota; "
         "the organizers can rescore it.",
     ):
         announce_end(submission_id)
 
 
-def submission_release(*, submission_id: int, attempt: int) -> bool:
-    """Put an attempt back in the queue's hands so the task can retry it.
-
-    True when the attempt is now waiting: it was claimed and is released, or the error came
-    before the claim and it is still `submitted`. False when another attempt or a final state owns it.
-    """
-    released = Submission.objects.filter(pk=submission_id, attempt=attempt,
-                                         status__in=[Status.VALIDATING, Status.SCORING]).update(
-        status=Status.SUBMITTED, started_at=None)
-    return bool(released) or Submission.objects.filter(pk=submission_id, attempt=attempt,
-                                                       status=Status.SUBMITTED).exists()
-
-
-def submission_retry(*, submission_id: int, attempt: int) -> Submission | None:
-    """Start a new attempt of an active submission (after an internal error or a lost worker)."""
+def submission_retry(*, submission_id: int, attempt: int, reason: str = "",
+                     enqueue: bool = True) -> Submission | None:
+    """Start a new attempt of an active submission (after an internal error or a lost worker), waiting in
+    `submitted`; `enqueue` False when the caller sends the task itself (a Celery retry)."""
     with transaction.atomic():
         submission = Submission.objects.select_for_update().filter(pk=submission_id, attempt=attempt,
                                                                    status__in=Submission.ACTIVE).first()
@@ -183,27 +304,53 @@ def submission_retry(*, submission_id: int, attempt: int) -> Submission | None:
             return None
         submission.attempt = F("attempt") + 1
         submission.status, submission.started_at = Status.SUBMITTED, None
-        submission.save(update_fields=["attempt", "status", "started_at"])
+        submission.lease_owner, submission.lease_expires_at = "", None
+        fields = ["attempt", "status", "started_at", "lease_owner", "lease_expires_at"]
+        if reason:
+            submission.retry_reason = reason
+            fields.append("retry_reason")
+        submission.save(update_fields=fields)
         submission.refresh_from_db()
-        _enqueue(submission)
+        if enqueue:
+            _enqueue(submission)
     return submission
 
 
 def submissions_reconcile(*, now: dt.datetime | None = None,
                           enqueue: Callable[[Submission], None] | None = None) -> dict[str, int]:
-    """Re-enqueue what is stuck: queued but never picked up, or claimed by a worker that vanished."""
+    """Send what is not on its way and restart what a vanished worker left.
+
+    `submitted` rows whose message could not be sent (`unsent`) go at once, and any other
+    `submitted` row after two minutes (a message lost with a broker's data); the same attempt, so
+    if the first message still comes only one of the two claims it. A claimed row whose lease ran
+    out (or, without a lease, that started longer than SCORING_STUCK_AFTER ago) is restarted as the
+    next attempt, retrying after a worker stopped.
+    """
     now = now or timezone.now()
     requeued = 0
-    for submission in Submission.objects.filter(status=Status.SUBMITTED,
-                                                submitted_at__lt=now - dt.timedelta(minutes=2)):
-        # Same attempt: if the first message is still coming, only one of the two will claim it.
+    waiting = Submission.objects.filter(Q(unsent=True) | Q(submitted_at__lt=now - dt.timedelta(minutes=2)),
+                                        status=Status.SUBMITTED)
+    for submission in waiting:
         with transaction.atomic():
+            Submission.objects.filter(pk=submission.pk, attempt=submission.attempt).update(unsent=False)
             (enqueue or _enqueue)(submission)
         requeued += 1
-    stuck_before = now - dt.timedelta(seconds=settings.SCORING_STUCK_AFTER)
     restarted = 0
-    for submission in Submission.objects.filter(status__in=[Status.VALIDATING, Status.SCORING],
-                                                started_at__lt=stuck_before):
-        if submission_retry(submission_id=submission.pk, attempt=submission.attempt):
-            restarted += 1
+    expired = Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True,
+                                              started_at__lt=now - dt.timedelta(seconds=settings.SCORING_STUCK_AFTER))
+    for submission in Submission.objects.filter(expired, status__in=CLAIMED):
+        if submission.lost_workers >= MAX_LOST_WORKERS - 1:
+            _stopped_too_often(submission.pk, submission.attempt)
+            continue
+        with transaction.atomic():
+            # The lease is checked again under the row lock: a worker that renewed it since is alive.
+            if not Submission.objects.select_for_update().filter(expired, pk=submission.pk,
+                                                                 attempt=submission.attempt).exists():
+                continue
+            Submission.objects.filter(pk=submission.pk).update(lost_workers=F("lost_workers") + 1)
+            retried = submission_retry(submission_id=submission.pk, attempt=submission.attempt,
+                                       reason=RetryReason.WORKER_LOST, enqueue=False)
+            if retried is not None:
+                (enqueue or _enqueue)(retried)
+                restarted += 1
     return {"requeued": requeued, "restarted": restarted}

@@ -74,6 +74,10 @@ class Submission(models.Model):
     # attempt whose lease ran out was left by a worker that stopped, and another one takes it over.
     lease_owner = models.CharField(max_length=64, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    lost_workers = models.PositiveSmallIntegerField(default=0, help_text="workers that stopped while scoring "
+                                                    "this submission since it was last (re)submitted")
+    unsent = models.BooleanField(default=False, help_text="its scoring task could not be sent (broker down); "
+                                                         "the reconciler sends it")
     retry_reason = models.CharField(max_length=16, choices=RetryReason.choices, blank=True,
                                     help_text="why the current attempt is a retry")
     failure_kind = models.CharField(max_length=10, choices=FailureKind.choices, blank=True)
@@ -88,6 +92,10 @@ class Submission(models.Model):
         constraints = [models.UniqueConstraint(fields=["phase", "user", "idempotency_key"],
                                                condition=~models.Q(idempotency_key=""),
                                                name="one_submission_per_idempotency_key")]
+
+    # Not a field: True on the submission that admission returns for a retried upload (same Idempotency-Key,
+    # or the same file from the same team moments ago) instead of creating a second one.
+    replayed = False
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.method_name}"

@@ -3,17 +3,25 @@
 By name, so that nothing here imports tasks.py (tasks call services; services queue tasks: importing
 each other would make a circle). A worker never sees a message for a row that was not committed,
 and a broker outage does not undo the commit: the message is logged as not sent and the reconciler
-(`grading.submissions_reconcile`, every RECONCILE_EVERY seconds) sends it again later.
+(`grading.submissions_reconcile`, every RECONCILE_EVERY seconds, on the `maintenance` queue) sends it
+again once the broker is back; a scoring message that could not be sent marks its submission
+`unsent`, so the reconciler sends it at once instead of waiting to suspect a lost message.
+
+Sending never waits on Celery's result store (these tasks return nothing anyone reads) and gives up
+quickly (CELERY_TASK_PUBLISH_RETRY_POLICY): a request whose row is saved answers at once.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.db import transaction
 
 from leaderboard.celery import app as celery_app
+
+from .models import Submission
 
 log = logging.getLogger(__name__)
 
@@ -23,20 +31,30 @@ CLEAN_UP_UPLOADS = "leaderboard.submissions.tasks.clean_up_uploads"
 TASK_NAMES = (SCORE_SUBMISSION, RECONCILE_SUBMISSIONS, CLEAN_UP_UPLOADS)
 
 
-def send_on_commit(name: str, *args: Any) -> None:
-    """Queue task `name` with `args` when the current transaction commits (at once outside one)."""
-    transaction.on_commit(lambda: _send(name, args))
+def send_on_commit(name: str, *args: Any, on_failure: Callable[[], None] | None = None) -> None:
+    """Queue task `name` with `args` when the current transaction commits (at once outside one);
+    `on_failure` runs if the broker cannot take it."""
+    transaction.on_commit(lambda: send(name, args, on_failure=on_failure))
 
 
-def _send(name: str, args: tuple[Any, ...]) -> None:
+def send(name: str, args: tuple[Any, ...], *, on_failure: Callable[[], None] | None = None) -> bool:
+    """Send task `name` now; False (logged, `on_failure` run) when the broker could not take it."""
     try:
-        celery_app.send_task(name, args=args)
+        celery_app.send_task(name, args=args, ignore_result=True)
     except Exception:
         # The row is committed and stays `submitted`; the reconciler re-sends it. Failing the
         # request here would tell the team their upload was refused when it was not.
         log.exception("could not send %s%r; the reconciler will send it again", name, args)
+        if on_failure is not None:
+            try:
+                on_failure()
+            except Exception:  # the database may be down too: the reconciler still finds the row by age
+                log.exception("could not record that %s%r was not sent", name, args)
+        return False
+    return True
 
 
 def score_on_commit(*, submission_id: int, attempt: int) -> None:
     """Queue the scoring of one attempt of a submission once the current transaction commits."""
-    send_on_commit(SCORE_SUBMISSION, submission_id, attempt)
+    send_on_commit(SCORE_SUBMISSION, submission_id, attempt,
+                   on_failure=lambda: Submission.objects.filter(pk=submission_id, attempt=attempt).update(unsent=True))

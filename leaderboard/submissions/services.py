@@ -37,12 +37,14 @@ def submission_create(
     code_url: str = "",
     is_public: bool = True,
     is_baseline: bool = False,
+    idempotency_key: str = "",
     now: dt.datetime | None = None,
 ) -> Submission:
     """Accept an upload for scoring, or raise ApplicationError saying why not.
 
     Participants submit for their team, within the phase's dates and quotas. Organizers (staff)
-    may add baseline entries, which belong to no team and use no quota.
+    may add baseline entries, which belong to no team and use no quota. A retried upload (the same
+    `idempotency_key`, or the same file moments ago) returns the earlier submission, `replayed`.
     """
     now = now or timezone.now()
     method_name = admission.check_method_fields(method_name=method_name, method_url=method_url, code_url=code_url)
@@ -54,6 +56,7 @@ def submission_create(
                   code_url=code_url, is_public=is_public, is_baseline=is_baseline)
     return admission.submission_insert(
         phase=phase, team=team, user=user, sha256=sha256, size=size, now=now,
+        idempotency_key=admission.check_idempotency_key(idempotency_key),
         store=lambda s: s.file.save("submission.zip", File(file, name="submission.zip"), save=False), **fields)
 
 
@@ -128,8 +131,11 @@ def submission_rescore(*, submission: Submission) -> Submission:
             raise Conflict("A cancelled submission is not rescored.")
         locked.attempt = F("attempt") + 1
         locked.status, locked.started_at, locked.finished_at = Status.SUBMITTED, None, None
-        locked.failure_message, locked.problems = "", []
-        locked.save(update_fields=["attempt", "status", "started_at", "finished_at", "failure_message", "problems"])
+        locked.failure_message, locked.problems, locked.failure_kind, locked.crash_report = "", [], "", ""
+        locked.lease_owner, locked.lease_expires_at, locked.lost_workers, locked.retry_reason = "", None, 0, ""
+        locked.save(update_fields=["attempt", "status", "started_at", "finished_at", "failure_message", "problems",
+                                   "failure_kind", "crash_report", "lease_owner", "lease_expires_at", "lost_workers",
+                                   "retry_reason"])
         locked.refresh_from_db()
         queue.score_on_commit(submission_id=locked.pk, attempt=locked.attempt)
     return locked

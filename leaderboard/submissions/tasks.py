@@ -13,6 +13,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
 from . import grading, queue, uploads
+from .models import RetryReason
 
 log = logging.getLogger(__name__)
 MAX_RETRIES = 3
@@ -36,12 +37,16 @@ def score_submission(self, submission_id: int, attempt: int) -> None:  # type: i
             reason=f"Scoring took longer than {settings.SCORING_SOFT_TIME_LIMIT} seconds and was stopped.",
         )
     except Exception as exc:
-        # Not the submission's fault (its problems end as "failed" inside the service): storage,
-        # database or a bug. Put the attempt back and retry with backoff, then give up loudly.
+        # Ours, not the file's (its problems, and its crashes of the scorer, end as "failed" inside the
+        # service): storage, the database. Retry as a new attempt with backoff, then give up loudly.
         log.exception("scoring submission %s attempt %s failed", submission_id, attempt)
-        if self.request.retries < MAX_RETRIES and grading.submission_release(submission_id=submission_id,
-                                                                              attempt=attempt):
-            raise self.retry(exc=exc, countdown=15 * 2**self.request.retries) from None
+        if self.request.retries < MAX_RETRIES:
+            retry = grading.submission_retry(submission_id=submission_id, attempt=attempt,
+                                             reason=RetryReason.INTERNAL, enqueue=False)
+            if retry is None:
+                return  # a newer attempt, or a final state, owns the submission now
+            raise self.retry(args=(submission_id, retry.attempt), exc=exc,
+                             countdown=15 * 2**self.request.retries) from None
         grading.submission_fail_internal(
             submission_id=submission_id, attempt=attempt,
             reason="An internal error stopped the scoring of this submission.",

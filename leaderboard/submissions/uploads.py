@@ -148,8 +148,16 @@ def upload_complete(
 
     A damaged or refused upload is discarded (object deleted, upload aborted): nothing half-made
     stays behind, and the client can start again. `last_part_optional`: see _missing_parts.
+    Completing it again with the same sha256 (an answer lost on the way) returns its submission,
+    `replayed`; so does the
+    upload of a file the team submitted moments ago, whose copy is then discarded.
     """
     now = now or timezone.now()
+    if (upload.status == Upload.Status.COMPLETED and upload.submission is not None
+            and upload_is_owned_by(upload=upload, user=user)
+            and (sha256 is None or sha256.lower() == upload.submission.file_sha256)):
+        upload.submission.replayed = True
+        return upload.submission
     _owned(upload, user)
     method_name = admission.check_method_fields(method_name=method_name, method_url=method_url, code_url=code_url)
     etags = None if parts is None else {int(p["PartNumber"]): str(p["ETag"]) for p in parts}
@@ -171,7 +179,10 @@ def upload_complete(
                 phase=upload.phase, team=team, user=user, sha256=actual, size=size, now=now, store=point_at_object,
                 method_name=method_name, method_description=method_description, method_url=method_url,
                 code_url=code_url, is_public=is_public, is_baseline=upload.is_baseline)
-            Upload.objects.filter(pk=upload.pk).update(status=Upload.Status.COMPLETED, submission=submission)
+            if not submission.replayed:
+                Upload.objects.filter(pk=upload.pk).update(status=Upload.Status.COMPLETED, submission=submission)
+        if submission.replayed:
+            upload_discard(upload=upload)  # a second copy of a file that is already a submission
     except ApplicationError:
         upload_discard(upload=upload)
         raise

@@ -111,8 +111,12 @@ def submit(request: HttpRequest, slug: str, phase_slug: str) -> HttpResponse:
                 status, error = exc.status, exc.message
             else:
                 url = reverse("submission", args=[submission.pk])
-                messages.success(request, f"Submission #{submission.pk} received. Scoring starts shortly; "
-                                 "this page updates by itself.")
+                if submission.replayed:
+                    messages.info(request, f"You sent this file moments ago: it is submission #{submission.pk}, "
+                                  "shown here. It was not submitted a second time.")
+                else:
+                    messages.success(request, f"Submission #{submission.pk} received. Scoring starts shortly; "
+                                     "this page updates by itself.")
                 return JsonResponse({"redirect": url}) if is_xhr(request) else redirect(url)
         else:
             status, error = 400, form.first_error()

@@ -6,8 +6,10 @@ scoring/cli/exits.py, with the exit code each one means).
 
 Retries: calls that are safe to repeat (GETs, part PUTs, abort) are retried with exponential
 backoff on connection errors, timeouts and 5xx answers, and on 429 throttles that name a short
-Retry-After. Calls that create something (submit, upload start, complete, token) are retried only
-when the connection was never made, so a lost answer never creates a second submission.
+Retry-After. A submission is sent with an Idempotency-Key (one per upload; the completion of a large
+upload is keyed by the upload itself), so those are retried like the rest: a retry whose first try did
+arrive gets the same submission back, never a second one. Other calls that create something (upload
+start, token) are retried only when the connection was never made.
 """
 
 from __future__ import annotations
@@ -266,8 +268,10 @@ class Client:
         """POST phases/<id>/submissions/ with the whole file (multipart): the submission."""
         body, content_type, file_bytes = multipart_body(method.as_form(), "file", filename, data)
         stream = _ProgressBody(body, progress, counted=file_bytes)
-        return dict(self._json("POST", f"phases/{phase_id}/submissions/", idempotent=False, data=stream,
-                               headers={"Content-Type": content_type}, on_retry=stream.rewind))
+        # One key for this upload and all its retries: the server answers a repeat with the first submission.
+        headers = {"Content-Type": content_type, "Idempotency-Key": str(uuid.uuid4())}
+        return dict(self._json("POST", f"phases/{phase_id}/submissions/", idempotent=True, data=stream,
+                               headers=headers, on_retry=stream.rewind))
 
     def upload_start(self, phase_id: int, *, filename: str, size: int, parts: int,
                      method: MethodFields | None = None) -> UploadTicket:
@@ -300,7 +304,8 @@ class Client:
                         method: MethodFields) -> Json:
         """POST uploads/<id>/complete/: the server assembles and verifies the file; the submission."""
         parts = [{"PartNumber": n, "ETag": etags[n]} for n in sorted(etags)]
-        return dict(self._json("POST", ticket.complete_url, idempotent=False,
+        # Completing an upload twice answers its one submission: safe to retry.
+        return dict(self._json("POST", ticket.complete_url, idempotent=True,
                                json={"sha256": sha256, "parts": parts, **method.as_json()}))
 
     def upload_abort(self, ticket: UploadTicket) -> None:

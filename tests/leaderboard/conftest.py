@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
+import struct
 import uuid
 import zipfile
 from collections.abc import Iterator
@@ -62,10 +64,24 @@ def synthetic(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     return {"gt_dir": gt, "gt_zip": zip_tree(gt), "pred_zips": preds}
 
 
+def _with_comment(data: bytes, comment: bytes) -> bytes:
+    """The zip `data` (which has no comment) with `comment`: the same entries, another sha256."""
+    assert data[-2:] == b"\x00\x00", "the zip already has a comment"
+    return data[:-2] + struct.pack("<H", len(comment)) + comment
+
+
 @pytest.fixture
 def prediction_zip(synthetic):
-    """Factory: quality -> the bytes of a prediction zip."""
-    return lambda quality="good": synthetic["pred_zips"][quality]
+    """Factory: quality -> the bytes of a prediction zip, another file each call (the same predictions,
+    a different zip comment): the server takes the same file from one team moments apart for a retried
+    upload. `same=True`: exactly the bytes of every other `same` call."""
+    made = itertools.count(1)
+
+    def make(quality: str = "good", *, same: bool = False) -> bytes:
+        data = synthetic["pred_zips"][quality]
+        return data if same else _with_comment(data, f"upload {next(made)}".encode())
+
+    return make
 
 
 def make_user(username: str, **extra: object):
@@ -142,9 +158,10 @@ def eve(db):
 def submit(phase, prediction_zip):
     """Factory: create a submission through the service (no task is sent: on_commit is not run)."""
 
-    def make(user, quality: str = "good", method_name: str = "My method", **fields):
+    def make(user, quality: str = "good", method_name: str = "My method", data: bytes | None = None, **fields):
         return submission_services.submission_create(
-            phase=fields.pop("phase", phase), user=user, file=io.BytesIO(prediction_zip(quality)),
+            phase=fields.pop("phase", phase), user=user, file=io.BytesIO(prediction_zip(quality) if data is None
+                                                                         else data),
             method_name=method_name, **fields)
 
     return make

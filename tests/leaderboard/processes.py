@@ -51,10 +51,8 @@ def _point_celery_at(url: str) -> None:
 
 
 @contextlib.contextmanager
-def redis_broker(url: str) -> Iterator[redis.Redis]:
-    """This process sends tasks to `url`, a Redis database of the caller's own, flushed before and after."""
-    client = redis.Redis.from_url(url)
-    client.flushdb()
+def sending_to(url: str) -> Iterator[None]:
+    """This process sends tasks to the broker at `url` (which may be down) until the block ends."""
     previous = celery_app.conf.broker_url
     try:
         with pytest.MonkeyPatch.context() as patch:
@@ -63,9 +61,20 @@ def redis_broker(url: str) -> Iterator[redis.Redis]:
             patch.delenv("CELERY_BROKER_READ_URL", raising=False)
             patch.delenv("CELERY_BROKER_WRITE_URL", raising=False)
             _point_celery_at(url)
-            yield client
+            yield
     finally:
         _point_celery_at(previous)
+
+
+@contextlib.contextmanager
+def redis_broker(url: str) -> Iterator[redis.Redis]:
+    """This process sends tasks to `url`, a Redis database of the caller's own, flushed before and after."""
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    try:
+        with sending_to(url):
+            yield client
+    finally:
         client.flushdb()
         client.close()
 

@@ -147,6 +147,7 @@ def test_it_accepts_a_submission_without_details_under_the_files_name(evalai, li
     submission = Submission.objects.get()
     assert f"with the ID {submission.pk} is successfully submitted" in output
     assert submission.method_name == "my-predictions"
+    upload.write_bytes(prediction_zip("good"))  # another file: the same one again would be a retried upload
     handle = _handle(evalai(*command, "--large", stdin="n\n"))
     assert Upload.objects.get().pk == uuid.UUID(int=handle)
     assert Submission.objects.exclude(pk=submission.pk).get().method_name == "my-predictions"

@@ -148,15 +148,16 @@ def test_it_routes_and_sends_only_tasks_that_exist():
     from leaderboard.baselines.dispatch import RUN_GPU_SHARD
     from leaderboard.baselines.dispatch import TASK_NAMES as BASELINE_TASK_NAMES
     from leaderboard.settings import CELERY_BEAT_SCHEDULE, CELERY_TASK_ROUTES
-    from leaderboard.submissions.queue import TASK_NAMES
+    from leaderboard.submissions.queue import CLEAN_UP_UPLOADS, RECONCILE_SUBMISSIONS, TASK_NAMES
 
     registered = set(celery_app.tasks)
     assert set(CELERY_TASK_ROUTES) <= registered, set(CELERY_TASK_ROUTES) - registered
     assert set(TASK_NAMES) | set(BASELINE_TASK_NAMES) <= registered  # sent by name: a typo would never run
     assert {entry["task"] for entry in CELERY_BEAT_SCHEDULE.values()} <= registered
-    # Only the GPU runners' shards go to the gpu queue; everything else is CPU work.
-    assert {name for name, route in CELERY_TASK_ROUTES.items() if route["queue"] != "scoring"} == {RUN_GPU_SHARD}
-    assert CELERY_TASK_ROUTES[RUN_GPU_SHARD]["queue"] == "gpu"
+    # Only the GPU runners' shards go to the gpu queue; the reconciler and the clean-up have a queue of their
+    # own (a busy scoring queue must not delay a recovery); everything else is CPU work.
+    queues = {name: route["queue"] for name, route in CELERY_TASK_ROUTES.items() if route["queue"] != "scoring"}
+    assert queues == {RUN_GPU_SHARD: "gpu", RECONCILE_SUBMISSIONS: "maintenance", CLEAN_UP_UPLOADS: "maintenance"}
 
 
 @pytest.mark.parametrize(("name", "raw"), [("DEBUG", "sometimes"), ("SUBMISSION_MAX_BYTES", "2G"),

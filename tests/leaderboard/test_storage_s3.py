@@ -57,8 +57,8 @@ def test_it_scores_end_to_end_with_every_file_in_s3(s3_private, s3_server, bucke
 
 def test_it_refuses_unsigned_reads_of_private_files(s3_private, s3_server, bucket, challenge, alice, phase_on_s3,
                                                     prediction_zip):
-    submission = submission_create(phase=phase_on_s3, user=alice, file=io.BytesIO(prediction_zip("good")),
-                                   method_name="Private")
+    data = prediction_zip("good")
+    submission = submission_create(phase=phase_on_s3, user=alice, file=io.BytesIO(data), method_name="Private")
     key = f"{PREFIX}/{submission.file.name}"
     assert key in _keys(s3_server, bucket)
 
@@ -73,7 +73,7 @@ def test_it_refuses_unsigned_reads_of_private_files(s3_private, s3_server, bucke
     signed = s3_private.url(submission.file.name)
     assert "Signature=" in signed or "X-Amz-Signature=" in signed
     status, body = anonymous_get(signed)
-    assert (status, body) == (200, prediction_zip("good"))
+    assert (status, body) == (200, data)
 
 
 def test_it_refuses_unknown_credentials(s3_server, bucket):

@@ -67,14 +67,16 @@ def test_it_fails_an_attempt_that_runs_past_the_soft_time_limit(alice, submit):
     assert "not a problem with your file" in submission.failure_message
 
 
-def test_it_puts_the_attempt_back_on_an_unexpected_error(alice, submit):
+def test_it_retries_an_unexpected_error_as_the_next_attempt(alice, submit):
+    # The claimed attempt never moves back to `submitted`: the retry is attempt 2, waiting, and says why.
     submission = submit(alice)
     with mock.patch.object(grading, "submission_score", side_effect=_claim_then_raise(OSError("storage down"))), \
             pytest.raises(OSError, match="storage down"):
         score_submission(submission.pk, 1)  # called directly, retry() re-raises the error
-    assert _state(submission) == (Status.SUBMITTED, 1)
+    assert _state(submission) == (Status.SUBMITTED, 2)
     assert submission.started_at is None
     assert submission.failure_message == ""
+    assert submission.retry_reason == "internal"
 
 
 def test_it_retries_after_an_unexpected_error_and_then_scores(alice, submit):
@@ -90,9 +92,10 @@ def test_it_retries_after_an_unexpected_error_and_then_scores(alice, submit):
 
     with mock.patch.object(grading, "submission_score", side_effect=flaky):
         score_submission.apply(args=(submission.pk, 1))
-    assert calls == [(submission.pk, 1), (submission.pk, 1)]
-    assert _state(submission) == (Status.FINISHED, 1)
+    assert calls == [(submission.pk, 1), (submission.pk, 2)]
+    assert _state(submission) == (Status.FINISHED, 2)
     assert Score.objects.filter(submission=submission).count() == 4
+    assert submission.retry_reason == ""  # cleared once scored
 
 
 def test_it_retries_an_error_raised_before_the_attempt_was_claimed(alice, submit):
@@ -108,8 +111,8 @@ def test_it_retries_an_error_raised_before_the_attempt_was_claimed(alice, submit
 
     with mock.patch.object(grading, "submission_score", side_effect=flaky):
         score_submission.apply(args=(submission.pk, 1))
-    assert calls == [(submission.pk, 1), (submission.pk, 1)]
-    assert _state(submission) == (Status.FINISHED, 1), submission.failure_message
+    assert calls == [(submission.pk, 1), (submission.pk, 2)]
+    assert _state(submission) == (Status.FINISHED, 2), submission.failure_message
 
 
 def test_it_gives_up_after_max_retries_with_the_internal_error_message(alice, submit):
@@ -118,7 +121,9 @@ def test_it_gives_up_after_max_retries_with_the_internal_error_message(alice, su
     with mock.patch.object(grading, "submission_score", broken):
         score_submission.apply(args=(submission.pk, 1))
     assert broken.call_count == 1 + MAX_RETRIES
-    assert _state(submission) == (Status.FAILED, 1)
+    assert [c.kwargs["attempt"] for c in broken.call_args_list] == list(range(1, 2 + MAX_RETRIES))
+    assert _state(submission) == (Status.FAILED, 1 + MAX_RETRIES)
+    assert submission.failure_kind == "internal"
     assert submission.failure_message.startswith(INTERNAL_ERROR)
     assert "does not count against your quota" in submission.failure_message
     assert submission.finished_at is not None

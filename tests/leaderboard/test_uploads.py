@@ -115,7 +115,7 @@ def test_it_uses_quota_only_at_completion_and_then_for_real(client, alice, bob, 
     first = upload_start(phase=phase, user=alice, parts=1)
     second = upload_start(phase=phase, user=bob, parts=1)  # both may start: nothing is used yet
     upload_complete(upload=first.upload, user=alice, method_name="first", parts=send_local(first, data, client))
-    etags = send_local(second, data, client)
+    etags = send_local(second, prediction_zip("good"), client)  # another file (the same one would be a repeat)
     with pytest.raises(QuotaExceeded):
         upload_complete(upload=second.upload, user=bob, method_name="second", parts=etags)
     second.upload.refresh_from_db()

@@ -174,13 +174,27 @@ def test_it_waits_out_a_short_throttle_but_reports_a_quota(api):
     assert caught.value.detail == {"resets_at": "2030-01-01T00:00:00Z"} and pauses == [3.0]
 
 
-def test_it_never_repeats_a_call_that_creates_something(api):
+def test_it_never_repeats_a_call_that_creates_something_without_a_key(api):
     api.answers.append((502, {}, b""))
     remote, pauses = client(api.url)
     with pytest.raises(RemoteError) as caught:
-        remote.submit(3, "p.zip", b"PK\x03\x04", MethodFields("m"))
+        remote.upload_start(3, filename="p.zip", size=4, parts=1)
     assert caught.value.status == 502 and caught.value.is_server_fault
     assert len(api.requests) == 1 and pauses == []
+
+
+def test_it_retries_a_submission_with_the_same_idempotency_key(api):
+    # The first answer is lost (a 502 from a proxy); the retry carries the same key, so the server answers
+    # it with the submission the first request made, if it made one.
+    api.answers.append((502, {}, b""))
+    api.json(200, {"id": 7, "status": "submitted"})
+    remote, pauses = client(api.url)
+    assert remote.submit(3, "p.zip", b"PK\x03\x04", MethodFields("m"))["id"] == 7
+    keys = [headers.get("Idempotency-Key") for _, _, headers, _ in api.requests]
+    assert len(keys) == 2 and keys[0] == keys[1] and len(keys[0]) == 36 and pauses == [0.5]
+    api.json(201, {"id": 8, "status": "submitted"})
+    remote.submit(3, "p.zip", b"PK\x03\x04", MethodFields("m"))
+    assert api.requests[-1][2]["Idempotency-Key"] != keys[0]  # a new upload, a new key
 
 
 def test_it_retries_when_no_connection_could_be_made_and_then_says_so():
