@@ -68,8 +68,10 @@
       fetch(url, { headers: { Accept: "application/json" } })
         .then(function (r) { return r.ok ? r.json() : null; })
         .then(function (data) {
-          if (data && data.is_terminal) window.location.reload();
-          else setTimeout(poll, 2000);
+          if (data && data.is_terminal) { window.location.reload(); return; }
+          var note = element.querySelector("[data-status-note]");  // e.g. retrying after a worker stopped
+          if (data && note) note.textContent = data.status_note ? data.status_note + " " : "";
+          setTimeout(poll, 2000);
         })
         .catch(function () { setTimeout(poll, 5000); });
     }

@@ -58,14 +58,18 @@ class SubmissionAdmin(admin.ModelAdmin):
     fieldsets = [
         ("Method (shown on the boards)", {"fields": ["method_name", "method_description", "method_url", "code_url"]}),
         ("Entry", {"fields": ["phase", "team", "user", "is_baseline", "is_public", "hidden"]}),
-        ("Scoring", {"fields": ["status", "attempt", "failure_message", "problems", "warnings", "scorer_version",
-                                "gt_version", "submitted_at", "started_at", "finished_at", "scoring_seconds"]}),
+        ("Scoring", {"fields": ["status", "attempt", "failure_kind", "failure_message", "problems", "warnings",
+                                "scorer_version", "gt_version", "submitted_at", "started_at", "finished_at",
+                                "scoring_seconds"]}),
+        ("Workers (for organizers)", {"fields": ["retry_reason", "lost_workers", "lease_expires_at", "unsent",
+                                                 "crash_report"], "classes": ["collapse"]}),
         ("Files (private storage)", {"fields": ["stored_file", "file_sha256", "file_size", "stored_details"]}),
     ]
     readonly_fields = ["phase", "team", "user", "is_baseline", "is_public", "hidden", "status", "attempt",
                        "failure_message", "problems", "warnings", "scorer_version", "gt_version", "submitted_at",
                        "started_at", "finished_at", "scoring_seconds", "stored_file", "file_sha256", "file_size",
-                       "stored_details"]
+                       "stored_details", "failure_kind", "retry_reason", "lost_workers", "lease_expires_at", "unsent",
+                       "crash_report"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Submission]:
         overall = Score.objects.filter(split="overall")

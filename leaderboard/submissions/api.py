@@ -28,7 +28,7 @@ from leaderboard.errors import ApplicationError, NotAllowed, NotFound, TooLarge
 from scoring import METRICS
 
 from . import selectors, services
-from .models import Submission
+from .models import FailureKind, Submission
 
 # --- submissions ------------------------------------------------------------------------------
 
@@ -61,7 +61,12 @@ class SubmissionOutput(serializers.Serializer):
     status = serializers.ChoiceField(choices=Submission.Status.choices)
     is_public = serializers.BooleanField()
     is_baseline = serializers.BooleanField()
+    status_note = serializers.CharField(help_text="what an active submission is doing beyond its status, e.g. "
+                                        "\"Retrying after a worker stopped (attempt 2).\"; empty otherwise")
     failure_message = serializers.CharField(help_text="why it failed, in plain words; empty otherwise")
+    failure_kind = serializers.ChoiceField(choices=FailureKind.choices, allow_blank=True,
+                                           help_text="invalid: the file has problems; crashed: the file stopped "
+                                           "the scorer (counts against quota); internal: an error on our side")
     problems = serializers.ListField(child=serializers.DictField(), help_text="what made it fail (team only)")
     warnings = serializers.ListField(child=serializers.DictField(), help_text="scored, but look (team only)")
     attempt = serializers.IntegerField()

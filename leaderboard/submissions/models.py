@@ -40,7 +40,7 @@ class Submission(models.Model):
 
     ACTIVE = (Status.SUBMITTED, Status.VALIDATING, Status.SCORING)
     TERMINAL = (Status.FINISHED, Status.FAILED, Status.CANCELLED)
-    # Statuses that use quota: everything but failed and cancelled.
+    # Statuses that use quota: everything but failed and cancelled (and see counted()).
     COUNTED = (Status.SUBMITTED, Status.VALIDATING, Status.SCORING, Status.FINISHED)
 
     phase = models.ForeignKey("challenges.Phase", on_delete=models.CASCADE, related_name="submissions")
@@ -103,6 +103,20 @@ class Submission(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.status in self.TERMINAL
+
+    @property
+    def status_note(self) -> str:
+        """What an active submission is doing beyond its status, in words ("" when nothing to add)."""
+        if self.status not in self.ACTIVE or not self.retry_reason:
+            return ""
+        return f"{RetryReason(self.retry_reason).label.capitalize()} (attempt {self.attempt})."
+
+    @classmethod
+    def counted(cls) -> models.Q:
+        """The submissions that use quota: all but failed and cancelled ones, except that a file that
+        crashed the scorer counts (it used a worker's time like any scored one)."""
+        return models.Q(status__in=cls.COUNTED) | models.Q(status=cls.Status.FAILED,
+                                                           failure_kind=FailureKind.CRASHED)
 
 
 class Score(models.Model):

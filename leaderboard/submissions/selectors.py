@@ -129,10 +129,11 @@ def day_start(now: dt.datetime) -> dt.datetime:
 
 
 def quota_for(*, phase: Phase, team_id: int | None, now: dt.datetime | None = None) -> Quota:
-    """Failed and cancelled submissions use no quota; baselines (no team) have none."""
+    """Failed and cancelled submissions use no quota, but for a file that crashed the scorer (see
+    Submission.counted); baselines (no team) have none."""
     now = now or timezone.now()
     start = day_start(now)
-    counted = Submission.objects.filter(phase=phase, team_id=team_id, status__in=Submission.COUNTED)
+    counted = Submission.objects.filter(Submission.counted(), phase=phase, team_id=team_id)
     today = counted.filter(submitted_at__gte=start).count() if phase.max_per_day is not None else 0
     total = counted.count() if phase.max_total is not None else 0
     return Quota(

@@ -204,6 +204,7 @@ def submission_status(request: HttpRequest, submission_id: int) -> JsonResponse:
     return JsonResponse({
         "id": submission.pk,
         "status": submission.status,
+        "status_note": submission.status_note,
         "failure_message": submission.failure_message,
         "scores": selectors.scores_by_split(submission=submission),
         "is_terminal": submission.is_terminal,

@@ -99,6 +99,8 @@ def report(submission: Json, console: Console) -> None:
     """Everything a person wants to know about a submission, on stdout."""
     status = submission.get("status", "?")
     console.print(f"Submission {submission.get('id')}: {status}")
+    if submission.get("status_note"):  # e.g. retrying after a worker stopped
+        console.print(f"  {submission['status_note']}")
     facts = [f"phase {submission.get('phase')}"]
     team = submission.get("team_name") or submission.get("team")  # the API sends the id and the name
     if team:
