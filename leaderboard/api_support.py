@@ -16,6 +16,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from .challenges import selectors as challenge_selectors
 from .challenges.models import Phase
 from .errors import ApplicationError, NotFound
+from .outages import RETRY_AFTER, log_outage, outage_of
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         detail = response.data.get("detail", "") if isinstance(response.data, dict) else ""
         return error(str(detail) or _first_message(response.data), response.status_code,
                      headers=dict(response.items()))
-    # A bug or an outage: log it with its traceback, and still answer in the one shape.
+    outage = outage_of(exc)
+    if outage is not None:  # a service is down: say so, and when to try again (the CLI retries 503s)
+        log_outage(outage, exc, context.get("view").__class__.__name__ if context.get("view") else "API")
+        return error(outage.message, status.HTTP_503_SERVICE_UNAVAILABLE,
+                     {"service": outage.service, "retry_after": RETRY_AFTER}, {"Retry-After": str(RETRY_AFTER)})
+    # A bug: log it with its traceback, and still answer in the one shape.
     log.exception("unhandled error in %s", context.get("view").__class__.__name__ if context.get("view") else "API")
     return error("Something went wrong on the server; it has been logged. Try again later.",
                  status.HTTP_500_INTERNAL_SERVER_ERROR)
@@ -101,6 +107,7 @@ _ERROR_MEANINGS = {
     409: "The object is not in a state that allows this.",
     413: "The file is larger than the limit in `detail`.",
     429: "Quota used (`detail.resets_at`, header X-Quota-Resets-At) or too many requests (header Retry-After).",
+    503: "A service the server needs (`detail.service`) is down; nothing was done. Try again after Retry-After.",
 }
 
 

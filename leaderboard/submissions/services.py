@@ -5,6 +5,7 @@ uploads.py, the checks both ways in share in admission.py."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from pathlib import PurePath
 from typing import IO
 
@@ -24,6 +25,7 @@ from .selectors import submission_access
 from .signals import announce_end
 
 Status = Submission.Status
+log = logging.getLogger(__name__)
 
 
 def submission_create(
@@ -54,10 +56,28 @@ def submission_create(
     admission.check_zip(handle=file, filename=PurePath(getattr(file, "name", "") or "").name)
     fields = dict(method_name=method_name, method_description=method_description, method_url=method_url,
                   code_url=code_url, is_public=is_public, is_baseline=is_baseline)
-    return admission.submission_insert(
-        phase=phase, team=team, user=user, sha256=sha256, size=size, now=now,
-        idempotency_key=admission.check_idempotency_key(idempotency_key),
-        store=lambda s: s.file.save("submission.zip", File(file, name="submission.zip"), save=False), **fields)
+    stored: list[Submission] = []
+
+    def store(submission: Submission) -> None:
+        submission.file.save("submission.zip", File(file, name="submission.zip"), save=False)
+        stored.append(submission)
+
+    try:
+        return admission.submission_insert(
+            phase=phase, team=team, user=user, sha256=sha256, size=size, now=now,
+            idempotency_key=admission.check_idempotency_key(idempotency_key), store=store, **fields)
+    except BaseException:
+        # The row was not saved (the database went away, the request was cut): no file without its row.
+        for submission in stored:
+            _delete_quietly(submission)
+        raise
+
+
+def _delete_quietly(submission: Submission) -> None:
+    try:
+        submission.file.delete(save=False)
+    except Exception:  # storage may be what failed; the orphan is only bytes, logged for the operator
+        log.warning("could not delete %s after its submission was not saved", submission.file.name, exc_info=True)
 
 
 def submission_update_method(*, submission: Submission, user: AbstractBaseUser, method_name: str | None = None,
