@@ -23,6 +23,8 @@ import datetime as dt
 import hashlib
 import io
 import logging
+import os
+import socket
 import tempfile
 import threading
 import time
@@ -85,7 +87,7 @@ def submission_score(*, submission_id: int, attempt: int) -> Submission | None:
     without a usable ground truth fails it too, not counted against quota. Anything else (storage
     down, the database) propagates, so the task can retry it.
     """
-    owner = uuid.uuid4().hex
+    owner = lease_owner()
     attempt = _claim_or_take_over(submission_id, attempt, owner)
     if attempt is None:
         return None
@@ -114,6 +116,12 @@ def submission_score(*, submission_id: int, attempt: int) -> Submission | None:
                 return Submission.objects.get(pk=submission_id)
         _finish(submission_id, attempt, owner, evaluation, time.monotonic() - started)
     return Submission.objects.get(pk=submission_id)
+
+
+def lease_owner() -> str:
+    """A new lease holder's name: "host:pid:random", so organizers (and the fault tests) see which process
+    scores what."""
+    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
 
 def _lease_until(now: dt.datetime | None = None) -> dt.datetime:
