@@ -65,6 +65,18 @@ class S3Server:
     log_path: Path
     access_key: str = ACCESS_KEY
     secret_key: str = SECRET_KEY
+    command: tuple[str, ...] = ()
+
+    def stop(self) -> None:
+        """Kill the server (an outage); start() brings it back on the same ports with the same data."""
+        self.process.kill()
+        self.process.wait(timeout=10)
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, cwd=self.log_path.parent)
+        _wait_ready(self)
 
     def client(self, access_key: str | None = None, secret_key: str | None = None) -> BaseClient:
         return boto3.client(
@@ -118,11 +130,12 @@ def seaweedfs_s3(root: Path) -> Iterator[S3Server]:
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    cwd=root)
-    server = S3Server(endpoint=f"http://127.0.0.1:{s3}", process=process, log_path=log_path)
+    server = S3Server(endpoint=f"http://127.0.0.1:{s3}", process=process, log_path=log_path, command=tuple(command))
     try:
         _wait_ready(server)
         yield server
     finally:
+        process = server.process  # start() may have replaced it
         process.terminate()
         try:
             process.wait(timeout=1)  # weed takes ~10 s to stop on SIGTERM; the data is throwaway
