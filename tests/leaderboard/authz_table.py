@@ -2,11 +2,12 @@
 name), the concrete URLs it is probed with, the methods, and the status each persona gets.
 
 Columns (authz_world.PERSONAS): anonymous, outsider (signed up, in no team), owner (alice, Team A),
-teammate (bob, Team A), other_team (carol, Team C), organizer (staff). An expectation is one token per
-column; `+` means the request also did what it asks (the row's `state` changed), so an action that
-redirects everyone is still told apart from one that was refused. `twin` is the same request for an
-object that does not exist: whoever gets 404 (406 on the evalai routes) for the real one must get the
-same answer for the twin, body and all, so that existence does not leak.
+teammate (bob, Team A), other_team (carol, Team C), organizer (staff; today every organizer organizes every
+challenge; the organizer of another challenge gets a column once per-challenge hosts exist, see PERSONAS).
+An expectation is one token per column; `+` means the request also did what it asks (the row's `state`
+changed), so an action that redirects everyone is still told apart from one that was refused. `twin` is
+the same request for an object that does not exist: whoever gets 404 (406 on the evalai routes) for the
+real one must get the same answer for the twin, body and all, so that existence does not leak.
 
 The site's rows are written out; the admin's are made from the registered model admins (the admin's
 rule is one: staff only), so a model admin's own URL (get_urls) has no row until one is written here.

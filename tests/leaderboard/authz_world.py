@@ -43,9 +43,9 @@ from leaderboard.submissions.uploads import upload_receive_part, upload_start
 __all__ = ["world"]  # the fixture, for `import *` (the rest is imported by name)
 
 # The columns of the table, in this order. Organizers are the staff today. Per-challenge hosts come in a
-# later issue: an organizer of *another* challenge then gets a column here, "other_organizer", between
-# other_team and organizer (every row of authz_table.py says what that persona gets; expected: what the
-# outsider gets on this challenge, and the organizer's answers on their own).
+# later issue: the organizer of *another* challenge then gets a column here, "other_organizer", between
+# other_team and organizer, and every row of authz_table.py a token for it (on this challenge it must get
+# what the outsider gets; only its own challenge answers it as an organizer).
 PERSONAS = ("anonymous", "outsider", "owner", "teammate", "other_team", "organizer")
 MISSING = 999999  # an id no object has
 CSRF_SECRET = "authzTestCsrfSecret0123456789abc"  # 32 characters: a CSRF cookie value Django accepts
