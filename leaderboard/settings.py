@@ -287,6 +287,28 @@ if env_bool("BEHIND_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     USE_X_FORWARDED_HOST = True
 
+# HTTPS, with production settings (`manage.py check --deploy` is clean on the defaults). The embedded demo
+# (no DATABASE_URL) serves plain http://127.0.0.1 and sets none of this. SECURE_COOKIES=false tries the stack
+# over plain HTTP on another host: no secure cookies and, unless said otherwise, no redirect and no HSTS.
+# Behind a TLS-terminating proxy set BEHIND_PROXY (above) so that Django knows a request came over HTTPS,
+# or SECURE_SSL_REDIRECT=false when the proxy does the redirect and sends no X-Forwarded-Proto.
 if not DEBUG and PRODUCTION:
-    SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
-    CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
+    _https = env_bool("SECURE_COOKIES", True)
+    SESSION_COOKIE_SECURE = _https
+    CSRF_COOKIE_SECURE = _https
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", _https)
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600 if _https else 0)
+    # The site's own host names (HSTS never reaches a parent domain): on unless a subdomain is plain HTTP.
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    # Preloading asks browsers to hard-code HTTPS for the whole registrable domain, which is the domain
+    # owner's decision (a lab's host is usually a university's subdomain): off unless asked for, and then
+    # Django's reminder (security.W021) says nothing the operator has not decided.
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+    if not SECURE_HSTS_PRELOAD:
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
+# Django's defaults, written down because the deploy checks and the tests rely on them.
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+SESSION_COOKIE_HTTPONLY = True

@@ -17,8 +17,11 @@ if not os.environ.get("EGOMASK_VAR_DIR"):  # worker processes inherit the parent
 from .settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast tests; never in production
+# The test client and the live server speak plain HTTP (the deploy checks run on the real settings).
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
+SECURE_SSL_REDIRECT = False
+SECURE_HSTS_SECONDS = 0
 # Live-server request threads must not keep connections open past the request, or the test
 # database cannot be dropped at the end of the session.
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405

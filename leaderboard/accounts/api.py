@@ -69,6 +69,9 @@ class MemberOutput(serializers.Serializer):
 
 
 class TeamOutput(serializers.Serializer):
+    """A team as a caller who may see it sees it (see selectors.TeamAccess): its members' names, and the
+    invite code only for its members."""
+
     id = serializers.IntegerField()
     name = serializers.CharField()
     challenge = serializers.CharField(source="challenge.slug", help_text="the challenge's slug")
@@ -76,25 +79,24 @@ class TeamOutput(serializers.Serializer):
     is_owner = serializers.SerializerMethodField(help_text="the caller owns the team")
     invite_code = serializers.SerializerMethodField(help_text="members only: the code that joins the team")
 
-    def _mine(self, team: Team) -> Membership | None:
-        user = self.context["user"]
-        return next((m for m in self.context["members"][team.pk] if m.user_id == user.pk), None)
+    def _access(self, team: Team) -> selectors.TeamAccess:
+        return self.context["access"][team.pk]
 
     @extend_schema_field(MemberOutput(many=True))
     def get_members(self, team: Team) -> list[dict[str, Any]]:
-        return MemberOutput(self.context["members"][team.pk], many=True).data
+        return MemberOutput(selectors.team_members(team=team), many=True).data
 
     def get_is_owner(self, team: Team) -> bool:
-        mine = self._mine(team)
-        return mine is not None and mine.role == Membership.Role.OWNER
+        return self._access(team).new_code
 
     def get_invite_code(self, team: Team) -> str | None:
-        return team.invite_code if self._mine(team) is not None else None  # the code is a key to the team
+        return team.invite_code if self._access(team).invite else None  # the code is a key to the team
 
 
 def _teams_data(request: Request, teams: list[Team]) -> Any:
-    members = {team.pk: list(selectors.team_members(team=team)) for team in teams}
-    return TeamOutput(teams, many=True, context={"user": request.user, "members": members}).data
+    """Teams the caller may see (the views answer 404 for the others first)."""
+    access = {team.pk: selectors.team_access(team=team, user=request.user) for team in teams}
+    return TeamOutput(teams, many=True, context={"access": access}).data
 
 
 class TeamListApi(APIView):
@@ -109,7 +111,8 @@ class TeamListApi(APIView):
 
 
 class TeamDetailApi(APIView):
-    """A team and its members; the invite code only to its members."""
+    """A team and its members, for its members and organizers; to anyone else there is no such team
+    (member lists are not public: boards show team names). The invite code only to its members."""
 
     permission_classes = [AllowAny]
 
@@ -117,6 +120,6 @@ class TeamDetailApi(APIView):
                    responses={200: TeamOutput, **error_responses(401, 404)})
     def get(self, request: Request, team_id: int) -> Response:
         team = selectors.team_get(team_id=team_id)
-        if team is None:
-            raise NotFound(f"There is no team {team_id}.")
+        if team is None or not selectors.team_access(team=team, user=request.user).view:
+            raise NotFound(f"There is no team {team_id} that you can see.")
         return Response(_teams_data(request, [team])[0])

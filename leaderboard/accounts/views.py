@@ -16,7 +16,7 @@ from leaderboard.webkit import challenge_or_404, render_error, safe_next
 
 from . import selectors, services
 from .forms import SignupForm, TeamCreateForm, TeamJoinForm
-from .models import Membership, Team
+from .models import Team
 
 
 def signup(request: HttpRequest) -> HttpResponse:
@@ -47,20 +47,21 @@ def my_teams(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/my_teams.html", {"teams": selectors.user_teams(user=request.user)})
 
 
-def _team_or_404(team_id: int) -> Team:
+def _visible_or_404(request: HttpRequest, team_id: int) -> tuple[Team, selectors.TeamAccess]:
+    """A team the viewer may see, and what they may do with it; 404 otherwise (existence does not leak)."""
     team = selectors.team_get(team_id=team_id)
-    if team is None:
+    access = team and selectors.team_access(team=team, user=request.user)
+    if team is None or not access.view:
         raise Http404("No such team.")
-    return team
+    return team, access
 
 
 def team_detail(request: HttpRequest, team_id: int) -> HttpResponse:
-    team = _team_or_404(team_id)
-    members = list(selectors.team_members(team=team))
-    me = next((m for m in members if m.user_id == request.user.pk), None)
-    context = {"team": team, "members": members, "is_member": me is not None,
-               "is_owner": me is not None and me.role == Membership.Role.OWNER}
-    if me is not None:  # the code is a key to the team: members only
+    """A team's members: for its members and organizers only (see selectors.TeamAccess)."""
+    team, access = _visible_or_404(request, team_id)
+    context = {"team": team, "members": list(selectors.team_members(team=team)), "is_member": access.invite,
+               "is_owner": access.new_code}
+    if access.invite:  # the code is a key to the team: members only
         context["invite_url"] = request.build_absolute_uri(reverse("team_join", args=[team.invite_code]))
     return render(request, "accounts/team.html", context)
 
@@ -124,7 +125,7 @@ def team_join_code(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def team_leave(request: HttpRequest, team_id: int) -> HttpResponse:
-    team = _team_or_404(team_id)
+    team, _ = _visible_or_404(request, team_id)
     try:
         services.team_leave(user=request.user, team=team)
     except ApplicationError as exc:
@@ -137,7 +138,7 @@ def team_leave(request: HttpRequest, team_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def team_new_invite_code(request: HttpRequest, team_id: int) -> HttpResponse:
-    team = _team_or_404(team_id)
+    team, _ = _visible_or_404(request, team_id)
     try:
         services.team_new_invite_code(user=request.user, team=team)
     except ApplicationError as exc:

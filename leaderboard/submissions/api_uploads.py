@@ -30,9 +30,10 @@ class UploadPartETagInput(serializers.Serializer):
     ETag = serializers.CharField(max_length=200)
 
 
-def _upload_or_404(upload_id: uuid.UUID) -> Upload:
+def _upload_or_404(request: Request, upload_id: uuid.UUID) -> Upload:
+    """The caller's upload (organizers: anyone's); another's is answered as missing, so its existence does not leak."""
     upload = selectors.upload_get(upload_id=upload_id)
-    if upload is None:
+    if upload is None or not selectors.upload_is_owned_by(upload=upload, user=request.user):
         raise NotFound("No such upload; start one with POST /api/v1/phases/<id>/uploads/.")
     return upload
 
@@ -115,7 +116,7 @@ class UploadCompleteApi(APIView):
                    responses={201: SubmissionOutput, 200: SubmissionOutput,
                               **error_responses(400, 401, 403, 404, 409, 413, 429)})
     def post(self, request: Request, upload_id: uuid.UUID) -> Response:
-        upload = _upload_or_404(upload_id)
+        upload = _upload_or_404(request, upload_id)
         data = self.UploadCompleteInput(data=request.data)
         data.is_valid(raise_exception=True)
         submission = upload_complete(upload=upload, user=request.user, **data.validated_data)
@@ -131,7 +132,7 @@ class UploadAbortApi(APIView):
                    responses={204: OpenApiResponse(description="Aborted; nothing is left on the server."),
                               **error_responses(401, 404, 409)})
     def post(self, request: Request, upload_id: uuid.UUID) -> Response:
-        upload_abort(upload=_upload_or_404(upload_id), user=request.user)
+        upload_abort(upload=_upload_or_404(request, upload_id), user=request.user)
         return Response(status=204)
 
 

@@ -33,7 +33,7 @@ from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
 from leaderboard.accounts.models import Team
-from leaderboard.accounts.selectors import is_member
+from leaderboard.accounts.selectors import is_member, is_organizer
 from leaderboard.baselines import selectors as baselines
 from leaderboard.baselines.models import ReportedResult
 from leaderboard.challenges.models import Phase
@@ -71,10 +71,6 @@ class Access:
     edit: bool
 
 
-def _is_organizer(viewer: Viewer | None) -> bool:
-    return bool(viewer is not None and viewer.is_authenticated and viewer.is_staff)
-
-
 def is_on_public_board(*, submission: Submission, now: dt.datetime | None = None) -> bool:
     """Whether the submission is listed on its phase's public boards (what leaderboard_rows would show)."""
     listed = (submission.status == Submission.Status.FINISHED and not submission.hidden
@@ -84,7 +80,7 @@ def is_on_public_board(*, submission: Submission, now: dt.datetime | None = None
 
 def submission_access(*, submission: Submission, user: Viewer, now: dt.datetime | None = None) -> Access:
     """The one answer to "what may this user see of, and do with, this submission" (see Access)."""
-    organizer = _is_organizer(user)
+    organizer = is_organizer(user)
     team = is_member(user=user, team=submission.team)
     manages = organizer or team
     return Access(
@@ -203,7 +199,7 @@ def leaderboard_rows(
     metric = metric or phase.primary_metric
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}")
-    visible = phase.is_revealed(now or timezone.now()) or _is_organizer(viewer)
+    visible = phase.is_revealed(now or timezone.now()) or is_organizer(viewer)
     if not visible:
         return Leaderboard(phase, split, metric, (), False, phase.reveal_at)
 

@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from leaderboard.challenges.models import Phase
-from leaderboard.errors import ApplicationError, Conflict, NotFound
+from leaderboard.errors import ApplicationError, Conflict, NotAllowed, NotFound
 from leaderboard.lib.files import file_sha256
 
 from . import admission
@@ -159,6 +159,10 @@ def upload_complete(
         upload.submission.replayed = True
         return upload.submission
     _owned(upload, user)
+    if upload.user_id != user.pk:
+        # An organizer may see and abort anyone's upload, but a submission is made for whoever completes
+        # it: refused here, before the claim, so that the uploader's parts are not discarded.
+        raise NotAllowed("Only the person who started this upload can complete it.")
     method_name = admission.check_method_fields(method_name=method_name, method_url=method_url, code_url=code_url)
     etags = None if parts is None else {int(p["PartNumber"]): str(p["ETag"]) for p in parts}
     # Claim the upload: of two simultaneous completions only one assembles it (the other must not

@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from leaderboard.accounts.selectors import team_for
+from leaderboard.accounts.selectors import team_access, team_for
 from leaderboard.challenges.selectors import phase_boards, phase_example_inputs, phase_list
 from leaderboard.errors import ApplicationError
 from leaderboard.webkit import challenge_or_404, is_xhr, phase_or_404, render_error, safe_next
@@ -172,6 +172,8 @@ def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
         "scores": [{"split": split, "values": _metric_values(values)}
                    for split, values in selectors.scores_by_split(submission=submission).items()],
         "access": access,
+        # The team's page (its members) is for its members and organizers; others see its name only.
+        "team_visible": bool(submission.team and team_access(team=submission.team, user=request.user).view),
         "board_state": _board_state(submission),
         "method_form": MethodForm(initial={"method_name": submission.method_name,
                                            "method_description": submission.method_description,

@@ -75,12 +75,16 @@ def test_it_lists_the_callers_teams(alice, bob, carol):
     assert client_for(bob).get("/api/v1/teams/").json()[0]["is_owner"] is False
 
 
-def test_it_shows_the_invite_code_only_to_members(alice, carol, eve):
+def test_it_shows_a_team_only_to_its_members_and_organizers(alice, bob, carol, eve, organizer):
     team_id = alice.memberships.get().team_id
     assert client_for(alice).get(f"/api/v1/teams/{team_id}/").json()["invite_code"]
-    seen = client_for(carol).get(f"/api/v1/teams/{team_id}/").json()
+    seen = client_for(organizer).get(f"/api/v1/teams/{team_id}/").json()
     assert (seen["name"], seen["invite_code"], seen["is_owner"]) == ("Team A", None, False)
-    assert client_for().get(f"/api/v1/teams/{team_id}/").json()["invite_code"] is None
+    assert [m["username"] for m in seen["members"]] == ["alice", "bob"]
+    missing = assert_error(client_for(carol).get("/api/v1/teams/999999/"), 404)
+    for outsider in (None, carol, eve):  # existence does not leak: the same answer as for no team
+        body = assert_error(client_for(outsider).get(f"/api/v1/teams/{team_id}/"), 404)
+        assert body["error"] == missing["error"].replace("999999", str(team_id))
     assert client_for(eve).get("/api/v1/teams/").json() == []
     assert_error(client_for().get("/api/v1/teams/"), 401)
     assert_error(client_for().get("/api/v1/teams/999999/"), 404)

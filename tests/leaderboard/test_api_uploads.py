@@ -61,6 +61,27 @@ def test_it_aborts_an_upload(alice, bob, phase, prediction_zip):
     assert not Submission.objects.exists()
 
 
+def test_it_answers_anothers_upload_as_missing(alice, bob, phase, prediction_zip):
+    ticket = start(client_for(alice), phase, prediction_zip("good")).json()
+    missing = assert_error(client_for(bob).post(ticket["abort_url"].replace(ticket["id"][:8], "0" * 8)), 404)
+    for url in (ticket["abort_url"], ticket["complete_url"]):
+        assert assert_error(client_for(bob).post(url, {"sha256": "0" * 64, "method_name": "x"}, format="json"),
+                            404) == missing
+    assert Upload.objects.get().status == Upload.Status.PENDING
+
+
+def test_it_lets_only_the_uploader_complete_an_upload(alice, organizer, phase, prediction_zip):
+    data = prediction_zip("good")
+    client = client_for(alice)
+    ticket = start(client, phase, data).json()
+    assert client_for().put(ticket["parts"][0]["url"], data, content_type="application/octet-stream").status_code == 200
+    body = {"sha256": hashlib.sha256(data).hexdigest(), "method_name": "Big"}
+    refused = assert_error(client_for(organizer).post(ticket["complete_url"], body, format="json"), 403)
+    assert refused["error"] == "Only the person who started this upload can complete it."
+    assert Upload.objects.get().status == Upload.Status.PENDING  # the uploader's parts are kept
+    assert client.post(ticket["complete_url"], body, format="json").status_code == 201
+
+
 def test_it_discards_a_file_whose_sha256_does_not_match(alice, phase, prediction_zip):
     data = prediction_zip("good")
     client = client_for(alice)

@@ -18,7 +18,8 @@ SETTINGS_FILE = Path(leaderboard.__file__).parent / "settings.py"
 ENV_NAMES = ("DATABASE_URL", "SECRET_KEY", "CACHE_URL", "S3_BUCKET", "S3_ENDPOINT_URL", "S3_ACCESS_KEY_ID",
              "S3_SECRET_ACCESS_KEY", "S3_REGION", "S3_PREFIX", "S3_ADDRESSING_STYLE", "PRIVATE_STORAGE_DIR",
              "CELERY_BROKER_URL", "DEBUG", "SUBMISSION_MAX_BYTES", "SCORING_TIME_LIMIT", "SCORING_STUCK_AFTER",
-             "GROUND_TRUTH_CACHE_DIR")
+             "GROUND_TRUTH_CACHE_DIR", "SECURE_COOKIES", "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS",
+             "SECURE_HSTS_INCLUDE_SUBDOMAINS", "SECURE_HSTS_PRELOAD", "BEHIND_PROXY")
 
 
 @pytest.mark.parametrize("raw", ["1", "true", "TRUE", "Yes", "on", " on "])
@@ -201,3 +202,44 @@ def test_it_uses_postgres_redis_and_s3_from_the_environment(load_settings):
     assert module.SESSION_COOKIE_SECURE is True
     assert module.CACHES["default"] == {"BACKEND": "django.core.cache.backends.redis.RedisCache",
                                         "LOCATION": "redis://redis.example.org:6379/1"}
+
+
+PRODUCTION = {"DATABASE_URL": "postgres://u@db.example.org:5432/egomask", "SECRET_KEY": "k" * 50,
+              "CACHE_URL": "redis://r:6379/1"}
+
+
+def test_it_serves_the_embedded_demo_over_plain_http(load_settings):
+    module = load_settings()
+    for name in ("SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE"):
+        assert getattr(module, name, False) is False, name
+    assert getattr(module, "SECURE_HSTS_SECONDS", 0) == 0
+
+
+def test_it_switches_https_on_with_production_settings(load_settings):
+    module = load_settings(**PRODUCTION)
+    assert (module.SESSION_COOKIE_SECURE, module.CSRF_COOKIE_SECURE, module.SECURE_SSL_REDIRECT) == (True, True, True)
+    assert (module.SECURE_HSTS_SECONDS, module.SECURE_HSTS_INCLUDE_SUBDOMAINS, module.SECURE_HSTS_PRELOAD) == (
+        365 * 24 * 3600, True, False)
+    assert module.SILENCED_SYSTEM_CHECKS == ["security.W021"]
+    assert not hasattr(module, "SECURE_PROXY_SSL_HEADER")
+
+
+def test_it_tries_plain_http_with_secure_cookies_off(load_settings):
+    module = load_settings(**PRODUCTION, SECURE_COOKIES="false")
+    assert (module.SESSION_COOKIE_SECURE, module.SECURE_SSL_REDIRECT, module.SECURE_HSTS_SECONDS) == (False, False, 0)
+
+
+def test_it_lets_a_lab_behind_a_tls_proxy_choose_each_https_setting(load_settings):
+    module = load_settings(**PRODUCTION, BEHIND_PROXY="true", SECURE_SSL_REDIRECT="false", SECURE_HSTS_SECONDS="3600",
+                           SECURE_HSTS_INCLUDE_SUBDOMAINS="false", SECURE_HSTS_PRELOAD="true")
+    assert module.SECURE_PROXY_SSL_HEADER == ("HTTP_X_FORWARDED_PROTO", "https")
+    assert (module.SECURE_SSL_REDIRECT, module.SECURE_HSTS_SECONDS) == (False, 3600)
+    assert (module.SECURE_HSTS_INCLUDE_SUBDOMAINS, module.SECURE_HSTS_PRELOAD) == (False, True)
+    assert module.SESSION_COOKIE_SECURE is True
+    assert not hasattr(module, "SILENCED_SYSTEM_CHECKS")
+
+
+@pytest.mark.parametrize(("name", "raw"), [("SECURE_SSL_REDIRECT", "maybe"), ("SECURE_HSTS_SECONDS", "1y")])
+def test_it_refuses_a_bad_https_setting(load_settings, name, raw):
+    with pytest.raises(ImproperlyConfiguredEnv, match=name):
+        load_settings(**PRODUCTION, **{name: raw})

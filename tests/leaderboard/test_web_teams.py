@@ -1,6 +1,7 @@
 import re
 
 from leaderboard.accounts.models import Membership, Team
+from leaderboard.submissions.models import Submission
 
 
 def _team(user) -> Team:
@@ -40,15 +41,25 @@ def test_it_shows_members_the_invite_link_and_code(client, alice, bob):
     assert b"New invite code" not in r.content  # owner only
 
 
-def test_it_hides_the_code_from_outsiders(client, alice, eve):
+def test_it_answers_a_team_page_as_missing_to_anyone_but_its_members_and_organizers(client, alice, bob, carol, eve,
+                                                                                   organizer):
     team = _team(alice)
-    client.force_login(eve)
+    missing = client.get("/teams/999999/")
+    assert missing.status_code == 404
+    for outsider in (None, eve, carol):  # anonymous, no team, another team
+        client.logout()
+        if outsider is not None:
+            client.force_login(outsider)
+        r = client.get(f"/teams/{team.pk}/")
+        assert r.status_code == 404, outsider
+        for secret in (b"alice", b"bob", team.invite_code.encode(), b"Team A"):
+            assert secret not in r.content, (outsider, secret)
+    client.force_login(organizer)
     r = client.get(f"/teams/{team.pk}/")
     assert r.status_code == 200
-    assert b"Team A" in r.content
-    assert team.invite_code.encode() not in r.content
-    client.logout()
-    assert team.invite_code.encode() not in client.get(f"/teams/{team.pk}/").content
+    assert b"<strong>alice</strong>" in r.content and b"<strong>bob</strong>" in r.content
+    assert team.invite_code.encode() not in r.content  # the code is a key to the team: members only
+    assert b"Leave team" not in r.content
 
 
 def test_it_joins_by_link_after_login_and_confirmation(client, alice, eve):
@@ -111,8 +122,15 @@ def test_it_leaves_a_team(client, alice, bob):
     assert team.memberships.get(user=bob).role == Membership.Role.OWNER
 
 
-def test_it_explains_leaving_a_team_one_is_not_in(client, alice, eve):
+def test_it_answers_leaving_a_team_one_may_not_see_as_missing(client, alice, eve):
     client.force_login(eve)
+    assert client.post(f"/teams/{_team(alice).pk}/leave/").status_code == 404
+    assert client.post(f"/teams/{_team(alice).pk}/invite-code/").status_code == 404
+    assert _team(alice).memberships.count() == 1
+
+
+def test_it_explains_to_an_organizer_that_they_are_not_in_the_team(client, alice, organizer):
+    client.force_login(organizer)
     r = client.post(f"/teams/{_team(alice).pk}/leave/", follow=True)
     assert b"You are not in this team." in r.content
 
@@ -142,3 +160,17 @@ def test_it_lists_my_teams(client, alice):
     client.force_login(alice)
     r = client.get("/teams/")
     assert b"Team A" in r.content
+
+
+def test_it_links_a_submission_to_its_team_page_only_for_those_who_may_open_it(client, alice, carol, organizer,
+                                                                              submit):
+    submission = submit(alice)
+    Submission.objects.filter(pk=submission.pk).update(status=Submission.Status.FINISHED)  # on the public board
+    link = f'href="/teams/{_team(alice).pk}/"'.encode()
+    for viewer, linked in ((None, False), (carol, False), (alice, True), (organizer, True)):
+        client.logout()
+        if viewer is not None:
+            client.force_login(viewer)
+        r = client.get(f"/submissions/{submission.pk}/")
+        assert r.status_code == 200 and b"Team A" in r.content
+        assert (link in r.content) is linked, viewer
