@@ -149,13 +149,11 @@ def upload_complete(
     A damaged or refused upload is discarded (object deleted, upload aborted): nothing half-made
     stays behind, and the client can start again. `last_part_optional`: see _missing_parts.
     Completing it again with the same sha256 (an answer lost on the way) returns its submission,
-    `replayed`; so does the
-    upload of a file the team submitted moments ago, whose copy is then discarded.
+    `replayed`; so does the upload of a file the team submitted moments ago, whose copy is then discarded.
     """
     now = now or timezone.now()
     if (upload.status == Upload.Status.COMPLETED and upload.submission is not None
-            and upload_is_owned_by(upload=upload, user=user)
-            and (sha256 is None or sha256.lower() == upload.submission.file_sha256)):
+            and upload.user_id == user.pk and (sha256 is None or sha256.lower() == upload.submission.file_sha256)):
         upload.submission.replayed = True
         return upload.submission
     _owned(upload, user)
