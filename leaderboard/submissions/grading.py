@@ -312,8 +312,8 @@ def submission_retry(*, submission_id: int, attempt: int, reason: str = "",
             return None
         submission.attempt = F("attempt") + 1
         submission.status, submission.started_at = Status.SUBMITTED, None
-        submission.lease_owner, submission.lease_expires_at = "", None
-        fields = ["attempt", "status", "started_at", "lease_owner", "lease_expires_at"]
+        submission.lease_owner, submission.lease_expires_at, submission.queued_at = "", None, timezone.now()
+        fields = ["attempt", "status", "started_at", "lease_owner", "lease_expires_at", "queued_at"]
         if reason:
             submission.retry_reason = reason
             fields.append("retry_reason")
@@ -329,18 +329,24 @@ def submissions_reconcile(*, now: dt.datetime | None = None,
     """Send what is not on its way and restart what a vanished worker left.
 
     `submitted` rows whose message could not be sent (`unsent`) go at once, and any other
-    `submitted` row after two minutes (a message lost with a broker's data); the same attempt, so
-    if the first message still comes only one of the two claims it. A claimed row whose lease ran
+    `submitted` row two minutes after it was last sent (a message lost with a broker's data, or
+    consumed by a worker that could not reach the database); the same attempt, so if the first
+    message still comes only one of the two claims it. A claimed row whose lease ran
     out (or, without a lease, that started longer than SCORING_STUCK_AFTER ago) is restarted as the
     next attempt, retrying after a worker stopped.
     """
     now = now or timezone.now()
     requeued = 0
-    waiting = Submission.objects.filter(Q(unsent=True) | Q(submitted_at__lt=now - dt.timedelta(minutes=2)),
+    # Sent (by the upload, a retry, a rescore or an earlier reconcile) more than two minutes ago and still
+    # waiting: sent again, at most once every two minutes, so a long queue is not flooded with repeats.
+    quiet = now - dt.timedelta(minutes=2)
+    waiting = Submission.objects.filter(Q(unsent=True) | Q(queued_at__lt=quiet)
+                                        | Q(queued_at__isnull=True, submitted_at__lt=quiet),
                                         status=Status.SUBMITTED)
     for submission in waiting:
         with transaction.atomic():
-            Submission.objects.filter(pk=submission.pk, attempt=submission.attempt).update(unsent=False)
+            Submission.objects.filter(pk=submission.pk, attempt=submission.attempt).update(unsent=False,
+                                                                                           queued_at=now)
             (enqueue or _enqueue)(submission)
         requeued += 1
     restarted = 0

@@ -78,6 +78,8 @@ class Submission(models.Model):
                                                     "this submission since it was last (re)submitted")
     unsent = models.BooleanField(default=False, help_text="its scoring task could not be sent (broker down); "
                                                          "the reconciler sends it")
+    queued_at = models.DateTimeField(null=True, blank=True, help_text="when its current attempt was last sent "
+                                     "for scoring after the upload (a retry, a rescore, the reconciler)")
     retry_reason = models.CharField(max_length=16, choices=RetryReason.choices, blank=True,
                                     help_text="why the current attempt is a retry")
     failure_kind = models.CharField(max_length=10, choices=FailureKind.choices, blank=True)

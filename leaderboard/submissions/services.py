@@ -153,9 +153,10 @@ def submission_rescore(*, submission: Submission) -> Submission:
         locked.status, locked.started_at, locked.finished_at = Status.SUBMITTED, None, None
         locked.failure_message, locked.problems, locked.failure_kind, locked.crash_report = "", [], "", ""
         locked.lease_owner, locked.lease_expires_at, locked.lost_workers, locked.retry_reason = "", None, 0, ""
+        locked.queued_at = timezone.now()
         locked.save(update_fields=["attempt", "status", "started_at", "finished_at", "failure_message", "problems",
                                    "failure_kind", "crash_report", "lease_owner", "lease_expires_at", "lost_workers",
-                                   "retry_reason"])
+                                   "retry_reason", "queued_at"])
         locked.refresh_from_db()
         queue.score_on_commit(submission_id=locked.pk, attempt=locked.attempt)
     return locked

@@ -11,6 +11,7 @@ import logging
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.db import DatabaseError
 
 from . import grading, queue, uploads
 from .models import RetryReason
@@ -41,12 +42,17 @@ def score_submission(self, submission_id: int, attempt: int) -> None:  # type: i
         # service): storage, the database. Retry as a new attempt with backoff, then give up loudly.
         log.exception("scoring submission %s attempt %s failed", submission_id, attempt)
         if self.request.retries < MAX_RETRIES:
-            retry = grading.submission_retry(submission_id=submission_id, attempt=attempt,
-                                             reason=RetryReason.INTERNAL, enqueue=False)
+            countdown = 15 * 2**self.request.retries
+            try:
+                retry = grading.submission_retry(submission_id=submission_id, attempt=attempt,
+                                                 reason=RetryReason.INTERNAL, enqueue=False)
+            except DatabaseError:
+                # The database is what failed: nothing can be recorded now, so the same attempt is tried
+                # again later (it takes over its own lease once that has run out).
+                raise self.retry(exc=exc, countdown=countdown) from None
             if retry is None:
                 return  # a newer attempt, or a final state, owns the submission now
-            raise self.retry(args=(submission_id, retry.attempt), exc=exc,
-                             countdown=15 * 2**self.request.retries) from None
+            raise self.retry(args=(submission_id, retry.attempt), exc=exc, countdown=countdown) from None
         grading.submission_fail_internal(
             submission_id=submission_id, attempt=attempt,
             reason="An internal error stopped the scoring of this submission.",

@@ -9,6 +9,7 @@ from unittest import mock
 import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.db import OperationalError
 
 from leaderboard.submissions import grading
 from leaderboard.submissions.grading import submissions_reconcile
@@ -213,3 +214,38 @@ def test_it_reconciles_from_the_periodic_task(alice, submit, django_capture_on_c
             django_capture_on_commit_callbacks(execute=True):
         assert reconcile_submissions() == {"requeued": 1, "restarted": 1}
     assert sorted(c.args for c in delay.call_args_list) == sorted([(waiting.pk, 1), (stuck.pk, 2)])
+
+
+def test_it_retries_the_same_attempt_when_the_database_is_what_failed(alice, submit):
+    # Nothing can be recorded while the database is away: the task retries the attempt it was given.
+    submission = submit(alice, quality="perfect")
+    real = grading.submission_score
+    calls = []
+
+    def database_restarts(*, submission_id: int, attempt: int):
+        calls.append(attempt)
+        if len(calls) == 1:
+            raise OperationalError("terminating connection due to administrator command")
+        return real(submission_id=submission_id, attempt=attempt)
+
+    with mock.patch.object(grading, "submission_score", side_effect=database_restarts), \
+            mock.patch.object(grading, "submission_retry", side_effect=OperationalError("the database is starting up")):
+        score_submission.apply(args=(submission.pk, 1))
+    assert calls == [1, 1]
+    assert _state(submission) == (Status.FINISHED, 1)
+
+
+def test_it_sends_a_waiting_row_again_at_most_every_two_minutes(alice, submit, django_capture_on_commit_callbacks):
+    # A long queue is not flooded: a row is sent again two minutes after it was last sent, not at every run.
+    waiting = _make(submit, alice, status=Status.SUBMITTED, submitted_at=NOW - dt.timedelta(hours=1))
+    sent = []
+    assert submissions_reconcile(now=NOW, enqueue=lambda s: sent.append(s.pk))["requeued"] == 1
+    waiting.refresh_from_db()
+    assert waiting.queued_at == NOW
+    for later, expected in ((NOW + dt.timedelta(seconds=5), 0), (NOW + dt.timedelta(minutes=1), 0),
+                            (NOW + dt.timedelta(minutes=2, seconds=1), 1)):
+        assert submissions_reconcile(now=later, enqueue=lambda s: sent.append(s.pk))["requeued"] == expected
+    assert sent == [waiting.pk, waiting.pk]
+    retried = grading.submission_retry(submission_id=waiting.pk, attempt=1, enqueue=False)
+    assert submissions_reconcile(now=retried.queued_at + dt.timedelta(seconds=30),
+                                 enqueue=lambda s: sent.append(s.pk))["requeued"] == 0  # just sent by the retry
