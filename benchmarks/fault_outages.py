@@ -117,12 +117,13 @@ def main() -> int:
     parser.add_argument("--uploads", type=int, default=3, help="uploads before and during each outage")
     parser.add_argument("--pg-port", type=int, default=55432)
     parser.add_argument("--redis-port", type=int, default=6391)
+    parser.add_argument("--database", default="egomask_outages")
     args = parser.parse_args()
 
     with services(args) as (pg, broker, s3, bucket):
         os.environ.update({"S3_BUCKET": bucket, "S3_ENDPOINT_URL": s3.endpoint, "S3_ACCESS_KEY_ID": s3.access_key,
                            "S3_SECRET_ACCESS_KEY": s3.secret_key, "CELERY_BROKER_URL": broker.url})
-        world = setup("egomask_outages", admin_url=pg.admin_url)
+        world = setup(args.database, admin_url=pg.admin_url)
         return run(args, world, pg, broker, s3)
 
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db import transaction
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from leaderboard.celery import app as celery_app
 
@@ -41,10 +42,11 @@ def send(name: str, args: tuple[Any, ...], *, on_failure: Callable[[], None] | N
     """Send task `name` now; False (logged, `on_failure` run) when the broker could not take it."""
     try:
         celery_app.send_task(name, args=args, ignore_result=True)
-    except Exception:
+    except Exception as exc:
         # The row is committed and stays `submitted`; the reconciler re-sends it. Failing the
         # request here would tell the team their upload was refused when it was not.
-        log.exception("could not send %s%r; the reconciler will send it again", name, args)
+        log.error("could not send %s%r (%s: %s); the reconciler will send it again", name, args,
+                  type(exc).__name__, exc, exc_info=not isinstance(exc, KombuOperationalError | OSError))
         if on_failure is not None:
             try:
                 on_failure()
