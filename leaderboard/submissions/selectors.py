@@ -15,6 +15,9 @@ Ranking rule (the server computes ranks; clients never do):
   ones are left out; a submission being rescored keeps its previous scores on the board until the
   new attempt replaces them; a private board shows no rows to anyone but organizers until its
   reveal time.
+
+The rules are applied when a board's data changes, not when it is read: boards.py stores their result
+(BoardRow) and the interfaces serve it (board_get, through board_cache.py).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The challenge page (a phase, the viewer's team and quota), leaderboards, the submit form, a team's
 submissions and the submission page.
 
-Who may see what is decided by the selectors (leaderboard_rows, submission_access); what may be
-done by the services. These views only translate.
+Who may see what is decided by the selectors (board_get, submission_access); what may be done by the
+services. These views only translate.
 """
 
 from __future__ import annotations
@@ -12,18 +12,21 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from leaderboard.accounts.models import Team
 from leaderboard.accounts.selectors import team_for
 from leaderboard.challenges.selectors import phase_boards, phase_example_inputs, phase_list
 from leaderboard.errors import ApplicationError
 from leaderboard.webkit import challenge_or_404, is_xhr, phase_or_404, render_error, safe_next
 from scoring import METRICS
 
-from . import admission, selectors, services
+from . import admission, board_cache, selectors, services
 from .forms import MethodForm, SubmissionForm
 from .models import Submission
 
@@ -78,19 +81,34 @@ def leaderboard(request: HttpRequest, slug: str, phase_slug: str, split: str) ->
         raise Http404("No such leaderboard.")
     asked = request.GET.get("metric", "")
     metric = asked if asked in METRICS else phase.primary_metric
-    board = selectors.leaderboard_rows(phase=phase, split=split, metric=metric, viewer=request.user,
-                                       include_reported=True)
     team = team_for(user=request.user, challenge=challenge)
+    # The rows' HTML is cached per board version, sort and viewer's team (its row is marked); the rest of
+    # the page is the viewer's own.
+    view = board_cache.board_view(phase=phase, split=split, metric=metric, viewer=request.user,
+                                  variant=f"html:{team.pk if team else '-'}")
+    fragment = board_cache.rendered(view, lambda: _board_rows_html(request, view, team)) if view.visible else ""
     headers = [{"metric": m, "help": METRIC_HELP.get(m, ""), "current": m == metric,
                 "primary": m == phase.primary_metric, "query": f"?metric={m}"} for m in METRICS]
-    rows = [{"row": r, "values": _metric_values(r.scores), "mine": team is not None and r.team_id == team.pk,
-             "method_href": _link(r.method_url), "code_href": _link(r.code_url)} for r in board.rows]
     return render(request, "submissions/leaderboard.html", {
-        "challenge": challenge, "phase": phase, "split": split, "splits": splits, "board": board,
-        "metric": metric, "sort_index": METRICS.index(metric), "headers": headers, "rows": rows, "team": team,
+        "challenge": challenge, "phase": phase, "split": split, "splits": splits, "visible": view.visible,
+        # What a board says when it has no rows to show (private, or nothing scored yet).
+        "message": selectors.Leaderboard(phase, split, metric, (), view.visible, phase.reveal_at).message,
+        "metric": metric, "headers": headers, "team": team,
+        "board_rows": mark_safe(fragment),  # rendered by a template (autoescaped) on a cache miss
         "query": f"?metric={metric}" if metric != phase.primary_metric else "",
         "is_open": phase.is_open(),
     })
+
+
+def _board_rows_html(request: HttpRequest, view: board_cache.BoardView, team: Team | None) -> str:
+    """The table rows of a board ("" when it has none), from the materialized board."""
+    board = selectors.board_get(phase=view.phase, split=view.split, metric=view.metric, viewer=request.user,
+                                now=view.now, include_reported=True)
+    rows = [{"row": r, "values": _metric_values(r.scores), "mine": team is not None and r.team_id == team.pk,
+             "method_href": _link(r.method_url), "code_href": _link(r.code_url)} for r in board.rows]
+    if not rows:
+        return ""
+    return render_to_string("submissions/_board_rows.html", {"rows": rows, "sort_index": METRICS.index(view.metric)})
 
 
 @login_required
