@@ -12,7 +12,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
@@ -27,6 +26,7 @@ from leaderboard.webkit import challenge_or_404, is_xhr, phase_or_404, render_er
 from scoring import METRICS
 
 from . import admission, board_cache, selectors, services
+from .board_html import board_rows_html, link
 from .forms import MethodForm, SubmissionForm
 from .models import Submission
 
@@ -36,11 +36,6 @@ METRIC_HELP = {
     "IoU_gold": "Mean IoU over the frames where the object is",
     "IoU_gold_pred": "Mean IoU over frames where the object is or a mask was predicted",
 }
-
-
-def _link(url: str) -> str:
-    """The URL if it is a web link; other schemes (javascript:, data:) are never rendered as links."""
-    return url if url.lower().startswith(("https://", "http://")) else ""
 
 
 def _metric_values(scores: dict[str, float]) -> list[float | None]:
@@ -94,7 +89,7 @@ def leaderboard(request: HttpRequest, slug: str, phase_slug: str, split: str) ->
         # What a board says when it has no rows to show (private, or nothing scored yet).
         "message": selectors.Leaderboard(phase, split, metric, (), view.visible, phase.reveal_at).message,
         "metric": metric, "headers": headers, "team": team,
-        "board_rows": mark_safe(fragment),  # rendered by a template (autoescaped) on a cache miss
+        "board_rows": mark_safe(fragment),  # board_html escapes every value it writes
         "query": f"?metric={metric}" if metric != phase.primary_metric else "",
         "is_open": phase.is_open(),
     })
@@ -104,11 +99,7 @@ def _board_rows_html(request: HttpRequest, view: board_cache.BoardView, team: Te
     """The table rows of a board ("" when it has none), from the materialized board."""
     board = selectors.board_get(phase=view.phase, split=view.split, metric=view.metric, viewer=request.user,
                                 now=view.now, include_reported=True)
-    rows = [{"row": r, "values": _metric_values(r.scores), "mine": team is not None and r.team_id == team.pk,
-             "method_href": _link(r.method_url), "code_href": _link(r.code_url)} for r in board.rows]
-    if not rows:
-        return ""
-    return render_to_string("submissions/_board_rows.html", {"rows": rows, "sort_index": METRICS.index(view.metric)})
+    return board_rows_html(board.rows, metric=view.metric, team_id=team.pk if team else None)
 
 
 @login_required
@@ -192,8 +183,8 @@ def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
                                            "method_url": submission.method_url, "code_url": submission.code_url},
                                   auto_id="edit_%s") if access.edit else None,
         "videos": videos,
-        "method_href": _link(submission.method_url),
-        "code_href": _link(submission.code_url),
+        "method_href": link(submission.method_url),
+        "code_href": link(submission.code_url),
     })
 
 
