@@ -1,11 +1,13 @@
 """Rendered boards (the JSON, the CSV, the page's rows) in Django's cache, Redis in production.
 
-A rendering is keyed by what it shows: the phase's board version (which each refresh that changes a
-row bumps: boards.py), the board, the sort metric, the format, and what the viewer is shown (the rows,
-or a private board's notice with its reveal time). A bump is the invalidation: nothing cached is ever
-served for a board that has changed since, and nothing has to be deleted (old renderings expire).
+A board is cached in one slot per (phase, board, sort metric, format, what the viewer is shown: the
+rows, or a private board's notice), holding the rendering and the version it renders: the phase's
+board version (which each refresh that changes a row bumps: boards.py) with its stamp, and the
+reveal time a notice shows. A rendering is used only while that is still what it was made from, so a
+bump is the invalidation: nothing cached is ever served for a board that has changed since, nothing
+has to be deleted, and a busy phase's many versions do not pile up (each slot holds the latest).
 
-The same key, hashed, is the ETag of the JSON and the CSV: a client that sends it back in
+The same identity, hashed, is the ETag of the JSON and the CSV: a client that sends it back in
 If-None-Match gets 304 without the rows being read, rendered or even fetched from the cache.
 
 Each process also keeps the renderings it served last in its own memory (LOCAL_CACHE): a board of
@@ -31,21 +33,23 @@ from leaderboard.challenges.models import Phase
 from .boards import board_current
 from .selectors import Viewer, board_is_visible, board_metric
 
-CACHE_SECONDS = 24 * 3600  # a rendering of a version nobody asks for any more just expires
+CACHE_SECONDS = 3600  # a slot nobody asks for expires
 LOCAL_CACHE = "boards-local"  # settings.CACHES: each process's own copies of the latest renderings
 T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class BoardView:
-    """One board as one viewer is served it now: what the rendering depends on, its cache key and ETag."""
+    """One board as one viewer is served it now: what the rendering depends on, where it is cached
+    (`slot`), what it is made from (`source`) and its ETag."""
 
     phase: Phase
     split: str
     metric: str
     visible: bool
     now: dt.datetime
-    key: str
+    slot: str
+    source: str
     etag: str
 
     @property
@@ -56,17 +60,17 @@ class BoardView:
 
 def board_view(*, phase: Phase, split: str, metric: str | None, viewer: Viewer | None, variant: str,
                now: dt.datetime | None = None) -> BoardView:
-    """The board (phase, split, sorted by metric) as `viewer` sees it, rendered as `variant` (a format, and
-    whatever else that rendering depends on). Every interface serving a board starts here: one query (the
-board's version), and the rows only on a cache miss."""
+    """The board (phase, split, sorted by metric) as `viewer` sees it, rendered as `variant` (a format).
+    Every interface serving a board starts here: one query (the board's version), and the rows only
+    when the cached rendering is not of the current version."""
     now = now or timezone.now()
     metric = board_metric(phase=phase, metric=metric)
     visible = board_is_visible(phase=phase, viewer=viewer, now=now)
     version, stamp = board_current(phase=phase)
-    reveal = phase.reveal_at.isoformat() if phase.reveal_at else "-"
-    key = f"board:{phase.pk}:{version}:{stamp}:{split}:{metric}:{variant}:{'rows' if visible else 'notice:' + reveal}"
-    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    return BoardView(phase, split, metric, visible, now, key, f'"{phase.pk}.{version}.{digest}"')
+    slot = f"board:{phase.pk}:{split}:{metric}:{variant}:{'rows' if visible else 'notice'}"
+    source = f"{version}:{stamp}" if visible else f"{version}:{stamp}:{phase.reveal_at or '-'}"
+    digest = hashlib.sha256(f"{slot}|{source}".encode()).hexdigest()[:16]
+    return BoardView(phase, split, metric, visible, now, slot, source, f'"{phase.pk}.{version}.{digest}"')
 
 
 def not_modified(request: HttpRequest, view: BoardView) -> HttpResponse | None:
@@ -76,17 +80,19 @@ def not_modified(request: HttpRequest, view: BoardView) -> HttpResponse | None:
 
 
 def rendered(view: BoardView, render: Callable[[], T]) -> T:
-    """The cached rendering, or `render()` stored for the next request. Two tiers: this process's memory
-    (a rendering of a key never changes, so a copy cannot go stale), then the shared cache."""
+    """The cached rendering of the board's current version, or `render()`, stored for the next request.
+    Two tiers: this process's memory, then the shared cache."""
     local = caches[LOCAL_CACHE]
-    value = local.get(view.key)
-    if value is None:
-        value = cache.get(view.key)
-        if value is None:
-            value = render()
-            cache.set(view.key, value, CACHE_SECONDS)
-        local.set(view.key, value, CACHE_SECONDS)
-    return value
+    for tier in (local, cache):
+        found = tier.get(view.slot)
+        if found is not None and found[0] == view.source:
+            if tier is not local:
+                local.set(view.slot, found, CACHE_SECONDS)
+            return found[1]
+    entry = (view.source, render())
+    cache.set(view.slot, entry, CACHE_SECONDS)
+    local.set(view.slot, entry, CACHE_SECONDS)
+    return entry[1]
 
 
 def headers(response: HttpResponse, view: BoardView) -> HttpResponse:

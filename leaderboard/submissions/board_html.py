@@ -3,12 +3,14 @@
 Written here, not in a template, for speed: a board has up to a thousand rows and they are rendered
 again whenever the board changes (every few seconds while a phase is busy, in every web process).
 Django's template engine takes about 80 ms for a thousand rows; this takes a tenth of that, which is
-what keeps the page's slowest answers short. Every value that comes from a person (team and method
-names, links, runner names) is escaped; links are http(s) only (`link`).
+what keeps the page's slowest answers short. The rows are the same for every viewer, so one rendering
+is cached per board; `mark_team` then marks the viewer's team's row. Every value that comes from a
+person (team and method names, links, runner names) is escaped; links are http(s) only (`link`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -51,19 +53,28 @@ def _href(name: str) -> Callable[[int], str]:
     return lambda pk: pattern.replace(str(_PLACEHOLDER), str(pk))
 
 
-def board_rows_html(rows: Iterable[LeaderboardRow], *, metric: str, team_id: int | None) -> str:
-    """The <tr> rows of a board sorted by `metric`; the viewer's team's row (team_id) is marked."""
+def board_rows_html(rows: Iterable[LeaderboardRow], *, metric: str) -> str:
+    """The <tr> rows of a board sorted by `metric`, the same for every viewer (mark_team marks theirs)."""
     submission_href, run_href = _href("submission"), _href("baseline_run")
     sort_index = METRICS.index(metric)
-    return "\n".join(_row(row, sort_index, team_id, submission_href, run_href) for row in rows)
+    return "\n".join(_row(row, sort_index, submission_href, run_href) for row in rows)
 
 
-def _row(row: LeaderboardRow, sort_index: int, team_id: int | None, submission_href: Callable[[int], str],
+def mark_team(rows_html: str, team_id: int | None) -> str:
+    """board_rows_html's rows with the row of the viewer's team marked as theirs (a team has one row)."""
+    if team_id is None:
+        return rows_html
+    # A team row starts so, and its name cell, escaped, holds no tag: the first </td> after it ends it.
+    return re.sub(rf'<tr class="" data-team="{team_id}">(<td class="num rank">.*?</td><td>.*?)</td>',
+                  lambda found: f'<tr class="mine" data-team="{team_id}">{found.group(1)}{_MINE}</td>', rows_html,
+                  count=1)
+
+
+def _row(row: LeaderboardRow, sort_index: int, submission_href: Callable[[int], str],
          run_href: Callable[[int], str]) -> str:
     kind = row.baseline.get("kind") if row.baseline else None
-    mine = team_id is not None and row.team_id == team_id
-    classes = " ".join(name for name, on in (("baseline", row.is_baseline), ("reported", kind == "reported"),
-                                              ("mine", mine)) if on)
+    classes = " ".join(name for name, on in (("baseline", row.is_baseline), ("reported", kind == "reported")) if on)
+    team = f' data-team="{row.team_id}"' if row.team_id is not None and not row.is_baseline else ""
     if kind == "reported":
         who = _REPORTED
     elif row.is_baseline and kind == "runner":
@@ -92,5 +103,5 @@ def _row(row: LeaderboardRow, sort_index: int, team_id: int | None, submission_h
     else:
         submitted = f'<a href="{escape(method_href)}" rel="noopener nofollow">source</a>' if method_href else ""
     rank = row.rank if row.rank else _NO_RANK
-    return (f'<tr class="{classes}"><td class="num rank">{rank}</td><td>{who}{_MINE if mine else ""}</td>'
+    return (f'<tr class="{classes}"{team}><td class="num rank">{rank}</td><td>{who}</td>'
             f"<td>{method}</td>{cells}<td>{submitted}</td></tr>")

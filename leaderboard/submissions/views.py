@@ -18,7 +18,6 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from leaderboard.accounts.models import Team
 from leaderboard.accounts.selectors import team_for
 from leaderboard.challenges.selectors import phase_boards, phase_example_inputs, phase_list
 from leaderboard.errors import ApplicationError
@@ -26,7 +25,7 @@ from leaderboard.webkit import challenge_or_404, is_xhr, phase_or_404, render_er
 from scoring import METRICS
 
 from . import admission, board_cache, selectors, services
-from .board_html import board_rows_html, link
+from .board_html import board_rows_html, link, mark_team
 from .forms import MethodForm, SubmissionForm
 from .models import Submission
 
@@ -77,11 +76,10 @@ def leaderboard(request: HttpRequest, slug: str, phase_slug: str, split: str) ->
     asked = request.GET.get("metric", "")
     metric = asked if asked in METRICS else phase.primary_metric
     team = team_for(user=request.user, challenge=challenge)
-    # The rows' HTML is cached per board version, sort and viewer's team (its row is marked); the rest of
-    # the page is the viewer's own.
-    view = board_cache.board_view(phase=phase, split=split, metric=metric, viewer=request.user,
-                                  variant=f"html:{team.pk if team else '-'}")
-    fragment = board_cache.rendered(view, lambda: _board_rows_html(request, view, team)) if view.visible else ""
+    # The rows' HTML is cached per board version and sort, the same for everyone; the viewer's team's row is
+    # marked here, and the rest of the page is the viewer's own.
+    view = board_cache.board_view(phase=phase, split=split, metric=metric, viewer=request.user, variant="html")
+    fragment = board_cache.rendered(view, lambda: _board_rows_html(request, view)) if view.visible else ""
     headers = [{"metric": m, "help": METRIC_HELP.get(m, ""), "current": m == metric,
                 "primary": m == phase.primary_metric, "query": f"?metric={m}"} for m in METRICS]
     return render(request, "submissions/leaderboard.html", {
@@ -89,17 +87,17 @@ def leaderboard(request: HttpRequest, slug: str, phase_slug: str, split: str) ->
         # What a board says when it has no rows to show (private, or nothing scored yet).
         "message": selectors.Leaderboard(phase, split, metric, (), view.visible, phase.reveal_at).message,
         "metric": metric, "headers": headers, "team": team,
-        "board_rows": mark_safe(fragment),  # board_html escapes every value it writes
+        "board_rows": mark_safe(mark_team(fragment, team.pk if team else None)),  # board_html escapes every value
         "query": f"?metric={metric}" if metric != phase.primary_metric else "",
         "is_open": phase.is_open(),
     })
 
 
-def _board_rows_html(request: HttpRequest, view: board_cache.BoardView, team: Team | None) -> str:
+def _board_rows_html(request: HttpRequest, view: board_cache.BoardView) -> str:
     """The table rows of a board ("" when it has none), from the materialized board."""
     board = selectors.board_get(phase=view.phase, split=view.split, metric=view.metric, viewer=request.user,
                                 now=view.now, include_reported=True)
-    return board_rows_html(board.rows, metric=view.metric, team_id=team.pk if team else None)
+    return board_rows_html(board.rows, metric=view.metric)
 
 
 @login_required

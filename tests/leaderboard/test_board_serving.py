@@ -145,19 +145,20 @@ def test_it_shows_organizers_a_private_board_early_and_nobody_else(phase, board,
     assert "Perfect" in Client().get(PAGE).content.decode()
 
 
-def test_it_caches_the_pages_rows_per_team(phase, board, alice, carol):
+def test_it_caches_the_pages_rows_once_and_marks_each_teams_own(phase, board, alice, carol):
+    def mine(html: str) -> str:
+        (row,) = re.findall(r'<tr class="mine"[^>]*>.*?</tr>', html, re.S)
+        return row
+
+    assert "your team" not in Client().get(PAGE).content.decode()  # rendered (and cached) for an outsider
     web = Client()
     web.force_login(alice)
-    assert web.get(PAGE).content.decode().count('<span class="badge">your team</span>') == 1
     with CaptureQueriesContext(connection) as queries:
         html = web.get(PAGE).content.decode()
     assert "submissions_boardrow" not in _tables(queries.captured_queries)  # the rows came from the cache
-    mine = re.search(r'<tr class="[^"]*mine[^"]*">.*?</tr>', html, re.S).group(0)
-    assert "Team A" in mine
+    assert "Team A" in mine(html) and html.count('<span class="badge">your team</span>') == 1
     web.force_login(carol)
-    mine = re.search(r'<tr class="[^"]*mine[^"]*">.*?</tr>', web.get(PAGE).content.decode(), re.S).group(0)
-    assert "Team C" in mine and "Team A" not in mine
-    assert "your team" not in Client().get(PAGE).content.decode()
+    assert "Team C" in mine(web.get(PAGE).content.decode()) and "Team A" not in mine(web.get(PAGE).content.decode())
 
 
 def test_it_serves_what_the_ranking_rules_give_on_a_busy_board(phase, challenge):
@@ -196,3 +197,25 @@ def test_it_serves_what_the_ranking_rules_give_on_a_busy_board(phase, challenge)
                 live = leaderboard_rows(phase=phase, split=split, metric=metric, include_reported=include_reported)
                 served = board_get(phase=phase, split=split, metric=metric, include_reported=include_reported)
                 assert served.rows == live.rows and len(live.rows) > 10, (split, metric, include_reported)
+
+
+def test_it_keeps_one_rendering_per_board_in_the_cache(phase, board, alice):
+    """A slot holds the latest version's rendering: a busy phase's versions do not pile up in Redis."""
+    from django.core.cache import cache
+
+    from leaderboard.submissions.board_cache import board_view
+
+    def current():
+        return board_view(phase=Phase.objects.get(pk=phase.pk), split="overall", metric=None, viewer=None,
+                          variant="json")
+
+    url = f"/api/v1/phases/{phase.pk}/leaderboard/"
+    client_for().get(url)
+    before = current()
+    assert cache.get(before.slot)[0] == before.source
+    services.submission_set_public(submission=board["alice"], user=alice, is_public=False)
+    client_for().get(url)
+    after = current()
+    assert after.slot == before.slot and after.source != before.source
+    source, body = cache.get(after.slot)
+    assert source == after.source and b"Perfect" not in body
