@@ -110,8 +110,8 @@ def board_refresh(*, phase_id: int) -> Board | None:
         board.refreshed_at = timezone.now()
         board.refresh_seconds = time.perf_counter() - started
         board.save()
-    log.info("boards of phase %s: version %s, %s rows in %.3f s", phase_id, board.version, len(rows),
-             board.refresh_seconds)
+    log.debug("boards of phase %s: version %s, %s rows in %.3f s", phase_id, board.version, len(rows),
+              board.refresh_seconds)
     return board
 
 
