@@ -23,6 +23,7 @@ from scoring import METRICS
 
 from .selectors import LeaderboardRow
 
+BOARD_ROWS = "<!-- the board's rows -->"  # where the page template has the rows put (views.leaderboard)
 _CENT = Decimal("0.01")
 _PLACEHOLDER = 4815162342
 _NO_RANK = '<span class="muted" aria-label="no rank">–</span>'

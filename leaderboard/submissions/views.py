@@ -12,9 +12,9 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -25,7 +25,7 @@ from leaderboard.webkit import challenge_or_404, is_xhr, phase_or_404, render_er
 from scoring import METRICS
 
 from . import admission, board_cache, selectors, services
-from .board_html import board_rows_html, link, mark_team
+from .board_html import BOARD_ROWS, board_rows_html, link, mark_team
 from .forms import MethodForm, SubmissionForm
 from .models import Submission
 
@@ -82,15 +82,19 @@ def leaderboard(request: HttpRequest, slug: str, phase_slug: str, split: str) ->
     fragment = board_cache.rendered(view, lambda: _board_rows_html(request, view)) if view.visible else ""
     headers = [{"metric": m, "help": METRIC_HELP.get(m, ""), "current": m == metric,
                 "primary": m == phase.primary_metric, "query": f"?metric={m}"} for m in METRICS]
-    return render(request, "submissions/leaderboard.html", {
+    page = render_to_string("submissions/leaderboard.html", {
         "challenge": challenge, "phase": phase, "split": split, "splits": splits, "visible": view.visible,
         # What a board says when it has no rows to show (private, or nothing scored yet).
         "message": selectors.Leaderboard(phase, split, metric, (), view.visible, phase.reveal_at).message,
-        "metric": metric, "headers": headers, "team": team,
-        "board_rows": mark_safe(mark_team(fragment, team.pk if team else None)),  # board_html escapes every value
+        "metric": metric, "headers": headers, "team": team, "has_rows": bool(fragment),
         "query": f"?metric={metric}" if metric != phase.primary_metric else "",
         "is_open": phase.is_open(),
-    })
+    }, request)
+    # The rows (board_html escapes every value in them) go where the template marks their place: passed
+    # through the template, their 300 kB would be copied again at each level of its blocks.
+    head, tail = page.split(BOARD_ROWS, 1) if fragment else (page, "")
+    rows = mark_team(fragment, team.pk if team else None)
+    return HttpResponse(b"".join((head.encode(), rows.encode(), tail.encode())))
 
 
 def _board_rows_html(request: HttpRequest, view: board_cache.BoardView) -> str:
