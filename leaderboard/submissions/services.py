@@ -84,12 +84,13 @@ def submission_cancel(*, submission: Submission, user: AbstractBaseUser) -> Subm
     # since the row may have moved on since `submission` was read.
     if not submission_access(submission=submission, user=user).diagnostics:
         raise NotAllowed("Only the submitting team can cancel this submission.")
-    updated = Submission.objects.filter(pk=submission.pk, status__in=Submission.ACTIVE).update(
-        status=Status.CANCELLED, finished_at=timezone.now()
-    )
-    if not updated:
-        raise Conflict(f"This submission is already {Submission.objects.get(pk=submission.pk).status}.")
-    announce_end(submission.pk)
+    with transaction.atomic():  # the boards rebuilt with the change (a rescore's old scores leave them)
+        updated = Submission.objects.filter(pk=submission.pk, status__in=Submission.ACTIVE).update(
+            status=Status.CANCELLED, finished_at=timezone.now()
+        )
+        if not updated:
+            raise Conflict(f"This submission is already {Submission.objects.get(pk=submission.pk).status}.")
+        announce_end(submission.pk)
     submission.refresh_from_db()
     return submission
 
