@@ -29,6 +29,7 @@ from leaderboard.errors import ApplicationError, NotAllowed, NotFound, TooLarge
 from scoring import METRICS
 
 from . import board_cache, selectors, services
+from .board_cache import BOARD
 from .models import Submission
 
 # --- submissions ------------------------------------------------------------------------------
@@ -217,7 +218,7 @@ class LeaderboardQuery(serializers.Serializer):
 
 def _board_view(request: Request, phase_id: int, variant: str) -> board_cache.BoardView:
     """The board the query names (?split=, ?metric=), as the caller is served it."""
-    phase = phase_or_404(request, phase_id)
+    phase = phase_or_404(request, phase_id, related=BOARD)
     query = LeaderboardQuery(data=request.query_params)
     query.is_valid(raise_exception=True)
     split = query.validated_data["split"]

@@ -34,6 +34,7 @@ from .boards import board_current
 from .selectors import Viewer, board_is_visible, board_metric
 
 CACHE_SECONDS = 3600  # a slot nobody asks for expires
+BOARD = ("board",)  # read the phase's board version in the phase's own query (phase_or_404's `related`)
 LOCAL_CACHE = "boards-local"  # settings.CACHES: each process's own copies of the latest renderings
 T = TypeVar("T")
 

@@ -117,8 +117,13 @@ def board_refresh(*, phase_id: int) -> Board | None:
 
 def board_current(*, phase: Phase) -> tuple[int, str]:
     """The version and stamp of the phase's boards; boards never built (a phase older than them) are built
-    first. One small query: every request for a board asks it."""
-    found = Board.objects.filter(phase_id=phase.pk, version__gt=0).values_list("version", "stamp").first()
+    first. Every request for a board asks it: read with the phase when it was (select_related "board"),
+    else in one small query."""
+    if Phase.board.is_cached(phase):
+        board = getattr(phase, "board", None)  # None: the phase has no Board row
+        found = (board.version, board.stamp) if board is not None and board.version else None
+    else:
+        found = Board.objects.filter(phase_id=phase.pk, version__gt=0).values_list("version", "stamp").first()
     if found is None:
         board = board_refresh(phase_id=phase.pk)
         if board is None:

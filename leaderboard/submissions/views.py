@@ -69,7 +69,7 @@ def challenge_detail(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def leaderboard(request: HttpRequest, slug: str, phase_slug: str, split: str) -> HttpResponse:
-    challenge, phase = phase_or_404(request, slug, phase_slug)
+    challenge, phase = phase_or_404(request, slug, phase_slug, related=board_cache.BOARD)
     splits = phase_boards(phase=phase)
     if split not in splits:
         raise Http404("No such leaderboard.")
