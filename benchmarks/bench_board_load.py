@@ -65,11 +65,17 @@ def environment(args: argparse.Namespace, var: Path) -> dict[str, str]:
 
 def fresh_database(args: argparse.Namespace) -> None:
     import psycopg
-    import redis
 
     with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{args.db}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{args.db}"')
+    empty_redis(args)
+
+
+def empty_redis(args: argparse.Namespace) -> None:
+    """The cache, and the broker the scorer's submissions send their (never consumed) scoring tasks to."""
+    import redis
+
     for db in (args.cache_db, args.broker_db):
         redis.Redis(host="127.0.0.1", port=6379, db=db).flushdb()
 
@@ -301,6 +307,7 @@ def main() -> None:
             scoring.wait(timeout=120)
         gunicorn.send_signal(signal.SIGTERM)
         gunicorn.wait(timeout=60)
+        empty_redis(args)
     scored = [json.loads(line) for line in log.read_text().splitlines()]
     report(args, seeded, seed_seconds, scored, results, load_before, load_during)
     shutil.rmtree(var, ignore_errors=True)
