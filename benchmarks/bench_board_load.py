@@ -43,6 +43,7 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,6 +109,19 @@ def wait_for(url: str, seconds: float = 60) -> None:
         if time.monotonic() > deadline:
             sys.exit(f"{url} did not answer 200 within {seconds} s")
         time.sleep(0.5)
+
+
+def cpu_seconds(parent: int) -> float:
+    """CPU time (user + system) the parent's child processes (gunicorn's workers) have used so far (Linux)."""
+    total = 0
+    for task in Path(f"/proc/{parent}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+            except FileNotFoundError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _seconds(value: str, unit: str) -> float:
@@ -290,16 +304,24 @@ def main() -> None:
         for url in (board_url, base + PAGE):  # each worker warms up (imports, connections)
             for _ in range(2 * args.workers):
                 urllib.request.urlopen(url, timeout=30).read()
+        def measured(run: Callable[[], dict[str, float]]) -> dict[str, float]:
+            """The run's figures, with the web workers' CPU time per request and the load average after it."""
+            before = cpu_seconds(gunicorn.pid)
+            figures = run()
+            figures["cpu_ms"] = (cpu_seconds(gunicorn.pid) - before) * 1000 / max(1, figures["requests"])
+            figures["load"] = os.getloadavg()[0]
+            return figures
+
         results = [("JSON board, closed loop (wrk, 50 connections)", ">= 500 requests/s",
-                    run_wrk(board_url, args.seconds)),
+                    measured(lambda: run_wrk(board_url, args.seconds))),
                    (f"JSON board, paced {args.rate}/s (even)", "p99 <= 50 ms, 0 errors",
-                    run_paced(board_url, args.seconds, args.rate)),
+                    measured(lambda: run_paced(board_url, args.seconds, args.rate))),
                    (f"HTML page, paced {args.rate}/s (even)", "p99 <= 150 ms, 0 errors",
-                    run_paced(base + PAGE, args.seconds, args.rate)),
+                    measured(lambda: run_paced(base + PAGE, args.seconds, args.rate))),
                    (f"JSON board, hey -c 50 -q {args.rate / 50:g} (bursts)", "(for comparison)",
-                    run_hey(board_url, args.seconds, args.rate)),
+                    measured(lambda: run_hey(board_url, args.seconds, args.rate))),
                    (f"HTML page, hey -c 50 -q {args.rate / 50:g} (bursts)", "(for comparison)",
-                    run_hey(base + PAGE, args.seconds, args.rate))]
+                    measured(lambda: run_hey(base + PAGE, args.seconds, args.rate)))]
         load_during = os.getloadavg()
     finally:
         stop.touch()
@@ -322,11 +344,14 @@ def report(args: argparse.Namespace, seeded: str, seed_seconds: float, scored: l
     print(f"meanwhile {len(scored)} submissions scored (one every {args.score_every:g} s), each rebuilding the "
           f"boards: rebuild median {refresh[len(refresh) // 2]:.2f} s, max {refresh[-1]:.2f} s; board version "
           f"{scored[0]['version']} -> {scored[-1]['version']}\n")
-    print(f"{'measurement':<48} {'offered/s':>9} {'served/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}  target")
+    print(f"{'measurement':<48} {'offered/s':>9} {'served/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
+          f"{'web CPU':>8} {'load':>5}  target")
     for name, target, r in results:
         offered = f"{r['offered']}" if r["offered"] else "-"
         print(f"{name:<48} {offered:>9} {r['rate']:>9.1f} {r['p50'] * 1000:>8.1f} {r['p99'] * 1000:>8.1f} "
-              f"{r['errors']:>7}  {target}")
+              f"{r['errors']:>7} {r['cpu_ms']:>5.2f} ms {r['load']:>5.2f}  {target}")
+    print("\nweb CPU: the gunicorn workers' CPU time per request served (what 2 idle cores divide into); load: the\n"
+          "machine's 1-minute load average after the measurement (other work on it slows every figure above).")
 
 
 if __name__ == "__main__":
