@@ -260,6 +260,8 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=200, help="requests/s the paced clients offer")
     parser.add_argument("--score-every", type=float, default=3.0)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--worker-class", default="sync", help="gunicorn's (production runs sync); e.g. gthread, "
+                        "which keeps connections open between requests")
     parser.add_argument("--port", type=int, default=18431)
     parser.add_argument("--db", default="egomask_load")
     parser.add_argument("--cache-db", type=int, default=8)
@@ -285,7 +287,8 @@ def main() -> None:
 
     base = f"http://127.0.0.1:{args.port}"
     gunicorn = subprocess.Popen([sys.executable, "-m", "gunicorn", "leaderboard.wsgi", "-w", str(args.workers),
-                                 "-b", f"127.0.0.1:{args.port}", "--log-level", "warning",
+                                 "--worker-class", args.worker_class, "-b", f"127.0.0.1:{args.port}",
+                                 "--log-level", "warning",
                                  "--error-logfile", str(var / "gunicorn.log")], cwd=ROOT, env=env)
     stop, log = var / "stop", var / "scorer.jsonl"
     scorer_env = {**env, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'benchmarks'}"}
@@ -339,7 +342,7 @@ def report(args: argparse.Namespace, seeded: str, seed_seconds: float, scored: l
            load_before: tuple, load_during: tuple) -> None:
     refresh = sorted(s["refresh"] for s in scored)
     print(f"\n{seeded} ({seed_seconds:.1f} s with start-up)")
-    print(f"gunicorn {args.workers} sync workers, PostgreSQL {args.db}, Redis cache db {args.cache_db}; "
+    print(f"gunicorn {args.workers} {args.worker_class} workers, PostgreSQL {args.db}, Redis cache db {args.cache_db}; "
           f"{os.cpu_count()} CPUs, load average {load_before[0]:.2f} before, {load_during[0]:.2f} at the end")
     print(f"meanwhile {len(scored)} submissions scored (one every {args.score_every:g} s), each rebuilding the "
           f"boards: rebuild median {refresh[len(refresh) // 2]:.2f} s, max {refresh[-1]:.2f} s; board version "
