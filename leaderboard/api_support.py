@@ -21,10 +21,11 @@ from .outages import RETRY_AFTER, log_outage, outage_of
 log = logging.getLogger(__name__)
 
 
-def phase_or_404(request: Any, phase_id: int) -> Phase:
+def phase_or_404(request: Any, phase_id: int, related: tuple[str, ...] = ()) -> Phase:
     """The phase named by id in an /api/v1/ URL, if the caller may see it (one of an unpublished challenge
-    only for organizers); otherwise NotFound, in the API's error shape."""
-    phase = challenge_selectors.phase_get_by_id(phase_id=phase_id, viewer=request.user)
+    only for organizers); otherwise NotFound, in the API's error shape. `related`: one-to-one relations
+    read in the same query."""
+    phase = challenge_selectors.phase_get_by_id(phase_id=phase_id, viewer=request.user, related=related)
     if phase is None:
         raise NotFound(f"There is no phase {phase_id}; GET /api/v1/challenges/ lists the phases.")
     return phase

@@ -270,7 +270,10 @@ CACHE_URL = _required_in_production("CACHE_URL", "throttles and upload messages 
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
     if CACHE_URL
-    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    # Each process's copies of the boards it served last (keyed by board version: never stale).
+    "boards-local": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "boards",
+                     "OPTIONS": {"MAX_ENTRIES": 64}},
 }
 
 LOGGING = {

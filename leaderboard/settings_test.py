@@ -27,4 +27,5 @@ SECURE_HSTS_SECONDS = 0
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
 # One test process (live-server threads included) needs no shared cache, and the tests clear the cache
 # between throttle checks: on Redis that would flush a database other test runs may be using.
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+          "boards-local": CACHES["boards-local"]}  # noqa: F405

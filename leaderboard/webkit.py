@@ -41,10 +41,12 @@ def challenge_or_404(request: HttpRequest, slug: str) -> Challenge:
     return challenge
 
 
-def phase_or_404(request: HttpRequest, slug: str, phase_slug: str) -> tuple[Challenge, Phase]:
-    """The challenge and phase named by their slugs in a page's URL; 404 if the viewer may not see them."""
+def phase_or_404(request: HttpRequest, slug: str, phase_slug: str,
+                 related: tuple[str, ...] = ()) -> tuple[Challenge, Phase]:
+    """The challenge and phase named by their slugs in a page's URL; 404 if the viewer may not see them.
+    `related`: one-to-one relations of the phase read in the same query."""
     challenge = challenge_or_404(request, slug)
-    phase = challenge_selectors.phase_get(challenge=challenge, slug=phase_slug)
+    phase = challenge_selectors.phase_get(challenge=challenge, slug=phase_slug, related=related)
     if phase is None:
         raise Http404("No such phase.")
     return challenge, phase

@@ -11,6 +11,7 @@ from leaderboard.adminkit import ReadOnlyInline, apply_each, plural
 from leaderboard.challenges.models import Phase
 from leaderboard.errors import ApplicationError
 from leaderboard.submissions.admin import PhaseWithRescoreAdmin
+from leaderboard.submissions.boards import boards_deferred
 from scoring.runners import RUNNERS
 
 from . import selectors
@@ -65,6 +66,10 @@ class BaselineRunAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # runs are queued by `manage.py run_baseline` or the phase admin's action
 
+    def response_action(self, request: HttpRequest, queryset: QuerySet[BaselineRun]):  # type: ignore[no-untyped-def]
+        with boards_deferred():  # deleting many runs rebuilds each board once
+            return super().response_action(request, queryset)
+
     @admin.display(description="progress")
     def progress(self, run: BaselineRun) -> str:
         done = selectors.run_progress(run=run)
@@ -93,6 +98,10 @@ class ReportedResultAdmin(admin.ModelAdmin):
     list_display = ["method", "phase", "reported", "source_url"]
     list_filter = ["phase"]
     search_fields = ["method"]
+
+    def response_action(self, request: HttpRequest, queryset: QuerySet[ReportedResult]):  # type: ignore[no-untyped-def]
+        with boards_deferred():  # deleting many rows rebuilds the board once
+            return super().response_action(request, queryset)
 
     @admin.display(description="values")
     def reported(self, result: ReportedResult) -> str:

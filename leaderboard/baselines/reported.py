@@ -25,6 +25,7 @@ from django.db import transaction
 
 from leaderboard.challenges.models import SPLIT_ORDER, Phase
 from leaderboard.errors import ApplicationError
+from leaderboard.submissions.boards import board_changed, boards_deferred
 from scoring import METRICS
 
 from .models import ReportedResult
@@ -92,7 +93,7 @@ def reported_import(*, phase: Phase, results: list[Reported]) -> dict[str, int]:
     """Create or update one reported row per method of the phase. Idempotent: the same file twice
     changes nothing the second time. Rows of methods the file does not list are left alone."""
     counts = {"created": 0, "updated": 0, "unchanged": 0}
-    with transaction.atomic():
+    with transaction.atomic(), boards_deferred():
         for result in results:
             fields = {"source_url": result.source_url, "citation": result.citation, "note": result.note,
                       "values": result.values}
@@ -105,4 +106,6 @@ def reported_import(*, phase: Phase, results: list[Reported]) -> dict[str, int]:
                 counts["updated"] += 1
             else:
                 counts["unchanged"] += 1
+        if counts["created"] or counts["updated"]:
+            board_changed(phase_id=phase.pk)
     return counts

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 
 from scoring import SPLITS
 
-from .models import SPLIT_ORDER, Challenge, Phase
+from .models import SPLIT_ORDER, Challenge, Phase, PhaseSplit
 
 
 def challenge_list() -> QuerySet[Challenge]:
@@ -37,8 +37,16 @@ def challenge_get(*, slug: str, viewer: Viewer | None = None) -> Challenge | Non
     return challenge if challenge is not None and challenge_is_visible(challenge=challenge, viewer=viewer) else None
 
 
-def phase_get(*, challenge: Challenge, slug: str) -> Phase | None:
-    return challenge.phases.prefetch_related("splits").filter(slug=slug).first()
+def _with_splits(phases: QuerySet[Phase]) -> QuerySet[Phase]:
+    # One phase's boards in their order: the models' default ordering would join the phase and the
+    # challenge into the query for nothing (these lookups answer every leaderboard request).
+    return phases.prefetch_related(Prefetch("splits", queryset=PhaseSplit.objects.order_by("order", "id")))
+
+
+def phase_get(*, challenge: Challenge, slug: str, related: tuple[str, ...] = ()) -> Phase | None:
+    """A challenge's phase by slug, with its splits (and the one-to-one relations `related`, in the same query)."""
+    phases = challenge.phases.select_related(*related) if related else challenge.phases.all()
+    return _with_splits(phases.filter(slug=slug)).order_by().first()
 
 
 def challenge_get_by_id(*, challenge_id: int, viewer: Viewer | None = None) -> Challenge | None:
@@ -47,9 +55,10 @@ def challenge_get_by_id(*, challenge_id: int, viewer: Viewer | None = None) -> C
     return challenge if challenge is not None and challenge_is_visible(challenge=challenge, viewer=viewer) else None
 
 
-def phase_get_by_id(*, phase_id: int, viewer: Viewer | None = None) -> Phase | None:
-    """A phase by id, with its challenge and splits; one of an unpublished challenge only for organizers."""
-    phase = Phase.objects.select_related("challenge").prefetch_related("splits").filter(pk=phase_id).first()
+def phase_get_by_id(*, phase_id: int, viewer: Viewer | None = None, related: tuple[str, ...] = ()) -> Phase | None:
+    """A phase by id, with its challenge and splits (and the one-to-one relations `related`, in the same
+    query); one of an unpublished challenge only for organizers."""
+    phase = _with_splits(Phase.objects.select_related("challenge", *related).filter(pk=phase_id)).order_by().first()
     return phase if phase is not None and challenge_is_visible(challenge=phase.challenge, viewer=viewer) else None
 
 

@@ -40,9 +40,10 @@ from leaderboard.challenges.models import Challenge, Phase
 from leaderboard.challenges.selectors import challenge_get_by_id, challenge_list, phase_list
 from leaderboard.errors import ApplicationError, NotAllowed, NotFound
 from leaderboard.submissions.admission import METHOD_NAME_MAX, check_method_fields
+from leaderboard.submissions.boards import board_current
 from leaderboard.submissions.models import Submission, Upload
 from leaderboard.submissions.selectors import (
-    leaderboard_rows,
+    board_get,
     submission_access,
     submission_get,
     submission_list,
@@ -186,7 +187,8 @@ class LeaderboardApi(EvalAIApi):
         split = selectors.phase_split_by_id(split_id=_id(split_id), viewer=request.user)
         if split is None:
             raise NotFound(f"There is no leaderboard {split_id}; `evalai challenge C phase P splits` lists them.")
-        board = leaderboard_rows(phase=split.phase, split=split.code, viewer=request.user)
+        board_current(phase=split.phase)  # a phase's boards are built on first sight if they never were
+        board = board_get(phase=split.phase, split=split.code, viewer=request.user)
         if not board.visible:
             raise NotAllowed(board.message)
         return Response(leaderboard_json(board, split))

@@ -13,6 +13,7 @@ from leaderboard.challenges.admin import PhaseAdmin
 from leaderboard.challenges.models import Phase
 from leaderboard.errors import ApplicationError
 
+from .boards import boards_deferred
 from .models import Score, Submission
 from .services import phase_rescore, submission_rescore, submission_set_baseline, submission_set_hidden
 
@@ -78,6 +79,10 @@ class SubmissionAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # submissions arrive through submission_create (site, API, CLI, seed_demo)
+
+    def response_action(self, request: HttpRequest, queryset: QuerySet[Submission]):  # type: ignore[no-untyped-def]
+        with boards_deferred():  # an action on many submissions (hide, delete...) rebuilds each board once
+            return super().response_action(request, queryset)
 
     @admin.display(description="team")
     def entrant(self, submission: Submission) -> str:

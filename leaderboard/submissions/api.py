@@ -15,6 +15,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import parsers, serializers
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
@@ -27,7 +28,8 @@ from leaderboard.challenges.selectors import phase_boards
 from leaderboard.errors import ApplicationError, NotAllowed, NotFound, TooLarge
 from scoring import METRICS
 
-from . import selectors, services
+from . import board_cache, selectors, services
+from .board_cache import BOARD
 from .models import FailureKind, Submission
 
 # --- submissions ------------------------------------------------------------------------------
@@ -232,8 +234,9 @@ class LeaderboardQuery(serializers.Serializer):
                                      help_text="rank by this metric; the phase's primary metric by default")
 
 
-def _leaderboard(request: Request, phase_id: int) -> selectors.Leaderboard:
-    phase = phase_or_404(request, phase_id)
+def _board_view(request: Request, phase_id: int, variant: str) -> board_cache.BoardView:
+    """The board the query names (?split=, ?metric=), as the caller is served it."""
+    phase = phase_or_404(request, phase_id, related=BOARD)
     query = LeaderboardQuery(data=request.query_params)
     query.is_valid(raise_exception=True)
     split = query.validated_data["split"]
@@ -241,8 +244,14 @@ def _leaderboard(request: Request, phase_id: int) -> selectors.Leaderboard:
     if split not in codes:
         raise ApplicationError(f"This phase has no {split} leaderboard; choose one of {', '.join(codes)}.",
                                detail={"splits": codes})
-    return selectors.leaderboard_rows(phase=phase, split=split, metric=query.validated_data.get("metric"),
-                                      viewer=request.user, include_reported=True)
+    return board_cache.board_view(phase=phase, split=split, metric=query.validated_data.get("metric"),
+                                  viewer=request.user, variant=variant)
+
+
+def _board(request: Request, view: board_cache.BoardView) -> selectors.Leaderboard:
+    """The board's rows, read from the materialized board (the scores are not read to serve one)."""
+    return selectors.board_get(phase=view.phase, split=view.split, metric=view.metric, viewer=request.user,
+                               now=view.now, include_reported=True)
 
 
 class BoardMetricsOutput(serializers.Serializer):
@@ -301,9 +310,16 @@ class LeaderboardApi(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(tags=["leaderboards"], operation_id="leaderboard_retrieve", parameters=[LeaderboardQuery],
-                   responses={200: LeaderboardOutput, **error_responses(400, 401, 404)})
-    def get(self, request: Request, phase_id: int) -> Response:
-        return Response(LeaderboardOutput(_leaderboard(request, phase_id)).data)
+                   description="Answered with an ETag: send it back in If-None-Match and an unchanged board "
+                   "answers 304 with no body.",
+                   responses={200: LeaderboardOutput, 304: OpenApiResponse(description="the board has not changed"),
+                              **error_responses(400, 401, 404)})
+    def get(self, request: Request, phase_id: int) -> HttpResponse:
+        view = _board_view(request, phase_id, "json")
+        if (unchanged := board_cache.not_modified(request, view)) is not None:
+            return unchanged
+        body = board_cache.rendered(view, lambda: JSONRenderer().render(LeaderboardOutput(_board(request, view)).data))
+        return board_cache.headers(HttpResponse(body, content_type="application/json"), view)
 
 
 _iso = serializers.DateTimeField().to_representation  # ISO 8601 in UTC, as in the JSON
@@ -338,22 +354,31 @@ class LeaderboardCsvApi(APIView):
         return super().perform_content_negotiation(request, force=True)  # errors are JSON whatever is accepted
 
     @extend_schema(tags=["leaderboards"], operation_id="leaderboard_csv", parameters=[LeaderboardQuery],
+                   description="Answered with an ETag, as the JSON board is (If-None-Match: 304).",
                    responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="the CSV file"),
+                              304: OpenApiResponse(description="the board has not changed"),
                               **error_responses(400, 401, 403, 404)})
     def get(self, request: Request, phase_id: int) -> HttpResponse:
-        board = _leaderboard(request, phase_id)
-        if not board.visible:
+        view = _board_view(request, phase_id, "csv")
+        if not view.visible:
+            board = _board(request, view)  # no rows: the notice and its reveal time
             raise NotAllowed(board.message, detail={"reveal_at": _iso(board.reveal_at) if board.reveal_at else None})
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(CSV_COLUMNS)
-        for row in board.rows:
-            writer.writerow([_cell(v) for v in (
-                row.rank if row.rank is not None else "", row.team or "", row.method, str(row.is_baseline).lower(),
-                *(row.scores.get(m, "") for m in METRICS), _iso(row.submitted_at) if row.submitted_at else "",
-                row.submission_id or "", _baseline_cell(row.baseline))])
-        phase = board.phase
-        response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
-        filename = f"{phase.challenge.slug}-{phase.slug}-{board.split}.csv"
-        response["Content-Disposition"] = f'attachment; filename="{filename}"'
-        return response
+        if (unchanged := board_cache.not_modified(request, view)) is not None:
+            return unchanged
+        body = board_cache.rendered(view, lambda: _csv(_board(request, view)).encode())
+        response = HttpResponse(body, content_type="text/csv; charset=utf-8")
+        phase = view.phase
+        response["Content-Disposition"] = f'attachment; filename="{phase.challenge.slug}-{phase.slug}-{view.split}.csv"'
+        return board_cache.headers(response, view)
+
+
+def _csv(board: selectors.Leaderboard) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    for row in board.rows:
+        writer.writerow([_cell(v) for v in (
+            row.rank if row.rank is not None else "", row.team or "", row.method, str(row.is_baseline).lower(),
+            *(row.scores.get(m, "") for m in METRICS), _iso(row.submitted_at) if row.submitted_at else "",
+            row.submission_id or "", _baseline_cell(row.baseline))])
+    return buffer.getvalue()

@@ -171,3 +171,54 @@ class Upload(models.Model):
 
     def __str__(self) -> str:
         return f"upload {self.pk} ({self.status})"
+
+
+class Board(models.Model):
+    """A phase's materialized boards (the BoardRow rows): what board_refresh last wrote, and its version.
+
+    Each refresh that changes a row bumps `version` and draws a new `stamp`: the cached renderings and
+    the ETags are keyed by both, so a bump is the cache's explicit invalidation (the stamp keeps a key
+    from meaning two things when a database is recreated under a cache that outlived it)."""
+
+    phase = models.OneToOneField("challenges.Phase", primary_key=True, on_delete=models.CASCADE,
+                                 related_name="board")
+    version = models.PositiveBigIntegerField(default=0)
+    stamp = models.CharField(max_length=32, blank=True)
+    digest = models.CharField(max_length=64, blank=True, help_text="sha256 of the rows as last written")
+    refreshed_at = models.DateTimeField(null=True, blank=True)
+    refresh_seconds = models.FloatField(null=True, blank=True, help_text="how long the last rebuild took")
+
+    def __str__(self) -> str:
+        return f"boards of {self.phase} (version {self.version})"
+
+
+class BoardRow(models.Model):
+    """One row of one board (phase, split) as the ranking rules chose it, in board order by the primary
+    metric (`position`, `rank`). Serving reads these and nothing else."""
+
+    phase = models.ForeignKey("challenges.Phase", on_delete=models.CASCADE, related_name="board_rows")
+    split = models.CharField(max_length=10, choices=SPLIT_CHOICES)
+    position = models.PositiveIntegerField()
+    rank = models.PositiveIntegerField(null=True, blank=True)
+    submission = models.ForeignKey(Submission, null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+                                   help_text="empty for a reported row")
+    team = models.ForeignKey("accounts.Team", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    team_name = models.CharField(max_length=100, blank=True)
+    method = models.CharField(max_length=200)
+    method_url = models.CharField(max_length=500, blank=True)
+    code_url = models.CharField(max_length=500, blank=True)
+    is_baseline = models.BooleanField(default=False)
+    baseline = models.JSONField(null=True, blank=True, help_text="where a baseline row comes from")
+    T_recall = models.FloatField(null=True, blank=True)
+    IoU_all = models.FloatField(null=True, blank=True)
+    IoU_gold = models.FloatField(null=True, blank=True)
+    IoU_gold_pred = models.FloatField(null=True, blank=True)
+    n_expressions = models.PositiveIntegerField(null=True, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["phase", "split", "position"]
+        constraints = [models.UniqueConstraint(fields=["phase", "split", "position"], name="one_board_row_per_place")]
+
+    def __str__(self) -> str:
+        return f"{self.phase_id}/{self.split} #{self.position} {self.method}"

@@ -15,6 +15,9 @@ Ranking rule (the server computes ranks; clients never do):
   ones are left out; a submission being rescored keeps its previous scores on the board until the
   new attempt replaces them; a private board shows no rows to anyone but organizers until its
   reveal time.
+
+The rules are applied when a board's data changes, not when it is read: boards.py stores their result
+(BoardRow) and the interfaces serve it (board_get, through board_cache.py).
 """
 
 from __future__ import annotations
@@ -36,10 +39,10 @@ from leaderboard.accounts.models import Team
 from leaderboard.accounts.selectors import is_member, is_organizer
 from leaderboard.baselines import selectors as baselines
 from leaderboard.baselines.models import ReportedResult
-from leaderboard.challenges.models import Phase
+from leaderboard.challenges.models import SPLIT_ORDER, Phase
 from scoring import METRICS
 
-from .models import Score, Submission, Upload
+from .models import BoardRow, Score, Submission, Upload
 
 TIE_TOLERANCE = 1e-6  # percent
 Viewer = AbstractBaseUser | AnonymousUser
@@ -142,6 +145,11 @@ def quota_for(*, phase: Phase, team_id: int | None, now: dt.datetime | None = No
 
 
 # --- leaderboards ------------------------------------------------------------------------------
+#
+# The rules are computed here once, from the scores: `board_entries` chooses the rows of a phase's
+# boards and `rank_rows` orders and ranks them. boards.board_refresh writes what they give into
+# BoardRow whenever a board's data changes; the interfaces serve `board_get`, which reads only those
+# rows. `leaderboard_rows` is the same computation done live (the reference the stored rows must equal).
 
 
 @dataclass(frozen=True)
@@ -160,6 +168,10 @@ class LeaderboardRow:
     # None for a team's row; for a baseline {"kind": "runner", "runner", "version", "run"},
     # {"kind": "uploaded", ...} or {"kind": "reported", "runner": None, "version": None, "source", "citation"}
     baseline: dict[str, object] | None = None
+
+    @property
+    def is_reported(self) -> bool:
+        return self.baseline is not None and self.baseline.get("kind") == "reported"
 
 
 @dataclass(frozen=True)
@@ -180,9 +192,17 @@ class Leaderboard:
         return "This leaderboard is private."
 
 
-def _value(score: Score, metric: str) -> float | None:
-    value = getattr(score, metric)
-    return None if value is None or math.isnan(value) else float(value)
+def board_metric(*, phase: Phase, metric: str | None) -> str:
+    """The metric a board is sorted by: the one asked for, else the phase's primary metric."""
+    metric = metric or phase.primary_metric
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}")
+    return metric
+
+
+def board_is_visible(*, phase: Phase, viewer: Viewer | None, now: dt.datetime | None = None) -> bool:
+    """A private board shows its rows to organizers only until its reveal time (checked when it is served)."""
+    return phase.is_revealed(now or timezone.now()) or is_organizer(viewer)
 
 
 def leaderboard_rows(
@@ -194,58 +214,79 @@ def leaderboard_rows(
     now: dt.datetime | None = None,
     include_reported: bool = False,
 ) -> Leaderboard:
-    """A board's rows, ranked (see the module's rules). `include_reported`: also the numbers imported
-    from papers (the site's and the API's boards; interfaces that need a submission per row leave them out)."""
-    metric = metric or phase.primary_metric
-    if metric not in METRICS:
-        raise ValueError(f"unknown metric {metric!r}")
-    visible = phase.is_revealed(now or timezone.now()) or is_organizer(viewer)
-    if not visible:
+    """A board's rows, ranked (see the module's rules), computed from the scores now. `include_reported`:
+    also the numbers imported from papers. Interfaces serve `board_get` (the same rows, materialized)."""
+    metric = board_metric(phase=phase, metric=metric)
+    if not board_is_visible(phase=phase, viewer=viewer, now=now):
         return Leaderboard(phase, split, metric, (), False, phase.reveal_at)
+    rows = board_entries(phase=phase, splits=(split,), include_reported=include_reported)[split]
+    return Leaderboard(phase, split, metric, rank_rows(rows, metric), True, phase.reveal_at)
 
-    scores = (
-        # Scores exist only once an attempt finished; an active submission that has them is being rescored.
-        Score.objects.filter(split=split, submission__phase=phase,
-                             submission__status__in=[Submission.Status.FINISHED, *Submission.ACTIVE],
-                             submission__hidden=False)
-        .select_related("submission__team")
-        .order_by("submission__submitted_at", "submission__id")
-    )
+
+_ON_BOARD = [Submission.Status.FINISHED, *Submission.ACTIVE]
+# One tuple per score: what choosing a team's row needs, and the numbers the row shows. What else a row
+# shows is read for the chosen submissions only (_DETAILS).
+_SCORE_FIELDS = ("split", "submission_id", "submission__team_id", "submission__is_baseline",
+                 "submission__is_public", *METRICS, "n_expressions")
+_FIRST_METRIC = _SCORE_FIELDS.index(METRICS[0])
+_DETAILS = ("pk", "team__name", "method_name", "method_url", "code_url", "submitted_at")
+_IDS_PER_QUERY = 900  # under SQLite's oldest limit on a query's parameters
+
+
+def _metric_value(value: float | None) -> float | None:
+    return None if value is None or math.isnan(value) else float(value)
+
+
+def board_entries(*, phase: Phase, splits: tuple[str, ...] = tuple(SPLIT_ORDER),
+                  include_reported: bool = True) -> dict[str, list[LeaderboardRow]]:
+    """The rows of the phase's boards `splits`, unranked: each team's row chosen by the phase's rule, the
+    baselines on the board, and (`include_reported`) the reported rows. One query for the scores of every
+    board, as plain tuples: a refresh of a phase with 10 000 submissions builds only the rows it keeps."""
+    # Scores exist only once an attempt finished; an active submission that has them is being rescored.
+    scores = (Score.objects.filter(split__in=splits, submission__phase=phase, submission__status__in=_ON_BOARD,
+                                   submission__hidden=False)
+              .order_by("submission__submitted_at", "submission__id").values_list(*_SCORE_FIELDS))
     superseded = baselines.superseded_baselines(phase=phase)
-    per_team: dict[int, list[Score]] = defaultdict(list)
-    chosen: list[Score] = []
+    primary = _FIRST_METRIC + METRICS.index(phase.primary_metric)
+    chosen: dict[str, list[tuple]] = {split: [] for split in splits}
+    per_team: dict[tuple[str, int], list[tuple]] = defaultdict(list)
     for score in scores:
-        submission = score.submission
-        if submission.is_baseline:
-            if submission.pk not in superseded:
-                chosen.append(score)
-        elif submission.team_id is not None and submission.is_public:
-            per_team[submission.team_id].append(score)
-    for candidates in per_team.values():
+        split, submission_id, team_id, is_baseline, is_public = score[:5]
+        if is_baseline:
+            if submission_id not in superseded:
+                chosen[split].append(score)
+        elif team_id is not None and is_public:
+            per_team[(split, team_id)].append(score)
+    for (split, _), candidates in per_team.items():
         if phase.ranking_rule == Phase.Rule.LATEST:
-            chosen.append(candidates[-1])
+            chosen[split].append(candidates[-1])
         else:
             # max() keeps the first of equal values, and candidates are oldest first.
-            chosen.append(max(candidates, key=lambda s: (_value(s, phase.primary_metric) is not None,
-                                                         _value(s, phase.primary_metric) or 0.0)))
+            chosen[split].append(max(candidates, key=lambda s: (_metric_value(s[primary]) is not None,
+                                                                _metric_value(s[primary]) or 0.0)))
 
-    provenance = baselines.baseline_provenance(submission_ids=[s.submission_id for s in chosen
-                                                               if s.submission.is_baseline])
-    unranked = [_submission_row(score, provenance.get(score.submission_id)) for score in chosen]
+    ids = sorted({score[1] for rows in chosen.values() for score in rows})
+    details = {row[0]: row[1:] for start in range(0, len(ids), _IDS_PER_QUERY)
+               for row in Submission.objects.filter(pk__in=ids[start:start + _IDS_PER_QUERY]).values_list(*_DETAILS)}
+    provenance = baselines.baseline_provenance(submission_ids={s[1] for rows in chosen.values() for s in rows
+                                                               if s[3]})
+    entries = {split: [_submission_row(score, details[score[1]], provenance) for score in rows]
+               for split, rows in chosen.items()}
     if include_reported:
-        unranked += [_reported_row(result, split) for result in baselines.reported_for_board(phase=phase,
-                                                                                            split=split)]
-    return Leaderboard(phase, split, metric, _ranked(unranked, metric), True, phase.reveal_at)
+        for split in splits:
+            entries[split] += [_reported_row(result, split)
+                               for result in baselines.reported_for_board(phase=phase, split=split)]
+    return entries
 
 
-def _submission_row(score: Score, baseline: dict[str, object] | None) -> LeaderboardRow:
-    submission = score.submission
+def _submission_row(score: tuple, details: tuple, provenance: dict[int, dict[str, object]]) -> LeaderboardRow:
+    _, submission_id, team_id, is_baseline, _, *values, n_expressions = score
+    team_name, method, method_url, code_url, submitted_at = details
     return LeaderboardRow(
-        rank=None, team=submission.team.name if submission.team else None, team_id=submission.team_id,
-        method=submission.method_name, method_url=submission.method_url, code_url=submission.code_url,
-        is_baseline=submission.is_baseline, scores=score.metrics(), n_expressions=score.n_expressions,
-        submitted_at=submission.submitted_at, submission_id=submission.pk,
-        baseline=baseline if submission.is_baseline else None)
+        rank=None, team=team_name, team_id=team_id, method=method, method_url=method_url, code_url=code_url,
+        is_baseline=is_baseline, scores=dict(zip(METRICS, values, strict=True)), n_expressions=n_expressions,
+        submitted_at=submitted_at, submission_id=submission_id,
+        baseline=provenance.get(submission_id) if is_baseline else None)
 
 
 def _reported_row(result: ReportedResult, split: str) -> LeaderboardRow:
@@ -258,15 +299,14 @@ def _reported_row(result: ReportedResult, split: str) -> LeaderboardRow:
 
 
 def _row_value(row: LeaderboardRow, metric: str) -> float | None:
-    value = row.scores.get(metric)
-    return None if value is None or math.isnan(value) else float(value)
+    return _metric_value(row.scores.get(metric))
 
 
 _NEVER = dt.datetime.max.replace(tzinfo=dt.UTC)  # reported rows (no submission) come after submissions
 
 
-def _ranked(rows: list[LeaderboardRow], metric: str) -> tuple[LeaderboardRow, ...]:
-    """Rows in board order, team rows ranked (baselines and rows without a value take no rank)."""
+def rank_rows(rows: list[LeaderboardRow], metric: str) -> tuple[LeaderboardRow, ...]:
+    """Rows in board order by `metric`, team rows ranked (baselines and rows without a value take no rank)."""
 
     def when(row: LeaderboardRow) -> tuple:
         return (row.submitted_at or _NEVER, row.submission_id or 0, row.method)
@@ -303,6 +343,39 @@ def _ranked(rows: list[LeaderboardRow], metric: str) -> tuple[LeaderboardRow, ..
             previous_rank = rank
         ranked_rows.append(dataclasses.replace(row, rank=rank))
     return tuple(ranked_rows)
+
+
+def board_get(
+    *,
+    phase: Phase,
+    split: str,
+    metric: str | None = None,
+    viewer: AbstractBaseUser | AnonymousUser | None = None,
+    now: dt.datetime | None = None,
+    include_reported: bool = False,
+) -> Leaderboard:
+    """The board as served: leaderboard_rows' answer, read from the materialized rows (BoardRow) alone.
+
+    The rows are stored in order by the primary metric; another metric, or the board without its
+    reported rows, is ordered again here by rank_rows (a board has one row per team, so this is small)."""
+    metric = board_metric(phase=phase, metric=metric)
+    if not board_is_visible(phase=phase, viewer=viewer, now=now):
+        return Leaderboard(phase, split, metric, (), False, phase.reveal_at)
+    rows = [_stored_row(row) for row in BoardRow.objects.filter(phase=phase, split=split).order_by("position")]
+    if include_reported and metric == phase.primary_metric:
+        return Leaderboard(phase, split, metric, tuple(rows), True, phase.reveal_at)
+    if not include_reported:
+        rows = [row for row in rows if not row.is_reported]
+    return Leaderboard(phase, split, metric, rank_rows(rows, metric), True, phase.reveal_at)
+
+
+def _stored_row(row: BoardRow) -> LeaderboardRow:
+    values = (row.T_recall, row.IoU_all, row.IoU_gold, row.IoU_gold_pred)
+    return LeaderboardRow(
+        rank=row.rank, team=row.team_name if row.team_id is not None else None, team_id=row.team_id,
+        method=row.method, method_url=row.method_url, code_url=row.code_url, is_baseline=row.is_baseline,
+        scores=dict(zip(METRICS, values, strict=True)), n_expressions=row.n_expressions,
+        submitted_at=row.submitted_at, submission_id=row.submission_id, baseline=row.baseline)
 
 
 def submission_list(*, phase: Phase, team: Team) -> QuerySet[Submission]:

@@ -20,6 +20,7 @@ from leaderboard.errors import Conflict, NotAllowed
 from leaderboard.lib.files import file_sha256
 
 from . import admission, queue
+from .boards import board_changed, boards_deferred
 from .models import Submission
 from .selectors import submission_access
 from .signals import announce_end
@@ -106,18 +107,22 @@ def submission_cancel(*, submission: Submission, user: AbstractBaseUser) -> Subm
     # since the row may have moved on since `submission` was read.
     if not submission_access(submission=submission, user=user).diagnostics:
         raise NotAllowed("Only the submitting team can cancel this submission.")
-    updated = Submission.objects.filter(pk=submission.pk, status__in=Submission.ACTIVE).update(
-        status=Status.CANCELLED, finished_at=timezone.now()
-    )
-    if not updated:
-        raise Conflict(f"This submission is already {Submission.objects.get(pk=submission.pk).status}.")
-    announce_end(submission.pk)
+    with transaction.atomic():  # the boards rebuilt with the change (a rescore's old scores leave them)
+        updated = Submission.objects.filter(pk=submission.pk, status__in=Submission.ACTIVE).update(
+            status=Status.CANCELLED, finished_at=timezone.now()
+        )
+        if not updated:
+            raise Conflict(f"This submission is already {Submission.objects.get(pk=submission.pk).status}.")
+        announce_end(submission.pk)
     submission.refresh_from_db()
     return submission
 
 
 def _set_flag(submission: Submission, **fields: object) -> Submission:
-    Submission.objects.filter(pk=submission.pk).update(**fields)
+    """Change fields the boards show (or whether they show the submission at all)."""
+    with transaction.atomic():
+        Submission.objects.filter(pk=submission.pk).update(**fields)
+        board_changed(phase_id=submission.phase_id)
     submission.refresh_from_db()
     return submission
 
@@ -159,13 +164,17 @@ def submission_rescore(*, submission: Submission) -> Submission:
                                    "retry_reason", "queued_at"])
         locked.refresh_from_db()
         queue.score_on_commit(submission_id=locked.pk, attempt=locked.attempt)
+        # A failed submission that has scores from an earlier attempt is back on the board while rescored.
+        board_changed(phase_id=locked.phase_id)
     return locked
 
 
 def phase_rescore(*, phase: Phase) -> int:
-    """Rescore every finished or failed submission of a phase (e.g. after a new ground truth)."""
+    """Rescore every finished or failed submission of a phase (e.g. after a new ground truth). The boards
+    are rebuilt once, at the end; each new attempt's scores replace the old ones as it finishes."""
     count = 0
-    for submission in phase.submissions.filter(status__in=[Status.FINISHED, Status.FAILED]).order_by("id"):
-        submission_rescore(submission=submission)
-        count += 1
+    with boards_deferred():
+        for submission in phase.submissions.filter(status__in=[Status.FINISHED, Status.FAILED]).order_by("id"):
+            submission_rescore(submission=submission)
+            count += 1
     return count

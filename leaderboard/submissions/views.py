@@ -1,8 +1,8 @@
 """The challenge page (a phase, the viewer's team and quota), leaderboards, the submit form, a team's
 submissions and the submission page.
 
-Who may see what is decided by the selectors (leaderboard_rows, submission_access); what may be
-done by the services. These views only translate.
+Who may see what is decided by the selectors (board_get, submission_access); what may be done by the
+services. These views only translate.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -23,7 +24,8 @@ from leaderboard.errors import ApplicationError
 from leaderboard.webkit import challenge_or_404, is_xhr, phase_or_404, render_error, safe_next
 from scoring import METRICS
 
-from . import admission, selectors, services
+from . import admission, board_cache, selectors, services
+from .board_html import BOARD_ROWS, board_rows_html, link, mark_team
 from .forms import MethodForm, SubmissionForm
 from .models import Submission
 
@@ -33,11 +35,6 @@ METRIC_HELP = {
     "IoU_gold": "Mean IoU over the frames where the object is",
     "IoU_gold_pred": "Mean IoU over frames where the object is or a mask was predicted",
 }
-
-
-def _link(url: str) -> str:
-    """The URL if it is a web link; other schemes (javascript:, data:) are never rendered as links."""
-    return url if url.lower().startswith(("https://", "http://")) else ""
 
 
 def _metric_values(scores: dict[str, float]) -> list[float | None]:
@@ -72,25 +69,39 @@ def challenge_detail(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def leaderboard(request: HttpRequest, slug: str, phase_slug: str, split: str) -> HttpResponse:
-    challenge, phase = phase_or_404(request, slug, phase_slug)
+    challenge, phase = phase_or_404(request, slug, phase_slug, related=board_cache.BOARD)
     splits = phase_boards(phase=phase)
     if split not in splits:
         raise Http404("No such leaderboard.")
     asked = request.GET.get("metric", "")
     metric = asked if asked in METRICS else phase.primary_metric
-    board = selectors.leaderboard_rows(phase=phase, split=split, metric=metric, viewer=request.user,
-                                       include_reported=True)
     team = team_for(user=request.user, challenge=challenge)
+    # The rows' HTML is cached per board version and sort, the same for everyone; the viewer's team's row is
+    # marked here, and the rest of the page is the viewer's own.
+    view = board_cache.board_view(phase=phase, split=split, metric=metric, viewer=request.user, variant="html")
+    fragment = board_cache.rendered(view, lambda: _board_rows_html(request, view)) if view.visible else ""
     headers = [{"metric": m, "help": METRIC_HELP.get(m, ""), "current": m == metric,
                 "primary": m == phase.primary_metric, "query": f"?metric={m}"} for m in METRICS]
-    rows = [{"row": r, "values": _metric_values(r.scores), "mine": team is not None and r.team_id == team.pk,
-             "method_href": _link(r.method_url), "code_href": _link(r.code_url)} for r in board.rows]
-    return render(request, "submissions/leaderboard.html", {
-        "challenge": challenge, "phase": phase, "split": split, "splits": splits, "board": board,
-        "metric": metric, "sort_index": METRICS.index(metric), "headers": headers, "rows": rows, "team": team,
+    page = render_to_string("submissions/leaderboard.html", {
+        "challenge": challenge, "phase": phase, "split": split, "splits": splits, "visible": view.visible,
+        # What a board says when it has no rows to show (private, or nothing scored yet).
+        "message": selectors.Leaderboard(phase, split, metric, (), view.visible, phase.reveal_at).message,
+        "metric": metric, "headers": headers, "team": team, "has_rows": bool(fragment),
         "query": f"?metric={metric}" if metric != phase.primary_metric else "",
         "is_open": phase.is_open(),
-    })
+    }, request)
+    # The rows (board_html escapes every value in them) go where the template marks their place: passed
+    # through the template, their 300 kB would be copied again at each level of its blocks.
+    head, tail = page.split(BOARD_ROWS, 1) if fragment else (page, "")
+    rows = mark_team(fragment, team.pk if team else None)
+    return HttpResponse(b"".join((head.encode(), rows.encode(), tail.encode())))
+
+
+def _board_rows_html(request: HttpRequest, view: board_cache.BoardView) -> str:
+    """The table rows of a board ("" when it has none), from the materialized board."""
+    board = selectors.board_get(phase=view.phase, split=view.split, metric=view.metric, viewer=request.user,
+                                now=view.now, include_reported=True)
+    return board_rows_html(board.rows, metric=view.metric)
 
 
 @login_required
@@ -180,8 +191,8 @@ def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
                                            "method_url": submission.method_url, "code_url": submission.code_url},
                                   auto_id="edit_%s") if access.edit else None,
         "videos": videos,
-        "method_href": _link(submission.method_url),
-        "code_href": _link(submission.code_url),
+        "method_href": link(submission.method_url),
+        "code_href": link(submission.code_url),
     })
 
 

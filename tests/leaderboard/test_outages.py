@@ -63,7 +63,7 @@ def test_a_database_outage_is_503_on_the_api_the_evalai_routes_and_pages(alice, 
     body = assert_error(response, 503)
     assert body["detail"]["service"] == "database" and response["Retry-After"] == "30"
     assert evalai.status_code == 503 and "cannot reach its database" in evalai.content.decode()
-    with mock.patch("leaderboard.submissions.views.selectors.leaderboard_rows", side_effect=lost):
+    with mock.patch("leaderboard.submissions.views.board_cache.board_view", side_effect=lost):
         page = client.get(f"/challenges/{phase.challenge.slug}/phases/{phase.slug}/leaderboard/overall/")
     assert page.status_code == 503 and "cannot reach its database" in page.content.decode()
 
