@@ -71,10 +71,11 @@ class Source:
 
 
 class ZipSource(Source):
-    def __init__(self, archive: zipfile.ZipFile, files: dict[str, int], label: str,
+    def __init__(self, archive: zipfile.ZipFile, entries: dict[str, zipfile.ZipInfo], label: str,
                  folders: frozenset[str] = frozenset()) -> None:
-        super().__init__(files, folders)
+        super().__init__({path: info.file_size for path, info in entries.items()}, folders)
         self._zip = archive
+        self._entries = entries  # normalised path -> its entry ("a//b" and "./a/b" are listed as "a/b")
         self._label = label
 
     def read(self, path: str) -> bytes:
@@ -83,8 +84,8 @@ class ZipSource(Source):
         # stored or deflated entry inflates (zlib is told the maximum) and returns the bytes
         # without a copy; other methods (bzip2, lzma) decompress without such a bound, so they
         # are read in small chunks.
+        info = self._entries[path]
         try:
-            info = self._zip.getinfo(path)
             with self._zip.open(info) as entry:
                 if info.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
                     return entry.read(info.file_size)  # a longer stream fails the CRC check
@@ -93,8 +94,9 @@ class ZipSource(Source):
                     chunks.append(chunk)
                 return b"".join(chunks)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, OSError, RuntimeError,
-                zlib.error, lzma.LZMAError) as exc:
-            # RuntimeError: encrypted entry; NotImplementedError: unsupported compression; zlib/lzma: damaged data.
+                UnicodeDecodeError, zlib.error, lzma.LZMAError) as exc:
+            # RuntimeError: encrypted entry; NotImplementedError: unsupported compression; zlib/lzma: damaged
+            # data; UnicodeDecodeError: a local header whose name is not the UTF-8 it says it is.
             raise NotAZip(f"cannot read this entry of the zip ({exc})", Location(file=path)) from None
 
     def close(self) -> None:
@@ -127,8 +129,8 @@ def open_source(path: str | os.PathLike[str], limits: Limits | None = None) -> S
         raise NotAZip(f"this zip needs a feature the scorer cannot read ({exc}); make it again with a standard "
                       f"zip tool (zip -r, or Python's zipfile)", Location(file=path.name)) from None
     try:
-        files, folders = _check_zip(archive, limits)
-        return ZipSource(archive, files, path.name, folders)
+        entries, folders = _check_zip(archive, limits)
+        return ZipSource(archive, entries, path.name, folders)
     except InvalidSubmission:
         archive.close()
         raise
@@ -146,11 +148,12 @@ def _relative_posix(name: str) -> PurePosixPath | None:
     return path
 
 
-def _check_zip(archive: zipfile.ZipFile, limits: Limits) -> tuple[dict[str, int], frozenset[str]]:
+def _check_zip(archive: zipfile.ZipFile, limits: Limits) -> tuple[dict[str, zipfile.ZipInfo], frozenset[str]]:
+    """The files by normalised path, and the folders the zip lists; raises InvalidSubmission."""
     infos = archive.infolist()
     if len(infos) > limits.max_entries:
         raise ZipBomb(f"the zip has {len(infos)} entries; the limit is {limits.max_entries}")
-    files: dict[str, int] = {}
+    files: dict[str, zipfile.ZipInfo] = {}
     folders: set[str] = set()
     total = 0
     for info in infos:
@@ -169,6 +172,9 @@ def _check_zip(archive: zipfile.ZipFile, limits: Limits) -> tuple[dict[str, int]
             if path.parts and not is_junk(path):
                 folders.add(path.as_posix())
             continue
+        if not path.parts:  # "." or "./.": a file without a name
+            raise UnsafeEntry(f"the zip has a file named {info.filename!r}, which is not a file name; make it again "
+                              "with a standard zip tool", where)
         if info.flag_bits & 0x1:
             raise NotAZip("the zip entry is encrypted; upload an unencrypted zip", where)
         if info.file_size > limits.max_file_bytes:
@@ -187,7 +193,7 @@ def _check_zip(archive: zipfile.ZipFile, limits: Limits) -> tuple[dict[str, int]
         if path.as_posix() in files:
             raise UnsafeEntry("the zip lists this file twice", where)
         if not is_junk(path):
-            files[path.as_posix()] = info.file_size
+            files[path.as_posix()] = info
     return files, frozenset(folders)
 
 

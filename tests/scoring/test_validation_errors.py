@@ -198,6 +198,16 @@ def zip_of_unknown_version(tmp: Path) -> Path:
     return path
 
 
+def zip_with_local_name_not_utf8(tmp: Path) -> Path:
+    """A zip whose local header says its name is UTF-8 (flag 0x800) but starts with the byte 0xff."""
+    path = write_zip(tmp / "sub.zip", [(EXPR0, good_rle())])
+    data = bytearray(path.read_bytes())
+    data[6:8] = struct.pack("<H", struct.unpack("<H", data[6:8])[0] | 0x800)
+    data[30] = 0xFF
+    path.write_bytes(bytes(data))
+    return path
+
+
 def counts_of(mask: np.ndarray) -> str:
     return str(rle_of(mask)["counts"])
 
@@ -255,6 +265,8 @@ CASES: dict[str, Case] = {
                        UnsafeEntry, {"file": "short/v1/1/1-2.json"}, "device, FIFO or socket"),
     "entry_with_empty_name": Case(zip_with_empty_name, UnsafeEntry, {}, "empty name"),
     "unknown_zip_version": Case(zip_of_unknown_version, NotAZip, {"file": "sub.zip"}, "version 9.9"),
+    "file_named_dot": Case(in_zip([(EXPR0, good_rle()), (".", b"x")]), UnsafeEntry, {"file": "."}, "not a file name"),
+    "local_name_not_utf8": Case(zip_with_local_name_not_utf8, NotAZip, {"file": EXPR0}, "cannot read this entry"),
     "duplicate_entry": Case(in_zip([(EXPR0, good_rle()), (EXPR0, b"[]")]), UnsafeEntry, {"file": EXPR0}, "twice"),
     "too_many_entries": Case(in_zip([(EXPR0, good_rle())] + [(f"short/v1/0/junk{i}.txt", b"x") for i in range(3)]),
                              ZipBomb, {}, "entries", limits=Limits(max_entries=3)),
@@ -426,6 +438,14 @@ def test_it_accepts_the_well_formed_submission_the_cases_are_made_from(tmp_path,
     assert validate_submission(root).ok
     assert validate_submission(root, gt=gt).ok
     assert len(evaluate(gt, zip_dir(root, tmp_path / "sub.zip")).expressions) == 2
+
+
+def test_it_reads_entries_under_their_normalised_names(tmp_path, gt):
+    # "./a" and "a//b" are what some zip tools write for "a" and "a/b": the same files, scored the same.
+    plain = evaluate(gt, write_zip(tmp_path / "plain.zip", [(EXPR0, good_rle()), (EXPR1, good_rle())]))
+    spelled = write_zip(tmp_path / "spelled.zip", [("./" + EXPR0, good_rle()), (EXPR1.replace("/", "//"), good_rle())])
+    assert evaluate(gt, spelled).expressions == plain.expressions
+    assert validate_submission(spelled).ok
 
 
 def test_it_names_the_missing_path_when_the_submission_does_not_exist(tmp_path, gt):
