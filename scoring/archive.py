@@ -3,12 +3,14 @@
 A zip is checked from its central directory before any byte is inflated: every entry must be a
 plain file or folder with a relative path inside the archive (no absolute paths, no `..`, no
 symlinks, devices, FIFOs or sockets), and the entry count, the declared uncompressed size and
-the compression ratio must stay within `Limits`. zipfile stops reading an entry at its declared
-size and checks its CRC, so the declared sizes are a real bound on what is inflated.
+the compression ratio must stay within `Limits`. No entry is inflated past its declared size
+and its CRC is checked, so the declared sizes are a real bound on what is inflated.
 """
 
 from __future__ import annotations
 
+import bz2
+import copy
 import lzma
 import os
 import stat
@@ -21,6 +23,7 @@ from .errors import InvalidSubmission, Location, NotAZip, UnsafeEntry, ZipBomb
 
 MiB = 2**20
 _CHUNK = 1 * MiB
+_LZMA_MEMORY = 512 * MiB  # what an LZMA entry's dictionary may take (7-Zip's largest preset uses 64 MiB)
 
 
 @dataclass(frozen=True)
@@ -82,25 +85,53 @@ class ZipSource(Source):
         # zipfile's read() without a size inflates everything a lying entry holds before
         # cutting it to the declared size. Asking for exactly the declared size bounds what a
         # stored or deflated entry inflates (zlib is told the maximum) and returns the bytes
-        # without a copy; other methods (bzip2, lzma) decompress without such a bound, so they
-        # are read in small chunks.
+        # without a copy; zipfile inflates bzip2 and lzma data a whole compressed chunk at a
+        # time, without a bound, so those are inflated here (_inflate_bounded).
         info = self._entries[path]
         try:
+            if info.compress_type in (zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA):
+                return self._inflate_bounded(info)
             with self._zip.open(info) as entry:
-                if info.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-                    return entry.read(info.file_size)  # a longer stream fails the CRC check
-                chunks = []
-                while chunk := entry.read(_CHUNK):
-                    chunks.append(chunk)
-                return b"".join(chunks)
+                return entry.read(info.file_size)  # a longer stream fails the CRC check
         except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, OSError, RuntimeError,
                 UnicodeDecodeError, zlib.error, lzma.LZMAError) as exc:
             # RuntimeError: encrypted entry; NotImplementedError: unsupported compression; zlib/lzma: damaged
             # data; UnicodeDecodeError: a local header whose name is not the UTF-8 it says it is.
             raise NotAZip(f"cannot read this entry of the zip ({exc})", Location(file=path)) from None
 
+    def _inflate_bounded(self, info: zipfile.ZipInfo) -> bytes:
+        """A bzip2 or lzma entry's bytes, never inflating more than it declares, its CRC checked."""
+        raw = copy.copy(info)  # the same entry read as stored: its compressed bytes as they are
+        raw.compress_type, raw.file_size = zipfile.ZIP_STORED, info.compress_size
+        del raw.CRC  # zipfile checks the CRC of what it returns, here the compressed bytes: ours is checked below
+        out = bytearray()
+        with self._zip.open(raw) as stream:
+            decompressor: bz2.BZ2Decompressor | lzma.LZMADecompressor
+            if info.compress_type == zipfile.ZIP_BZIP2:
+                decompressor, data = bz2.BZ2Decompressor(), stream.read(_CHUNK)
+            else:
+                decompressor, data = _lzma_decompressor(stream.read(4 + 5), info.filename), stream.read(_CHUNK)
+            while len(out) < info.file_size and not decompressor.eof:
+                out += decompressor.decompress(data, info.file_size - len(out))
+                data = stream.read(_CHUNK) if decompressor.needs_input else b""
+                if not data and decompressor.needs_input:
+                    break
+        if zlib.crc32(out) != info.CRC:
+            raise zipfile.BadZipFile(f"Bad CRC-32 for file {info.filename!r}")
+        return bytes(out)
+
     def close(self) -> None:
         self._zip.close()
+
+
+def _lzma_decompressor(header: bytes, name: str) -> lzma.LZMADecompressor:
+    """A decompressor for a zip's lzma entry: 2 bytes of version, 2 of properties size (5), the LZMA1
+    properties, then raw LZMA1 data, which liblzma reads as the .lzma format of those properties."""
+    if len(header) < 9 or header[2:4] != b"\x05\x00":
+        raise zipfile.BadZipFile(f"the LZMA header of {name!r} is damaged")
+    decompressor = lzma.LZMADecompressor(format=lzma.FORMAT_ALONE, memlimit=_LZMA_MEMORY)
+    decompressor.decompress(header[4:9] + b"\xff" * 8, 0)  # .lzma: properties, then the size (unknown)
+    return decompressor
 
 
 class DirSource(Source):

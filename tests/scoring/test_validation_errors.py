@@ -448,6 +448,45 @@ def test_it_reads_entries_under_their_normalised_names(tmp_path, gt):
     assert validate_submission(spelled).ok
 
 
+@pytest.mark.parametrize("method", [zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
+def test_it_scores_bzip2_and_lzma_entries_as_deflated_ones(tmp_path, gt, method):
+    # A file of several MiB, so that reading it takes several chunks, and an empty one.
+    big = rle_body(f00000=box(H, W, 0, 2, 0, 2)) + b" " * 3_000_000
+    entries = [(EXPR0, good_rle()), (EXPR1, big), ("short/v1/1/empty.txt", b"")]
+    limits = Limits(max_ratio=10**6)
+    deflated = evaluate(gt, write_zip(tmp_path / "deflated.zip", entries), limits=limits)
+    path = tmp_path / "other.zip"
+    with zipfile.ZipFile(path, "w", method) as archive:
+        for name, data in entries:
+            archive.writestr(name, data)
+    assert evaluate(gt, path, limits=limits).expressions == deflated.expressions
+
+
+def lying_entry(path: Path, method: int, holds: bytes, declares: bytes, crc_of: bytes) -> Path:
+    """A one-entry zip holding `holds` compressed with `method` but declaring the size of `declares`."""
+    with zipfile.ZipFile(path, "w", method) as archive:
+        archive.writestr(EXPR0, holds)
+    data = bytearray(path.read_bytes())
+    for header, size_at, crc_at in ((data.find(b"PK\x03\x04"), 22, 14), (data.rfind(b"PK\x01\x02"), 24, 16)):
+        data[header + size_at : header + size_at + 4] = struct.pack("<I", len(declares))
+        data[header + crc_at : header + crc_at + 4] = struct.pack("<I", zlib.crc32(crc_of))
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
+def test_it_inflates_a_bzip2_or_lzma_entry_no_further_than_it_declares(tmp_path, gt, method):
+    # As zipfile does for deflate: the declared bytes are read, and their CRC decides.
+    holds = good_rle() + b" " * 5000
+    prefix = lying_entry(tmp_path / "prefix.zip", method, holds, declares=good_rle(), crc_of=good_rle())
+    assert evaluate(gt, prefix).expressions == evaluate(gt, write_zip(tmp_path / "plain.zip", [(EXPR0, good_rle())])
+                                                        ).expressions
+    lying = lying_entry(tmp_path / "lying.zip", method, holds, declares=good_rle(), crc_of=holds)
+    with pytest.raises(NotAZip) as caught:
+        evaluate(gt, lying)
+    assert "Bad CRC-32" in caught.value.message and caught.value.location.file == EXPR0
+
+
 def test_it_names_the_missing_path_when_the_submission_does_not_exist(tmp_path, gt):
     with pytest.raises(NotAZip) as caught:
         evaluate(gt, tmp_path / "nope.zip")
