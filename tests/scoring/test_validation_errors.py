@@ -126,6 +126,14 @@ def png_header_only(width: int, height: int) -> bytes:
     )
 
 
+def png_two_headers(width: int, height: int) -> bytes:
+    """An 8x10 PNG with a second IHDR, of width x height, before its pixel data (which fits the second)."""
+    rows = b"".join(b"\x00" + bytes((width + 7) // 8) for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", W, H, 1, 0, 0, 0, 0))
+            + png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0))
+            + png_chunk(b"IDAT", zlib.compress(rows, 9)) + png_chunk(b"IEND", b""))
+
+
 def image_bytes(array: np.ndarray, fmt: str = "PNG") -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format=fmt)
@@ -337,6 +345,9 @@ CASES: dict[str, Case] = {
     "png_empty_file": png_case(b"", InvalidPNG, "not a readable image"),
     "png_bomb_huge_header": png_case(png_header_only(100_000, 100_000), ImageBomb, "too large"),
     "png_bomb_over_the_limit": png_case(png_header_only(9000, 9000), ImageBomb, "9000x9000"),
+    # Pillow takes the size from the last IHDR: 12000 x 12000 would be decoded past the header check.
+    "png_two_headers": png_case(png_two_headers(12000, 12000), InvalidPNG, "more than one header (IHDR)"),
+    "png_two_headers_same_size": png_case(png_two_headers(W, H), InvalidPNG, "more than one header (IHDR)"),
     "png_over_a_small_limit": png_case(png_bytes(GOOD), ImageBomb, "the limit is 79 pixels",
                                        limits=Limits(max_image_pixels=79)),
     # formats
