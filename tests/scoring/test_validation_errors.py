@@ -31,6 +31,7 @@ from PIL import Image
 from scoring import Limits, evaluate, load_ground_truth, validate_submission
 from scoring.errors import (
     BadLayout,
+    Location,
     ConflictingFormats,
     ImageBomb,
     InvalidPNG,
@@ -557,6 +558,19 @@ def test_it_reports_an_archive_error_as_the_only_error(tmp_path, gt):
         assert report.ok is False
         assert [type(e) for e in report.errors] == [NotAZip]
         assert report.n_expressions == 0
+
+
+def test_it_writes_a_lone_surrogate_in_a_name_as_its_escape(tmp_path, gt):
+    # JSON may name a frame "\ud800", which no UTF-8 output (a terminal, the database) can hold.
+    bad = write_files(tmp_path / "bad", {EXPR0: b'{"\\ud800": {"size": [8, 10], "counts": "~"}}'})
+    (error,) = validate_submission(bad, gt=gt).errors
+    assert error.location.frame == "\\ud800"
+    where = f"{EXPR0}, split short, video v1, expression 0, frame \\ud800: "
+    assert str(error).encode("utf-8").startswith(where.encode())
+    ignored = write_files(tmp_path / "ignored", {EXPR0: b'{"\\ud800": null}'})
+    (warning,) = [w for w in evaluate(gt, ignored).warnings if w.code == "unknown_frames"]
+    assert warning.message.endswith("were ignored: \\ud800")
+    assert str(InvalidSubmission("a bad \udcff name", Location(video="\ud800"))) == "video \\ud800: a bad \\udcff name"
 
 
 def test_it_gives_each_error_a_stable_code_and_a_dict(tmp_path, gt):
