@@ -278,6 +278,10 @@ def mutate_png(ch: Chooser, data: bytes) -> tuple[bytes, str]:
     except Exception:  # noqa: BLE001 - a mask already mutated: start again from a plain one
         mask = np.zeros((36, 64), dtype=bool)
     h, w = mask.shape
+    parts = chunks(data)
+    if not parts or parts[0][0] != b"IHDR" or len(parts[0][1]) != 13:  # an earlier mutation broke it: start again
+        data = encode_png(mask)
+        parts = chunks(data)
     kind = ch.pick(("mode", "mode", "size", "header", "header", "chunk", "chunk", "truncate", "flip", "format",
                     "big", "empty"))
     if kind == "mode":
@@ -292,7 +296,6 @@ def mutate_png(ch: Chooser, data: bytes) -> tuple[bytes, str]:
     if kind == "size":
         shape = ch.pick(((w, h), (h + 1, w), (h, w - 1), (1, 1), (2 * h, 2 * w)))
         return encode_png(np.resize(mask, shape)), f"PNG: {shape[0]}x{shape[1]} pixels"
-    parts = chunks(data)
     if kind == "header":
         width, height, depth, colour = struct.unpack(">IIBB", parts[0][1][:10])
         field = ch.pick(("dims", "dims", "depth", "colour", "interlace", "compression", "length"))
