@@ -14,10 +14,12 @@ import copy
 import lzma
 import os
 import stat
+import struct
 import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from .errors import InvalidSubmission, Location, NotAZip, UnsafeEntry, ZipBomb
 
@@ -151,6 +153,7 @@ def open_source(path: str | os.PathLike[str], limits: Limits | None = None) -> S
         return _open_dir(path, limits)
     if not path.is_file():
         raise NotAZip(f"{path} does not exist")
+    _check_entry_count(path, limits)
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
@@ -165,6 +168,42 @@ def open_source(path: str | os.PathLike[str], limits: Limits | None = None) -> S
     except InvalidSubmission:
         archive.close()
         raise
+
+
+_CENTRAL_RECORD = b"PK\x01\x02"  # starts each entry's record in the central directory (46 bytes at least)
+
+
+def _check_entry_count(path: Path, limits: Limits) -> None:
+    """Refuse a zip with too many entries from its end record, before zipfile makes an object of
+    each (about 500 bytes apiece: a 98 MiB zip of 2 million entries took 1 GB and 11 s to refuse).
+
+    zipfile reads every record the central directory holds, whatever count the end record says,
+    so a directory that could hold more than the limit has its records counted too."""
+    with path.open("rb") as handle:
+        try:
+            end = zipfile._EndRecData(handle)  # zipfile's own reading of the end records, zip64 ones too
+        except (OSError, zipfile.BadZipFile, struct.error, ValueError):
+            return  # not a zip: zipfile says so just after
+        if end is None:
+            return
+        declared, size, location = end[4], end[5], end[9]  # total entries, directory size, where the end record is
+        count = declared
+        if declared <= limits.max_entries and size > 46 * limits.max_entries:
+            count = _count_records(handle, max(location - size - 76, 0), location)  # 76: zip64 end records
+        if count > limits.max_entries:
+            raise ZipBomb(f"the zip has {count} entries; the limit is {limits.max_entries}")
+
+
+def _count_records(handle: BinaryIO, start: int, stop: int) -> int:
+    """How many central directory records lie in [start, stop) of the file, read in chunks."""
+    handle.seek(start)
+    count, tail, left = 0, b"", stop - start
+    while left > 0 and (chunk := handle.read(min(_CHUNK, left))):
+        left -= len(chunk)
+        data = tail + chunk
+        count += data.count(_CENTRAL_RECORD)
+        tail = data[-(len(_CENTRAL_RECORD) - 1) :]  # a record split across two chunks is counted once
+    return count
 
 
 def _relative_posix(name: str) -> PurePosixPath | None:

@@ -29,6 +29,7 @@ import pytest
 from PIL import Image
 
 from scoring import Limits, evaluate, load_ground_truth, validate_submission
+from scoring.archive import open_source
 from scoring.errors import (
     BadLayout,
     Location,
@@ -497,6 +498,36 @@ def test_it_inflates_a_bzip2_or_lzma_entry_no_further_than_it_declares(tmp_path,
     with pytest.raises(NotAZip) as caught:
         evaluate(gt, lying)
     assert "Bad CRC-32" in caught.value.message and caught.value.location.file == EXPR0
+
+
+def many_entries(path: Path, count: int, declared: int | None = None) -> Path:
+    """A zip of `count` empty entries (central directory only); its end record says `declared` entries."""
+    records = b"".join(struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, 0, 0, 0, 0, 0, 0, len(name), 0, 0, 0,
+                                   0, 0, 0) + name for name in (b"%x" % i for i in range(count)))
+    total = (count if declared is None else declared) & 0xFFFF
+    path.write_bytes(records + struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, total, total, len(records), 0, 0))
+    return path
+
+
+@pytest.mark.parametrize(("declared", "counted"), [(None, 200_000 % 2**16), (1, 200_000)],
+                         ids=["declared", "lying_count"])
+def test_it_refuses_too_many_entries_before_zipfile_reads_the_directory(tmp_path, gt, monkeypatch, declared, counted):
+    # zipfile makes an object of ~500 bytes for each record (2 million: 1 GB), whatever the end record says.
+    path = many_entries(tmp_path / "sub.zip", 200_000, declared)
+
+    def not_read(*args: object, **kwargs: object) -> None:
+        raise AssertionError("zipfile read the central directory")
+
+    monkeypatch.setattr("scoring.archive.zipfile.ZipFile", not_read)
+    with pytest.raises(ZipBomb) as caught:
+        evaluate(gt, path, limits=Limits(max_entries=1000))
+    assert caught.value.message == f"the zip has {counted} entries; the limit is 1000"
+
+
+def test_it_opens_a_zip_whose_directory_is_large_but_within_the_limit(tmp_path):
+    path = many_entries(tmp_path / "sub.zip", 5000)
+    with open_source(path, Limits(max_entries=100_000)) as source:
+        assert len(source.files) == 5000
 
 
 def test_it_names_the_missing_path_when_the_submission_does_not_exist(tmp_path, gt):
