@@ -6,13 +6,16 @@ worker and the web page can all show the same words. Nothing here prints or exit
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 
 def writable(text: str) -> str:
     """`text` with any lone surrogate written as its escape (\\ud800): names come from JSON keys, which may
     hold one, and from folder names that are not UTF-8 (\\udcff); every message must print and store as UTF-8."""
     return text if text.isascii() else text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+_LOCATION_FIELDS = ("file", "split", "video", "expression", "frame")
 
 
 @dataclass(frozen=True)
@@ -26,7 +29,7 @@ class Location:
     frame: str | None = None
 
     def __post_init__(self) -> None:
-        for name in (f.name for f in fields(self)):
+        for name in _LOCATION_FIELDS:
             value = getattr(self, name)
             if isinstance(value, str) and not value.isascii():
                 object.__setattr__(self, name, writable(value))
