@@ -274,7 +274,10 @@ def _other_format(mask: np.ndarray, fmt: str) -> bytes:
 def mutate_png(ch: Chooser, data: bytes) -> tuple[bytes, str]:
     """A PNG-level mutation: other modes and sizes, header fields, chunks, truncation, other formats."""
     try:
-        mask = np.asarray(Image.open(io.BytesIO(data)).convert("L")) != 0
+        with Image.open(io.BytesIO(data)) as image:
+            if image.width * image.height > 2**22:  # a bomb an earlier mutation made: not decoded here
+                raise ValueError(image.size)
+            mask = np.asarray(image.convert("L")) != 0
     except Exception:  # noqa: BLE001 - a mask already mutated: start again from a plain one
         mask = np.zeros((36, 64), dtype=bool)
     h, w = mask.shape
@@ -355,7 +358,7 @@ def mutate_png(ch: Chooser, data: bytes) -> tuple[bytes, str]:
     if kind == "big":
         side = ch.pick((1024, 2048, 4096))
         big = np.zeros((side, side), dtype=bool)
-        big[: h, : w] = mask
+        big[: min(h, side), : min(w, side)] = mask[:side, :side]
         return encode_png(big), f"PNG: {side}x{side}, compressed to almost nothing"
     return ch.pick((b"", _SIGNATURE, _SIGNATURE + data[8:20], b"\x89PNG")), "PNG: a few bytes only"
 
