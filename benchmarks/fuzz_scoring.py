@@ -114,9 +114,12 @@ def run_atheris(args: argparse.Namespace) -> int:
             sys.stdout.flush()
             os._exit(1 if report.escapes else 0)
 
-    # libFuzzer's own memory limit off: the address-space cap above is the one that counts.
+    # libFuzzer's own memory limit off: the address-space cap above is the one that counts. Its crash
+    # files (an exception in the generator itself) go beside the reproducers, not into the working folder.
+    Path(args.corpus).mkdir(parents=True, exist_ok=True)
     atheris.Setup([sys.argv[0], f"-runs={args.cases + 1}", f"-seed={args.seed + 1}", "-max_len=4096",
-                   "-len_control=0", "-rss_limit_mb=0"], one_input)
+                   "-len_control=0", "-rss_limit_mb=0", f"-artifact_prefix={Path(args.corpus).resolve()}/"],
+                  one_input)
     atheris.Fuzz()
     return 0
 

@@ -192,7 +192,7 @@ def mutate_rle(ch: Chooser, data: bytes) -> tuple[bytes, str]:
             spot = ch.integer(0, len(counts))
             new = counts[:spot] + ch.pick((" ", "~", "é", "\x00", "\ud800", "/", "\n", "\u0660")) + counts[spot:]
         elif edit == "repr_bytes":
-            new = repr(counts.encode())  # str(rle["counts"]) of pycocotools' bytes: "b'...'"
+            new = repr(counts.encode("utf-8", "surrogatepass"))  # str(rle["counts"]) of pycocotools' bytes: "b'...'"
         elif edit == "escaped":
             return dumps(body).replace(json.dumps(counts).encode(), json.dumps(counts, ensure_ascii=True)
                                        .replace("0", "\\u0030").encode(), 1), f"RLE {frame}: counts with \\u escapes"
@@ -210,7 +210,8 @@ def mutate_rle(ch: Chooser, data: bytes) -> tuple[bytes, str]:
                         "nested", "bools"))
         new: Any = {
             "valid": runs, "overrun": [*runs, 5], "negative": [-1, *runs[:-1], runs[-1] + 1],
-            "float": [float(r) for r in runs], "strings": [str(r) for r in runs], "bytes": list(counts.encode()),
+            "float": [float(r) for r in runs], "strings": [str(r) for r in runs],
+            "bytes": list(counts.encode("utf-8", "surrogatepass")),  # the bytes of the counts string, as numbers
             "huge": [2**63, *runs], "empty": [], "zeros": [0] * 5000 + runs, "nested": [runs],
             "bools": [True] * (h * w),
         }[edit]

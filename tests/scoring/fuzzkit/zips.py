@@ -185,13 +185,13 @@ def mutate_fields(ch: Chooser, entries: list[Entry], payloads: dict[str, bytes],
         e.version = ch.pick((0, 45, 63, 64, 99, 0xFFFF))
         return f"{e.name}: version needed {e.version}"
     if kind == "utf8_name":
-        name = e.name.encode()
+        name = e.name.encode("utf-8", "surrogateescape")
         spot = ch.integer(0, max(len(name) - 1, 0))
         e.raw_name = name[:spot] + ch.pick((b"\xff", b"\xc3\x28", b"\xed\xa0\x80", b"\xe9", b"\x80")) + name[spot + 1 :]
         e.flags |= 0x800 if ch.chance(70) else 0
         return f"{e.name}: raw name {e.raw_name!r}, flags {e.flags:#x}"
     if kind == "local_name":
-        name = e.name.encode()
+        name = e.name.encode("utf-8", "surrogateescape")
         e.local_name = ch.pick((name.upper(), name + b"x", b"", name[:-1], b"\xff" + name[1:], name[:-1] + b"\xe9"))
         e.flags |= 0x800 if ch.chance(50) else 0  # the local name then has to be UTF-8
         return f"{e.name}: local header names it {e.local_name!r}, flags {e.flags:#x}"
