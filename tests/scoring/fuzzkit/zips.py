@@ -55,11 +55,19 @@ def entries_from_files(files: dict[str, bytes], folders: tuple[str, ...] = ()) -
     ]
 
 
-@functools.lru_cache(maxsize=256)
 def compress(data: bytes, method: int) -> bytes:
     """`data` compressed as zipfile stores it with `method`; unknown methods store the bytes as they are."""
     if method not in KNOWN_METHODS:
         return data
+    return _compress_small(data, method) if len(data) < 2**16 else _compress(data, method)
+
+
+@functools.lru_cache(maxsize=1024)
+def _compress_small(data: bytes, method: int) -> bytes:
+    return _compress(data, method)  # the valid inputs' members, compressed again in most cases
+
+
+def _compress(data: bytes, method: int) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", method) as archive:
         archive.writestr("x", data)
@@ -170,7 +178,7 @@ def mutate_fields(ch: Chooser, entries: list[Entry], payloads: dict[str, bytes],
                                "lzma": zipfile.ZIP_LZMA}[method], payloads[method]
         honest = honest_bombs and ch.chance(30)
         e.file_size = BOMB_BYTES if honest else len(e.data)
-        e.crc = zlib.crc32(bytes(BOMB_BYTES)) if honest else None
+        e.crc = _zeros_crc() if honest else None
         return f"{e.name}: a {method} bomb of {BOMB_BYTES} bytes declaring {e.file_size}"
     if kind == "unix_mode":
         e.mode = ch.pick((stat.S_IFLNK | 0o777, stat.S_IFCHR | 0o644, stat.S_IFBLK | 0o644, stat.S_IFIFO | 0o644,
@@ -223,6 +231,14 @@ def bomb_payloads() -> dict[str, bytes]:
     """Compressed BOMB_BYTES zero bytes for each method that can hold a bomb, as zipfile would store them."""
     return {name: _compressed_zeros(method) for name, method in
             (("deflate", zipfile.ZIP_DEFLATED), ("bzip2", zipfile.ZIP_BZIP2), ("lzma", zipfile.ZIP_LZMA))}
+
+
+@functools.cache
+def _zeros_crc() -> int:
+    crc, chunk = 0, bytes(2**22)
+    for _ in range(BOMB_BYTES // len(chunk)):
+        crc = zlib.crc32(chunk, crc)
+    return crc
 
 
 @functools.cache
