@@ -251,7 +251,7 @@ def mutate_meta(ch: Chooser, files: dict[str, bytes]) -> str:
     name = ch.pick(_meta_files(files) or ["meta_expressions.json"])
     try:
         what = _change_meta(ch, files, name)
-    except (ValueError, KeyError, TypeError, IndexError, AttributeError):
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError):
         files[name], what = mutate_json(ch, files.get(name, b"{}"))
     return f"{name}: {what}"
 
