@@ -15,13 +15,16 @@ what the process holds once the valid inputs are made (RLIMIT_AS): a case past i
 MemoryError, so an escape.
 
 --atheris runs the same generator under atheris instead of random.Random: libFuzzer mutates the
-bytes the generator's decisions are read from, guided by coverage of scoring/ (and zipfile, json,
-PIL's PNG plugin); --cases is then libFuzzer's number of runs. Exit status 1 when anything escaped.
+bytes the generator's decisions are read from, guided by coverage of scoring/ (and zipfile and
+PIL's PNG plugin); --cases is then libFuzzer's number of runs. An exception in the generator
+itself is counted as "generator error" and its input kept under --corpus (generator-*.bin and
+.txt). Exit status 1 when anything escaped.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import random
@@ -29,6 +32,7 @@ import resource
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,7 +104,14 @@ def run_atheris(args: argparse.Namespace) -> int:
     start = time.perf_counter()
 
     def one_input(data: bytes) -> None:
-        case = make_case(AtherisChooser(atheris.FuzzedDataProvider(data)), m)
+        try:
+            case = make_case(AtherisChooser(atheris.FuzzedDataProvider(data)), m)
+        except Exception as exc:  # noqa: BLE001 - a bug of the generator, not of the library: kept, and the run goes on
+            report.outcomes["generator error"] += 1
+            kept = Path(args.corpus) / f"generator-{hashlib.sha256(data).hexdigest()[:12]}"
+            kept.with_suffix(".bin").write_bytes(data)
+            kept.with_suffix(".txt").write_text("".join(traceback.format_exception(exc)))
+            return
         result = run_case(case, m, work)
         report.cases += 1
         report.outcomes[result.outcome] += 1

@@ -276,7 +276,7 @@ def mutate_png(ch: Chooser, data: bytes) -> tuple[bytes, str]:
     """A PNG-level mutation: other modes and sizes, header fields, chunks, truncation, other formats."""
     try:
         with Image.open(io.BytesIO(data)) as image:
-            if image.width * image.height > 2**22:  # a bomb an earlier mutation made: not decoded here
+            if not 0 < image.width * image.height <= 2**22:  # empty, or a bomb an earlier mutation made
                 raise ValueError(image.size)
             mask = np.asarray(image.convert("L")) != 0
     except Exception:  # noqa: BLE001 - a mask already mutated: start again from a plain one
@@ -298,7 +298,7 @@ def mutate_png(ch: Chooser, data: bytes) -> tuple[bytes, str]:
             return _other_format(mask, "TIFF"), "PNG: a TIFF file"
         return encode_png(mask.astype(np.uint8) * 255, mode), f"PNG: mode {mode}"
     if kind == "size":
-        shape = ch.pick(((w, h), (h + 1, w), (h, w - 1), (1, 1), (2 * h, 2 * w)))
+        shape = ch.pick(((w, h), (h + 1, w), (h, max(w - 1, 1)), (1, 1), (2 * h, 2 * w)))
         return encode_png(np.resize(mask, shape)), f"PNG: {shape[0]}x{shape[1]} pixels"
     if kind == "header":
         width, height, depth, colour = struct.unpack(">IIBB", parts[0][1][:10])
