@@ -9,6 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+def writable(text: str) -> str:
+    """`text` with any lone surrogate written as its escape (\\ud800): names come from JSON keys, which may
+    hold one, and from folder names that are not UTF-8 (\\udcff); every message must print and store as UTF-8."""
+    return text if text.isascii() else text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+_LOCATION_FIELDS = ("file", "split", "video", "expression", "frame")
+
+
 @dataclass(frozen=True)
 class Location:
     """Where a problem was found; every field is optional."""
@@ -18,6 +27,12 @@ class Location:
     video: str | None = None
     expression: str | None = None
     frame: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in _LOCATION_FIELDS:
+            value = getattr(self, name)
+            if isinstance(value, str) and not value.isascii():
+                object.__setattr__(self, name, writable(value))
 
     def __str__(self) -> str:
         parts = []
@@ -53,7 +68,7 @@ class ScoringError(Exception):
     code = "error"
 
     def __init__(self, message: str, location: Location | None = None) -> None:
-        self.message = message
+        self.message = writable(message)
         self.location = location or Location()
         super().__init__(str(self))
 
@@ -155,6 +170,9 @@ class ScoringWarning:
     code: str
     message: str
     location: Location = Location()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "message", writable(self.message))
 
     def __str__(self) -> str:
         where = str(self.location)

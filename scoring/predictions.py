@@ -193,6 +193,18 @@ def _read_pngs(source: Source, files: ExpressionFiles, size: tuple[int, int] | N
     return RawMasks(tuple(frames), tuple(counts), frozenset(files.png_files), seen, None, None)
 
 
+def _header_chunks(data: bytes) -> int:
+    """How many IHDR chunks come before the pixel data (the first IDAT chunk)."""
+    count, at = 0, 8
+    while at + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[at : at + 8])
+        if kind == b"IDAT":
+            break
+        count += kind == b"IHDR"
+        at += 12 + length
+    return count
+
+
 def _read_png(data: bytes, at: Location, size: tuple[int, int] | None, size_from_gt: bool,
               limits: Limits) -> np.ndarray:
     """A boolean mask from PNG bytes; the header is checked before any pixel is decoded."""
@@ -206,6 +218,8 @@ def _read_png(data: bytes, at: Location, size: tuple[int, int] | None, size_from
     from PIL import Image, UnidentifiedImageError  # PNG masks only: most submissions are RLE JSON
 
     width, height = struct.unpack(">II", data[16:24])
+    if _header_chunks(data) > 1:  # Pillow would take the size from the last one, past the check below
+        raise InvalidPNG("not a readable image: the PNG has more than one header (IHDR) chunk", at)
     if width * height > limits.max_image_pixels:
         raise ImageBomb(f"the image is too large to decode safely: {width}x{height} pixels, the limit is "
                         f"{limits.max_image_pixels} pixels", at)

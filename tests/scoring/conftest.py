@@ -147,3 +147,11 @@ def public_inputs(tmp_path_factory: pytest.TempPathFactory, tiny_frames: Path) -
     (root / "meta_expressions.json").write_bytes((tiny_frames / "meta_expressions.json").read_bytes())
     shutil.copytree(tiny_frames / "JPEGImages", root / "JPEGImages")
     return root
+
+
+@pytest.fixture(scope="session")
+def fuzz_kit(tmp_path_factory: pytest.TempPathFactory):
+    """The fuzzer's valid inputs (tests/scoring/fuzzkit): the tiny benchmark and its submissions, made once."""
+    from .fuzzkit import materials
+
+    return materials(tmp_path_factory.mktemp("fuzz"))

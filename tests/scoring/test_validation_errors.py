@@ -29,8 +29,10 @@ import pytest
 from PIL import Image
 
 from scoring import Limits, evaluate, load_ground_truth, validate_submission
+from scoring.archive import open_source
 from scoring.errors import (
     BadLayout,
+    Location,
     ConflictingFormats,
     ImageBomb,
     InvalidPNG,
@@ -126,6 +128,14 @@ def png_header_only(width: int, height: int) -> bytes:
     )
 
 
+def png_two_headers(width: int, height: int) -> bytes:
+    """An 8x10 PNG with a second IHDR, of width x height, before its pixel data (which fits the second)."""
+    rows = b"".join(b"\x00" + bytes((width + 7) // 8) for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", W, H, 1, 0, 0, 0, 0))
+            + png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0))
+            + png_chunk(b"IDAT", zlib.compress(rows, 9)) + png_chunk(b"IEND", b""))
+
+
 def image_bytes(array: np.ndarray, fmt: str = "PNG") -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format=fmt)
@@ -198,6 +208,16 @@ def zip_of_unknown_version(tmp: Path) -> Path:
     return path
 
 
+def zip_with_local_name_not_utf8(tmp: Path) -> Path:
+    """A zip whose local header says its name is UTF-8 (flag 0x800) but starts with the byte 0xff."""
+    path = write_zip(tmp / "sub.zip", [(EXPR0, good_rle())])
+    data = bytearray(path.read_bytes())
+    data[6:8] = struct.pack("<H", struct.unpack("<H", data[6:8])[0] | 0x800)
+    data[30] = 0xFF
+    path.write_bytes(bytes(data))
+    return path
+
+
 def counts_of(mask: np.ndarray) -> str:
     return str(rle_of(mask)["counts"])
 
@@ -255,6 +275,8 @@ CASES: dict[str, Case] = {
                        UnsafeEntry, {"file": "short/v1/1/1-2.json"}, "device, FIFO or socket"),
     "entry_with_empty_name": Case(zip_with_empty_name, UnsafeEntry, {}, "empty name"),
     "unknown_zip_version": Case(zip_of_unknown_version, NotAZip, {"file": "sub.zip"}, "version 9.9"),
+    "file_named_dot": Case(in_zip([(EXPR0, good_rle()), (".", b"x")]), UnsafeEntry, {"file": "."}, "not a file name"),
+    "local_name_not_utf8": Case(zip_with_local_name_not_utf8, NotAZip, {"file": EXPR0}, "cannot read this entry"),
     "duplicate_entry": Case(in_zip([(EXPR0, good_rle()), (EXPR0, b"[]")]), UnsafeEntry, {"file": EXPR0}, "twice"),
     "too_many_entries": Case(in_zip([(EXPR0, good_rle())] + [(f"short/v1/0/junk{i}.txt", b"x") for i in range(3)]),
                              ZipBomb, {}, "entries", limits=Limits(max_entries=3)),
@@ -325,6 +347,9 @@ CASES: dict[str, Case] = {
     "png_empty_file": png_case(b"", InvalidPNG, "not a readable image"),
     "png_bomb_huge_header": png_case(png_header_only(100_000, 100_000), ImageBomb, "too large"),
     "png_bomb_over_the_limit": png_case(png_header_only(9000, 9000), ImageBomb, "9000x9000"),
+    # Pillow takes the size from the last IHDR: 12000 x 12000 would be decoded past the header check.
+    "png_two_headers": png_case(png_two_headers(12000, 12000), InvalidPNG, "more than one header (IHDR)"),
+    "png_two_headers_same_size": png_case(png_two_headers(W, H), InvalidPNG, "more than one header (IHDR)"),
     "png_over_a_small_limit": png_case(png_bytes(GOOD), ImageBomb, "the limit is 79 pixels",
                                        limits=Limits(max_image_pixels=79)),
     # formats
@@ -428,6 +453,83 @@ def test_it_accepts_the_well_formed_submission_the_cases_are_made_from(tmp_path,
     assert len(evaluate(gt, zip_dir(root, tmp_path / "sub.zip")).expressions) == 2
 
 
+def test_it_reads_entries_under_their_normalised_names(tmp_path, gt):
+    # "./a" and "a//b" are what some zip tools write for "a" and "a/b": the same files, scored the same.
+    plain = evaluate(gt, write_zip(tmp_path / "plain.zip", [(EXPR0, good_rle()), (EXPR1, good_rle())]))
+    spelled = write_zip(tmp_path / "spelled.zip", [("./" + EXPR0, good_rle()), (EXPR1.replace("/", "//"), good_rle())])
+    assert evaluate(gt, spelled).expressions == plain.expressions
+    assert validate_submission(spelled).ok
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
+def test_it_scores_bzip2_and_lzma_entries_as_deflated_ones(tmp_path, gt, method):
+    # A file of several MiB, so that reading it takes several chunks, and an empty one.
+    big = rle_body(f00000=box(H, W, 0, 2, 0, 2)) + b" " * 3_000_000
+    entries = [(EXPR0, good_rle()), (EXPR1, big), ("short/v1/1/empty.txt", b"")]
+    limits = Limits(max_ratio=10**6)
+    deflated = evaluate(gt, write_zip(tmp_path / "deflated.zip", entries), limits=limits)
+    path = tmp_path / "other.zip"
+    with zipfile.ZipFile(path, "w", method) as archive:
+        for name, data in entries:
+            archive.writestr(name, data)
+    assert evaluate(gt, path, limits=limits).expressions == deflated.expressions
+
+
+def lying_entry(path: Path, method: int, holds: bytes, declares: bytes, crc_of: bytes) -> Path:
+    """A one-entry zip holding `holds` compressed with `method` but declaring the size of `declares`."""
+    with zipfile.ZipFile(path, "w", method) as archive:
+        archive.writestr(EXPR0, holds)
+    data = bytearray(path.read_bytes())
+    for header, size_at, crc_at in ((data.find(b"PK\x03\x04"), 22, 14), (data.rfind(b"PK\x01\x02"), 24, 16)):
+        data[header + size_at : header + size_at + 4] = struct.pack("<I", len(declares))
+        data[header + crc_at : header + crc_at + 4] = struct.pack("<I", zlib.crc32(crc_of))
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
+def test_it_inflates_a_bzip2_or_lzma_entry_no_further_than_it_declares(tmp_path, gt, method):
+    # As zipfile does for deflate: the declared bytes are read, and their CRC decides.
+    holds = good_rle() + b" " * 5000
+    prefix = lying_entry(tmp_path / "prefix.zip", method, holds, declares=good_rle(), crc_of=good_rle())
+    assert evaluate(gt, prefix).expressions == evaluate(gt, write_zip(tmp_path / "plain.zip", [(EXPR0, good_rle())])
+                                                        ).expressions
+    lying = lying_entry(tmp_path / "lying.zip", method, holds, declares=good_rle(), crc_of=holds)
+    with pytest.raises(NotAZip) as caught:
+        evaluate(gt, lying)
+    assert "Bad CRC-32" in caught.value.message and caught.value.location.file == EXPR0
+
+
+def many_entries(path: Path, count: int, declared: int | None = None) -> Path:
+    """A zip of `count` empty entries (central directory only); its end record says `declared` entries."""
+    records = b"".join(struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, 0, 0, 0, 0, 0, 0, len(name), 0, 0, 0,
+                                   0, 0, 0) + name for name in (b"%x" % i for i in range(count)))
+    total = (count if declared is None else declared) & 0xFFFF
+    path.write_bytes(records + struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, total, total, len(records), 0, 0))
+    return path
+
+
+@pytest.mark.parametrize(("declared", "counted"), [(None, 200_000 % 2**16), (1, 200_000)],
+                         ids=["declared", "lying_count"])
+def test_it_refuses_too_many_entries_before_zipfile_reads_the_directory(tmp_path, gt, monkeypatch, declared, counted):
+    # zipfile makes an object of ~500 bytes for each record (2 million: 1 GB), whatever the end record says.
+    path = many_entries(tmp_path / "sub.zip", 200_000, declared)
+
+    def not_read(*args: object, **kwargs: object) -> None:
+        raise AssertionError("zipfile read the central directory")
+
+    monkeypatch.setattr("scoring.archive.zipfile.ZipFile", not_read)
+    with pytest.raises(ZipBomb) as caught:
+        evaluate(gt, path, limits=Limits(max_entries=1000))
+    assert caught.value.message == f"the zip has {counted} entries; the limit is 1000"
+
+
+def test_it_opens_a_zip_whose_directory_is_large_but_within_the_limit(tmp_path):
+    path = many_entries(tmp_path / "sub.zip", 5000)
+    with open_source(path, Limits(max_entries=100_000)) as source:
+        assert len(source.files) == 5000
+
+
 def test_it_names_the_missing_path_when_the_submission_does_not_exist(tmp_path, gt):
     with pytest.raises(NotAZip) as caught:
         evaluate(gt, tmp_path / "nope.zip")
@@ -487,6 +589,19 @@ def test_it_reports_an_archive_error_as_the_only_error(tmp_path, gt):
         assert report.ok is False
         assert [type(e) for e in report.errors] == [NotAZip]
         assert report.n_expressions == 0
+
+
+def test_it_writes_a_lone_surrogate_in_a_name_as_its_escape(tmp_path, gt):
+    # JSON may name a frame "\ud800", which no UTF-8 output (a terminal, the database) can hold.
+    bad = write_files(tmp_path / "bad", {EXPR0: b'{"\\ud800": {"size": [8, 10], "counts": "~"}}'})
+    (error,) = validate_submission(bad, gt=gt).errors
+    assert error.location.frame == "\\ud800"
+    where = f"{EXPR0}, split short, video v1, expression 0, frame \\ud800: "
+    assert str(error).encode("utf-8").startswith(where.encode())
+    ignored = write_files(tmp_path / "ignored", {EXPR0: b'{"\\ud800": null}'})
+    (warning,) = [w for w in evaluate(gt, ignored).warnings if w.code == "unknown_frames"]
+    assert warning.message.endswith("were ignored: \\ud800")
+    assert str(InvalidSubmission("a bad \udcff name", Location(video="\ud800"))) == "video \\ud800: a bad \\udcff name"
 
 
 def test_it_gives_each_error_a_stable_code_and_a_dict(tmp_path, gt):
