@@ -97,8 +97,8 @@ def test_it_lists_only_the_rows_of_the_hosts_challenges(client, challenge, other
     assert client.get(f"/admin/submissions/submission/{theirs.pk}/change/").status_code == 302
     assert client.get(f"/admin/submissions/submission/{mine.pk}/change/").status_code == 200
     challenges = client.get("/admin/challenges/challenge/").content.decode()
-    assert "/admin/challenges/challenge/%d/change/" % challenge.pk in challenges
-    assert "/admin/challenges/challenge/%d/change/" % other_challenge.pk not in challenges
+    assert f"/admin/challenges/challenge/{challenge.pk}/change/" in challenges
+    assert f"/admin/challenges/challenge/{other_challenge.pk}/change/" not in challenges
 
 
 def test_it_refuses_a_moderation_on_a_challenge_the_host_only_views(client, challenge, other_challenge, phase, alice,
