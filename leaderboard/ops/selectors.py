@@ -17,7 +17,6 @@ from django.db.models import Count, DurationField, ExpressionWrapper, F
 from django.utils import timezone
 
 from leaderboard.challenges.models import Challenge
-from leaderboard.challenges.selectors import phase_list
 from leaderboard.submissions.models import Submission
 
 from .models import WorkerHeartbeat
@@ -88,7 +87,7 @@ def _rounded(value: float | None) -> float | None:
 def challenge_queue_status(*, challenge: Challenge, now: datetime.datetime | None = None) -> ChallengeQueueStatus:
     """The public queue figures of `challenge`'s phases (the caller decided the viewer may see the challenge)."""
     now = now or timezone.now()
-    phases = list(phase_list(challenge=challenge))
+    phases = list(challenge.phases.order_by("order", "id").values("id", "slug", "name"))
     active: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for row in (Submission.objects.filter(status__in=Submission.ACTIVE).order_by()
                 .values("phase_id", "status").annotate(n=Count("id"))):
@@ -113,11 +112,11 @@ def challenge_queue_status(*, challenge: Challenge, now: datetime.datetime | Non
 
     rows = []
     for phase in phases:
-        counts, own = active.get(phase.pk, {}), durations.get(phase.pk, [])
+        counts, own = active.get(phase["id"], {}), durations.get(phase["id"], [])
         median = statistics.median(own) if own else None
         wait = None if note else ahead * median_all / slots + (median if median is not None else median_all)
         rows.append(PhaseQueueStatus(
-            slug=phase.slug, name=phase.name, waiting=counts.get(Status.SUBMITTED, 0),
+            slug=phase["slug"], name=phase["name"], waiting=counts.get(Status.SUBMITTED, 0),
             running=counts.get(Status.VALIDATING, 0) + counts.get(Status.SCORING, 0), scored_last_day=len(own),
             median_seconds=median, estimated_wait_seconds=wait))
     return ChallengeQueueStatus(generated_at=now, phases=rows, queue_ahead=ahead, scoring_workers=len(scoring),

@@ -68,7 +68,9 @@ class HealthView(HealthCheckView):
         status = 200 if healthy else 503
         if _wants_json(request):
             return JsonResponse(report, status=status)
-        return render(request, self.template_name, {"report": report, "operator": operator}, status=status)
+        # The page's context processors read the session and the user: synchronous database work.
+        return await sync_to_async(render)(request, self.template_name, {"report": report, "operator": operator},
+                                           status=status)
 
 
 def _check_row(result: HealthCheckResult, *, detail: bool) -> dict[str, object]:

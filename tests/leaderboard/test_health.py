@@ -221,3 +221,14 @@ def test_it_fails_the_queue_once_a_killed_workers_heartbeat_goes_stale(client, h
         assert "no live worker consumes the scoring queue" in report["checks"][-1]["message"]
         with pytest.raises(CommandError, match="old"):
             call_command("check_heartbeat", node=report["workers"][0]["hostname"], max_age=3)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_shows_a_signed_in_operator_the_workers_on_the_page(client, health_settings, organizer, alice):
+    fresh("celery@scoring-7", ["maintenance", "scoring"])
+    client.login(username="alice", password=PASSWORD)  # a participant: the verdicts, not the workers
+    page = client.get("/health/")
+    assert page.status_code == 200 and b"all checks pass" in page.content and b"celery@" not in page.content
+    client.login(username="organizer", password=PASSWORD)
+    page = client.get("/health/")
+    assert b"celery@scoring-7" in page.content and b"maintenance, scoring" in page.content
