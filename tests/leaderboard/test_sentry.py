@@ -95,6 +95,10 @@ def test_it_reports_a_views_error_without_secrets(sentry):
     assert event["environment"] == "ops-test"
     # The form is sent with the password replaced; no headers, cookies or user travel with send_default_pii off.
     assert event["request"] == {"data": {"password": "[Filtered]", "username": "alice"}}
+    # The failing frame's locals travel (they help), with the secret ones replaced.
+    frame = event["exception"]["values"][-1]["stacktrace"]["frames"][-1]
+    assert frame["function"] == "boom"
+    assert frame["vars"]["password"] == frame["vars"]["api_token"] == "[Filtered]"
     raw = b"".join(sentry.envelopes).decode()
     for secret in SECRETS:
         assert secret not in raw, secret
