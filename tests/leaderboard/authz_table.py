@@ -172,7 +172,8 @@ SITE: dict[str, list[Probe]] = {
     "challenge_status": [get("/challenges/egomask/status/", every(200)),
                          get("/challenges/draft/status/", ORGANIZER_ONLY, twin="/challenges/nope/status/")],
     "challenge_status_json": [get("/challenges/egomask/status.json", every(200)),
-                              get("/challenges/draft/status.json", ORGANIZER_ONLY, twin="/challenges/nope/status.json")],
+                              get("/challenges/draft/status.json", ORGANIZER_ONLY,
+                                  twin="/challenges/nope/status.json")],
     # --- operations: liveness for everyone; the full check's verdict for everyone (no worker runs in this
     # world: unhealthy), its details for operators (test_health.py); /metrics does not exist without METRICS_TOKEN.
     "health_live": [get("/health/live/", every(200))],
