@@ -4,6 +4,7 @@ anchors, then `${VAR}`, `${VAR:-default}` and `${VAR:?message}` filled from an o
 from __future__ import annotations
 
 import re
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ DOCKER = Path(__file__).resolve().parents[2] / "docker"
 _VARIABLE = re.compile(r"\$\$|\$\{(\w+)(?:(:?[-?])([^}]*))?\}")
 
 # What an operator exports before `docker compose up` (the compose file's header says which are required).
-OPERATOR = {"SECRET_KEY": "k7Qp2vX9mR4tL8wZ1nB6cF3hJ5dG0sA-yE_uKiOoPqW-r2Tz", "POSTGRES_PASSWORD": "pg-password", "S3_ACCESS_KEY_ID": "AK",
+OPERATOR = {"SECRET_KEY": secrets.token_urlsafe(50), "POSTGRES_PASSWORD": "pg-password", "S3_ACCESS_KEY_ID": "AK",
             "S3_SECRET_ACCESS_KEY": "SK", "ALLOWED_HOSTS": "egomask.example.org",
             "CSRF_TRUSTED_ORIGINS": "https://egomask.example.org"}
 
