@@ -232,3 +232,17 @@ def test_it_shows_a_signed_in_operator_the_workers_on_the_page(client, health_se
     client.login(username="organizer", password=PASSWORD)
     page = client.get("/health/")
     assert b"celery@scoring-7" in page.content and b"maintenance, scoring" in page.content
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_beats_from_the_main_process_of_a_prefork_worker(client, health_settings, broker, tmp_path):
+    health_settings.HEALTH_REQUIRED_QUEUES = ["scoring"]
+    log = tmp_path / "prefork.log"
+    with processes.celery_worker(BROKER_URL, log, queues="scoring", pool="prefork",
+                                 env={"WORKER_HEARTBEAT_EVERY": "1"}) as worker:
+        wait_for("the prefork worker's heartbeat", lambda: WorkerHeartbeat.objects.exists(), log)
+        beat = WorkerHeartbeat.objects.get()
+        assert beat.pid == worker.pid  # the process that takes tasks off the queue, not a pool child
+        wait_for("a second beat", lambda: WorkerHeartbeat.objects.get().last_seen_at > beat.last_seen_at, log)
+        assert as_operator(client)[0] == 200
+    assert not WorkerHeartbeat.objects.exists()
