@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
@@ -106,8 +107,6 @@ def challenge_status(request: HttpRequest, slug: str, as_json: bool = False) -> 
 def metrics(request: HttpRequest) -> HttpResponse:
     """/metrics: Prometheus's scrape, for `Authorization: Bearer <METRICS_TOKEN>` only; without a token set the
     address does not exist."""
-    from django.conf import settings
-
     if not settings.METRICS_TOKEN:
         raise Http404("Metrics are off (METRICS_TOKEN is not set).")
     if not has_metrics_token(request):
