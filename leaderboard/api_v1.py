@@ -4,6 +4,7 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import path, re_path
 
 from .accounts import api as accounts
+from .ops import api as ops
 from .submissions import api as submissions
 from .submissions import api_phases as challenges
 from .submissions import api_uploads as uploads
@@ -28,6 +29,7 @@ urlpatterns = [
     path("teams/<int:team_id>/", accounts.TeamDetailApi.as_view(), name="api-team"),
     path("challenges/", challenges.ChallengeListApi.as_view(), name="api-challenges"),
     path("challenges/<int:challenge_id>/", challenges.ChallengeDetailApi.as_view(), name="api-challenge"),
+    path("challenges/<int:challenge_id>/status/", ops.ChallengeStatusApi.as_view(), name="api-challenge-status"),
     path("phases/<int:phase_id>/", challenges.PhaseDetailApi.as_view(), name="api-phase"),
     path("phases/<int:phase_id>/submissions/", submissions.PhaseSubmissionsApi.as_view(),
          name="api-phase-submissions"),

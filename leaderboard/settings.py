@@ -13,7 +13,8 @@ from pathlib import Path
 
 import dj_database_url
 
-from .env import ImproperlyConfiguredEnv, env_bool, env_int, env_list, env_str
+from .env import ImproperlyConfiguredEnv, env_bool, env_float, env_int, env_list, env_str
+from .ops.sentry import sentry_init
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("EGOMASK_VAR_DIR") or BASE_DIR / "var")
@@ -53,9 +54,14 @@ INSTALLED_APPS = [
     "leaderboard.challenges",
     "leaderboard.submissions",
     "leaderboard.baselines",
+    "leaderboard.ops",
+    "health_check",  # its check classes and templates (leaderboard/ops/health.py)
+    "django_prometheus",
 ]
 
 MIDDLEWARE = [
+    "leaderboard.ops.middleware.LivenessMiddleware",  # /health/live/ touches nothing (first: not even the metrics)
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -65,6 +71,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "leaderboard.outages.OutageMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "leaderboard.urls"
@@ -211,6 +218,20 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# Operations (leaderboard/ops/, docs/operations.md). Every worker writes a heartbeat this often; one not seen for
+# WORKER_HEARTBEAT_STALE_AFTER seconds is gone. A required queue without a live consumer fails /health/.
+WORKER_HEARTBEAT_EVERY = env_int("WORKER_HEARTBEAT_EVERY", 10)
+WORKER_HEARTBEAT_STALE_AFTER = env_int("WORKER_HEARTBEAT_STALE_AFTER", 3 * WORKER_HEARTBEAT_EVERY)
+HEALTH_REQUIRED_QUEUES = env_list("HEALTH_REQUIRED_QUEUES", ["scoring", "maintenance"])
+# /metrics answers `Authorization: Bearer <METRICS_TOKEN>` only, and does not exist while it is unset.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+# Error reports to Sentry, only when SENTRY_DSN is set (never personal data: leaderboard/ops/sentry.py).
+SENTRY_DSN = env_str("SENTRY_DSN")
+SENTRY_ENVIRONMENT = env_str("SENTRY_ENVIRONMENT", "production" if PRODUCTION else "development")
+SENTRY_TRACES_SAMPLE_RATE = env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0)
+SENTRY_ENABLED = sentry_init(dsn=SENTRY_DSN, environment=SENTRY_ENVIRONMENT,
+                             traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE, release=env_str("SENTRY_RELEASE"))
+
 SUBMISSION_MAX_BYTES = env_int("SUBMISSION_MAX_BYTES", 2 * 1024**3)
 # The same file from the same team to the same phase within this long is a retried upload (a lost answer),
 # answered with the earlier submission instead of a second one.
@@ -296,6 +317,9 @@ if env_bool("BEHIND_PROXY", False):
 # over plain HTTP on another host: no secure cookies and, unless said otherwise, no redirect and no HSTS.
 # Behind a TLS-terminating proxy set BEHIND_PROXY (above) so that Django knows a request came over HTTPS,
 # or SECURE_SSL_REDIRECT=false when the proxy does the redirect and sends no X-Forwarded-Proto.
+# The full health check is probed from inside the stack over plain HTTP too (liveness never redirects: its
+# middleware answers before SecurityMiddleware).
+SECURE_REDIRECT_EXEMPT = [r"^health/"]
 if not DEBUG and PRODUCTION:
     _https = env_bool("SECURE_COOKIES", True)
     SESSION_COOKIE_SECURE = _https

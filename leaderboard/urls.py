@@ -8,6 +8,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("leaderboard.api_v1")),
     path("api/", include("leaderboard.evalai.urls")),
+    path("", include("leaderboard.ops.urls")),
     path("", include("leaderboard.accounts.urls")),
     path("", include("leaderboard.challenges.urls")),
     path("", include("leaderboard.submissions.urls")),

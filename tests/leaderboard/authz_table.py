@@ -173,6 +173,17 @@ SITE: dict[str, list[Probe]] = {
                     get(DRAFT + "leaderboard/overall/", DRAFT_ORGANIZERS)],
     "baseline_run": [get("/baselines/runs/{run}/", every(200)),
                      get("/baselines/runs/{queued_run}/", ORGANIZER_ONLY, twin="/baselines/runs/{missing}/")],
+    # The queue's public figures (counts only), like the challenge's other pages.
+    "challenge_status": [get("/challenges/egomask/status/", every(200)),
+                         get("/challenges/draft/status/", DRAFT_ORGANIZERS, twin="/challenges/nope/status/")],
+    "challenge_status_json": [get("/challenges/egomask/status.json", every(200)),
+                              get("/challenges/draft/status.json", DRAFT_ORGANIZERS,
+                                  twin="/challenges/nope/status.json")],
+    # --- operations: liveness for everyone; the full check's verdict for everyone (no worker runs in this
+    # world: unhealthy), its details for operators (test_health.py); /metrics does not exist without METRICS_TOKEN.
+    "health_live": [get("/health/live/", every(200))],
+    "health": [get("/health/", every(503))],
+    "metrics": [get("/metrics", every(404))],
     # --- submitting and one's submissions ------------------------------------------------------------
     "submit": [get(PHASE + "submit/", "302 200 200 200 200 200 200 200 200"),
                post(PHASE + "submit/",
@@ -240,6 +251,9 @@ SITE: dict[str, list[Probe]] = {
     "api-challenges": [get(V1 + "challenges/", every(200))],
     "api-challenge": [get(V1 + "challenges/{challenge}/", every(200)),
                       get(V1 + "challenges/{draft_challenge}/", DRAFT_ORGANIZERS, twin=V1 + "challenges/{missing}/")],
+    "api-challenge-status": [get(V1 + "challenges/{challenge}/status/", every(200)),
+                             get(V1 + "challenges/{draft_challenge}/status/", DRAFT_ORGANIZERS,
+                                 twin=V1 + "challenges/{missing}/status/")],
     "api-phase": [get(V1 + "phases/{phase}/", every(200)),
                   get(V1 + "phases/{draft_phase}/", DRAFT_ORGANIZERS, twin=V1 + "phases/{missing}/")],
     "api-phase-submissions": [

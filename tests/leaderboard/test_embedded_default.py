@@ -61,6 +61,10 @@ def test_it_scores_with_sqlite_and_the_filesystem_transport(tmp_path):
             if status == "finished" or time.monotonic() > deadline:
                 break
             time.sleep(1)
+        # The worker's heartbeat reaches SQLite from its own thread, whatever the filesystem transport does.
+        beat = manage(env, "shell", "-c", "from leaderboard.ops.models import WorkerHeartbeat as W; "
+                      "print(*W.objects.values_list('pid', 'queues').get())").splitlines()[-1].split(maxsplit=1)
+        assert beat == [str(worker.pid), "['scoring']"]
     finally:
         worker.terminate()
         worker.wait(timeout=30)
