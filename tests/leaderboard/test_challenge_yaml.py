@@ -148,13 +148,14 @@ def test_it_names_unknown_users_and_missing_files_with_their_lines(folder, organ
     text = BASE.replace("hanna", "nobody").replace("file: gt.zip", "file: missing.zip")
     with pytest.raises(SpecErrors) as caught:
         challenge_apply(text=text, base_dir=folder, by=organizer)
-    assert [str(e) for e in caught.value.errors] == ["line 9: hosts[0].username: there is no active user 'nobody'"]
-    text = BASE.replace("file: gt.zip", "file: missing.zip")
+    assert [str(e) for e in caught.value.errors] == [
+        "line 9: hosts[0].username: there is no active user 'nobody'",
+        f"line 18: phases[0].ground_truth.file: there is no file {folder / 'missing.zip'}"]
     make_user("hanna")
     with pytest.raises(SpecErrors) as caught:
-        challenge_apply(text=text, base_dir=folder, by=organizer)
+        challenge_apply(text=BASE.replace("file: gt.zip", "version: 0123456789abcdef"), base_dir=folder, by=organizer)
     assert [str(e) for e in caught.value.errors] == [
-        f"line 18: phases[0].ground_truth.file: there is no file {folder / 'missing.zip'}"]
+        "line 18: phases[0].ground_truth: the challenge is new, so it has no bundles yet: give a file"]
     assert not Challenge.objects.filter(slug="coded").exists()
 
 
@@ -358,3 +359,26 @@ def test_the_sample_file_applies_to_an_empty_database(tmp_path, synthetic, organ
     assert ReportedResult.objects.filter(phase=test).count() == 6
     assert not test.is_revealed(dt.datetime(2026, 3, 20, tzinfo=dt.UTC))
     assert challenge_apply(text=text, base_dir=tmp_path, by=organizer).text() == "egomask: no changes."
+
+
+def test_an_invalid_zip_is_refused_with_the_scorers_message_and_leaves_nothing_behind(folder, organizer, hanna):
+    import zipfile
+
+    from leaderboard.storage import private_storage
+
+    apply(folder, BASE)
+    challenge = Challenge.objects.get(slug="coded")
+    with zipfile.ZipFile(folder / "broken.zip", "w") as archive:
+        archive.writestr("readme.txt", "no annotations here")
+    text = BASE.replace("    ranking_rule: latest\n", "    ranking_rule: latest\n"
+                                                          "    ground_truth: {file: broken.zip, name: broken}\n")
+    with pytest.raises(CommandError) as caught:
+        apply(folder, text.replace("title: Coded challenge", "title: Not written"))
+    assert "line 29: phases[1].ground_truth.file: the ground truth is invalid:" in str(caught.value)
+    assert Challenge.objects.get(slug="coded").title == "Coded challenge"
+    assert list(GroundTruthBundle.objects.values_list("name", flat=True)) == ["tiny v1"]
+    _, files = private_storage().listdir(f"ground-truth/{challenge.pk}")
+    assert len(files) == 1  # the first file's zip; the broken one was removed again
+    with pytest.raises(SpecErrors) as caught:  # a dry run checks the zip where it is
+        challenge_apply(text=text, base_dir=folder, by=organizer, dry_run=True)
+    assert caught.value.errors[0].path == "phases[1].ground_truth.file"

@@ -94,6 +94,7 @@ class _Bundles:
     existing: dict[int, GroundTruthBundle] = field(default_factory=dict)  # phase index -> bundle
     uploads: dict[int, tuple[Path, str, str]] = field(default_factory=dict)  # index -> (zip, name, version)
     uploaded: dict[Path, GroundTruthBundle] = field(default_factory=dict)  # a zip two phases name is stored once
+    stored: list[GroundTruthBundle] = field(default_factory=list)  # what this run put in storage
 
 
 def challenge_apply(*, text: str, base_dir: Path, by: AbstractBaseUser | None, dry_run: bool = False) -> Plan:
@@ -101,6 +102,18 @@ def challenge_apply(*, text: str, base_dir: Path, by: AbstractBaseUser | None, d
     for the file's problems (all of them, with paths and lines), NotAllowed without the right to configure
     the challenge (staff only for a new one), else the Plan (nothing written when `dry_run`)."""
     spec, document = parse_text(text)
+    stored: list[GroundTruthBundle] = []
+    try:
+        return _apply(spec, document, base_dir, by, dry_run, stored)
+    except BaseException:
+        # The rows went with the transaction; the zips this run put in storage go too.
+        for bundle in stored:
+            bundle.file.delete(save=False)
+        raise
+
+
+def _apply(spec: ChallengeFile, document: Document, base_dir: Path, by: AbstractBaseUser | None, dry_run: bool,
+           stored: list[GroundTruthBundle]) -> Plan:
     with transaction.atomic(), boards_deferred():
         challenge = Challenge.objects.select_for_update().filter(slug=spec.challenge.slug).first()
         if challenge is None and not (by is not None and by.is_active and by.is_staff):
@@ -108,8 +121,11 @@ def challenge_apply(*, text: str, base_dir: Path, by: AbstractBaseUser | None, d
             raise NotAllowed(f"There is no challenge {spec.challenge.slug!r}; only staff create one.")
         if challenge is not None and not organizer_can(by, challenge, Can.CONFIGURE):
             raise NotAllowed(f"You may not configure the challenge {challenge.slug!r}.")
-        users = _users(spec, document)
-        bundles = _bundles(spec, document, challenge, base_dir, dry_run)
+        users, unknown = _users(spec, document)
+        bundles, unresolved = _bundles(spec, document, challenge, base_dir, dry_run)
+        if unknown or unresolved:
+            raise SpecErrors(sorted(unknown + unresolved, key=lambda e: e.line or 0))
+        bundles.stored = stored
         plan = Plan(slug=spec.challenge.slug, dry_run=dry_run)
         write = not dry_run
         challenge = _challenge(spec, challenge, by, plan, write)
@@ -129,21 +145,20 @@ def challenge_apply(*, text: str, base_dir: Path, by: AbstractBaseUser | None, d
 # --- resolving what the file names --------------------------------------------------------------
 
 
-def _users(spec: ChallengeFile, document: Document) -> dict[str, AbstractBaseUser]:
+def _users(spec: ChallengeFile, document: Document) -> tuple[dict[str, AbstractBaseUser], list[SpecError]]:
+    """The hosts' users by username, and an error for each that does not exist."""
     names = [host.username for host in spec.hosts or []]
     found = {u.get_username(): u for u in get_user_model().objects.filter(username__in=names, is_active=True)}
     missing = [document.error(("hosts", i, "username"), f"there is no active user {name!r}")
                for i, name in enumerate(names) if name not in found]
-    if missing:
-        raise SpecErrors(missing)
-    return found
+    return found, missing
 
 
 def _bundles(spec: ChallengeFile, document: Document, challenge: Challenge | None, base_dir: Path,
-             dry_run: bool) -> _Bundles:
+             dry_run: bool) -> tuple[_Bundles, list[SpecError]]:
     """Each phase's ground truth resolved; every problem (unknown bundle, missing or invalid zip) at once. A zip
     already stored for the challenge (same sha256, ready) is that bundle: applying a file twice uploads once."""
-    resolved, errors = _Bundles(), []
+    resolved, errors = _Bundles(), list[SpecError]()
     for index, phase in enumerate(spec.phases):
         ref = phase.ground_truth
         if ref is None:
@@ -186,9 +201,7 @@ def _bundles(spec: ChallengeFile, document: Document, challenge: Challenge | Non
                 errors.append(document.error((*where, "file"), f"the ground truth is invalid: {exc}"))
                 continue
         resolved.uploads[index] = (path, ref.name or path.name, version)
-    if errors:
-        raise SpecErrors(errors)
-    return resolved
+    return resolved, errors
 
 
 def _sha256(path: Path) -> str:
@@ -213,9 +226,9 @@ def _bundle_for(index: int, bundles: _Bundles, challenge: Challenge | None, docu
     with path.open("rb") as handle:
         bundle = ground_truth_create(challenge=challenge, name=name, file=handle, filename=path.name,
                                      queue_check=False)
+    bundles.stored.append(bundle)
     bundle = ground_truth_check(bundle_id=bundle.pk)  # the worker's check, here and now
     if bundle.status != GroundTruthBundle.Status.READY:
-        bundle.file.delete(save=False)  # the row goes with the transaction; the stored zip with it
         raise SpecErrors([document.error(("phases", index, "ground_truth", "file"),
                                          f"the ground truth is invalid: {bundle.message}")])
     bundles.existing[index] = bundles.uploaded[path] = bundle
