@@ -117,6 +117,7 @@ class GroundTruthRef(Strict):
 
 
 Percent = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
+Split = Literal[tuple(SPLIT_ORDER)]  # type: ignore[valid-type]
 
 
 class ReportedSpec(Strict):
@@ -165,7 +166,7 @@ class PhaseSpec(Strict):
     ranking_rule: Literal["best", "latest"] = "best"
     show_expression_details: bool = False
     requires_terms: bool = False
-    splits: list[Literal[tuple(SPLIT_ORDER)]] = Field(default_factory=lambda: list(SPLIT_ORDER))  # type: ignore[valid-type]
+    splits: list[Split] = Field(default_factory=lambda: list(SPLIT_ORDER))
     ground_truth: GroundTruthRef | None = None
     reported: list[ReportedSpec] | None = None  # None (absent): the phase's reported rows are left as they are
 
