@@ -192,3 +192,17 @@ def test_the_admin_phase_form_goes_through_the_switch(phase, scored, v2, organiz
     assert "2 submissions queued for rescoring against the new ground truth" in response.content.decode()
     assert Phase.objects.get(pk=phase.pk).ground_truth == v2
     assert Submission.objects.filter(status=Status.SUBMITTED, attempt=2).count() == 2
+
+
+def test_the_migration_starts_the_history_with_the_scores_already_stored(phase, scored):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("leaderboard.submissions.migrations.0006_score_history_board_rescoring")
+    ScoreHistory.objects.all().delete()  # as before the migration: scores, no history
+    migration.copy_current_scores(apps, None)
+    good = Submission.objects.get(pk=scored[0].pk)
+    rows = {(h.attempt, h.split, h.gt_version, h.IoU_gold_pred) for h in ScoreHistory.objects.filter(submission=good)}
+    assert rows == {(1, s.split, s.gt_version, s.IoU_gold_pred) for s in good.scores.all()}
+    assert len(rows) == 4
