@@ -109,3 +109,30 @@ def reported_import(*, phase: Phase, results: list[Reported]) -> dict[str, int]:
         if counts["created"] or counts["updated"]:
             board_changed(phase_id=phase.pk)
     return counts
+
+
+def reported_sync(*, phase: Phase, results: list[Reported]) -> dict[str, int]:
+    """Make the phase's reported rows exactly `results` (a challenge file's list): create, update, and delete
+    the rows of methods it does not list. Rows are saved one by one (.save(), .delete()), so model signals
+    and the audit log see each; the boards are rebuilt once."""
+    counts = {"created": 0, "updated": 0, "removed": 0, "unchanged": 0}
+    wanted = {result.method: result for result in results}
+    with transaction.atomic(), boards_deferred():
+        for row in ReportedResult.objects.select_for_update().filter(phase=phase).exclude(method__in=list(wanted)):
+            row.delete()
+            counts["removed"] += 1
+        for result in results:
+            fields = {"source_url": result.source_url, "citation": result.citation, "note": result.note,
+                      "values": result.values}
+            row = ReportedResult.objects.select_for_update().filter(phase=phase, method=result.method).first()
+            if row is None:
+                ReportedResult(phase=phase, method=result.method, **fields).save()
+                counts["created"] += 1
+            elif any(getattr(row, key) != value for key, value in fields.items()):
+                for key, value in fields.items():
+                    setattr(row, key, value)
+                row.save()
+                counts["updated"] += 1
+            else:
+                counts["unchanged"] += 1
+    return counts

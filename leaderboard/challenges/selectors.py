@@ -7,7 +7,7 @@ from django.db.models import Prefetch, QuerySet
 
 from scoring import SPLITS
 
-from .models import SPLIT_ORDER, Challenge, Phase, PhaseSplit
+from .models import SPLIT_ORDER, Challenge, GroundTruthBundle, Phase, PhaseSplit
 from .permissions import Can, organizer_can
 
 
@@ -74,3 +74,24 @@ def phase_example_inputs(*, phase: Phase) -> tuple[dict, tuple[str, ...]] | None
         return None
     splits = tuple(code for code in phase_boards(phase=phase) if code in SPLITS) or SPLITS
     return bundle.public_inputs, splits
+
+
+def bundle_find(*, challenge: Challenge, ref: str) -> tuple[GroundTruthBundle | None, str]:
+    """The challenge's ground-truth bundle that `ref` names, by its version (the scorer's content hash, or a
+    prefix of 8 or more of its characters), its name, or "#id"; (None, why) when none or several match."""
+    bundles = GroundTruthBundle.objects.filter(challenge=challenge)
+    ref = ref.strip()
+    if ref.startswith("#") and ref[1:].isdigit():
+        found = list(bundles.filter(pk=int(ref[1:])))
+    else:
+        found = list(bundles.filter(version=ref)) if ref else []
+        if not found and len(ref) >= 8:
+            found = list(bundles.filter(version__startswith=ref.lower()))
+        if not found:
+            found = list(bundles.filter(name=ref))
+    if len(found) == 1:
+        return found[0], ""
+    if not found:
+        return None, f"{challenge.slug} has no ground-truth bundle {ref!r} (a version, a name or #id)."
+    return None, (f"{len(found)} ground-truth bundles of {challenge.slug} match {ref!r}: "
+                  + ", ".join(f"#{b.pk} {b.name!r} {b.version[:12]}" for b in found) + "; give its full version.")

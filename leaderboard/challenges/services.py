@@ -10,15 +10,17 @@ from pathlib import Path
 from typing import IO
 
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
 from django.core.files import File
 from django.db import transaction
 
-from leaderboard.errors import ApplicationError
+from leaderboard.errors import ApplicationError, NotAllowed
 from leaderboard.lib.files import file_sha256
 from scoring import GroundTruth, InvalidGroundTruth, load_ground_truth
 from scoring.example import public_inputs
 
-from .models import SPLIT_ORDER, Challenge, GroundTruthBundle, Phase, PhaseSplit
+from .models import SPLIT_ORDER, Challenge, GroundTruthBundle, Host, Phase, PhaseSplit
+from .permissions import Can, forget_roles, organizer_can
 
 log = logging.getLogger(__name__)
 
@@ -29,20 +31,73 @@ def phase_ensure_splits(*, phase: Phase) -> None:
         PhaseSplit.objects.get_or_create(phase=phase, code=code, defaults={"order": order})
 
 
-def phase_create(*, challenge: Challenge, slug: str, name: str, **fields: object) -> Phase:
+def phase_create(*, challenge: Challenge, slug: str, name: str, by: AbstractBaseUser | None = None,
+                 **fields: object) -> Phase:
+    """A new phase of the challenge with its boards (`by`: who made it, for the audit log)."""
     with transaction.atomic():
-        phase = Phase.objects.create(challenge=challenge, slug=slug, name=name, **fields)
+        phase = Phase(challenge=challenge, slug=slug, name=name, **fields)
+        phase._history_user = by  # type: ignore[attr-defined]  # read by django-simple-history
+        phase.save()
         phase_ensure_splits(phase=phase)
     return phase
 
 
-def ground_truth_create(*, challenge: Challenge, name: str, file: IO[bytes], filename: str = "ground-truth.zip"
-                        ) -> GroundTruthBundle:
-    """Store a ground-truth zip privately; a worker checks it (see ground_truth_check)."""
+def phase_set_splits(*, phase: Phase, codes: list[str]) -> None:
+    """The phase's boards are exactly `codes`, in that order (a board removed keeps its scores: they are per
+    split of each submission, and come back with the board)."""
+    with transaction.atomic():
+        PhaseSplit.objects.filter(phase=phase).exclude(code__in=codes).delete()
+        for order, code in enumerate(codes):
+            split, created = PhaseSplit.objects.get_or_create(phase=phase, code=code, defaults={"order": order})
+            if not created and split.order != order:
+                split.order = order
+                split.save(update_fields=["order"])
+
+
+def host_set(*, challenge: Challenge, user: AbstractBaseUser, role: str, by: AbstractBaseUser | None) -> Host:
+    """Make `user` a host of the challenge with `role` (added, or their role changed). Needs Can.MANAGE_HOSTS."""
+    if not organizer_can(by, challenge, Can.MANAGE_HOSTS):
+        raise NotAllowed(f"Only the owners of {challenge.slug} choose its hosts.")
+    if role not in Host.Role.values:
+        raise ApplicationError(f"{role!r} is not a host role (one of {', '.join(Host.Role.values)}).")
+    with transaction.atomic():
+        host = Host.objects.select_for_update().filter(challenge=challenge, user=user).first()
+        if host is None:
+            host = Host(challenge=challenge, user=user, role=role, added_by=by)
+        elif host.role == role:
+            return host
+        host.role = role
+        host._history_user = by  # type: ignore[attr-defined]
+        host.save()
+    forget_roles(user)
+    forget_roles(by)
+    return host
+
+
+def host_remove(*, challenge: Challenge, user: AbstractBaseUser, by: AbstractBaseUser | None) -> bool:
+    """`user` no longer runs the challenge; False when they did not. Needs Can.MANAGE_HOSTS."""
+    if not organizer_can(by, challenge, Can.MANAGE_HOSTS):
+        raise NotAllowed(f"Only the owners of {challenge.slug} choose its hosts.")
+    host = Host.objects.filter(challenge=challenge, user=user).first()
+    if host is None:
+        return False
+    host._history_user = by  # type: ignore[attr-defined]
+    host.delete()
+    forget_roles(user)
+    forget_roles(by)
+    return True
+
+
+def ground_truth_create(*, challenge: Challenge, name: str, file: IO[bytes], filename: str = "ground-truth.zip",
+                        queue_check: bool = True) -> GroundTruthBundle:
+    """Store a ground-truth zip privately; a worker checks it (see ground_truth_check). `queue_check` False: the
+    caller runs ground_truth_check itself, now (the commands)."""
     sha256, _ = file_sha256(file)
     bundle = GroundTruthBundle(challenge=challenge, name=name, sha256=sha256)
     bundle.file.save(filename, File(file, name=filename), save=False)
     bundle.save()
+    if not queue_check:
+        return bundle
     from .tasks import check_ground_truth  # tasks import services: import here to avoid a cycle
 
     transaction.on_commit(lambda: check_ground_truth.delay(bundle.pk))

@@ -3,6 +3,7 @@ the submission services."""
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import Prefetch, QuerySet
@@ -15,7 +16,8 @@ from leaderboard.challenges.permissions import Can, organizer_can
 from leaderboard.errors import ApplicationError
 
 from .boards import boards_deferred
-from .models import Score, Submission
+from .models import Score, ScoreHistory, Submission
+from .rescoring import phase_set_ground_truth
 from .services import phase_rescore, submission_rescore, submission_set_baseline, submission_set_hidden
 
 # The phase admin is challenges'; rescoring a phase is submissions' business, so the action is added
@@ -43,10 +45,39 @@ class PhaseWithRescoreAdmin(PhaseAdmin):
                                    "queued for rescoring.", messages.SUCCESS)
 
 
+    def save_model(self, request: HttpRequest, obj: Phase, form: forms.ModelForm, change: bool) -> None:
+        # A new ground truth goes through phase_set_ground_truth (checks, rescore), as the commands do.
+        if not change or "ground_truth" not in form.changed_data:
+            super().save_model(request, obj, form, change)
+            return
+        bundle = obj.ground_truth
+        obj.ground_truth = Phase.objects.get(pk=obj.pk).ground_truth
+        super().save_model(request, obj, form, change)
+        try:
+            switch = phase_set_ground_truth(phase=obj, bundle=bundle, by=request.user)
+        except ApplicationError as exc:
+            self.message_user(request, f"The ground truth was not changed: {exc.message}", messages.ERROR)
+            return
+        if switch.changed:
+            self.message_user(request, f"{plural(switch.rescored, 'submission')} queued for rescoring against the "
+                                       "new ground truth; the boards keep their scores until the new ones are in.",
+                              messages.SUCCESS)
+
+
 class ScoreInline(ReadOnlyInline):
     model = Score
     fields = ["split", "T_recall", "IoU_all", "IoU_gold", "IoU_gold_pred", "n_expressions", "scorer_version",
               "gt_version", "created_at"]
+
+
+class ScoreHistoryInline(ReadOnlyInline):
+    """Every score set the submission had (rescores included), newest first."""
+
+    model = ScoreHistory
+    verbose_name_plural = "score history"
+    fields = ["scored_at", "attempt", "split", "T_recall", "IoU_all", "IoU_gold", "IoU_gold_pred", "scorer_version",
+              "gt_version"]
+    ordering = ["-attempt", "id"]
 
 
 @admin.register(Submission)
@@ -62,7 +93,7 @@ class SubmissionAdmin(ChallengeScopedAdmin):
     search_fields = ["method_name", "team__name"]
     list_select_related = ["phase__challenge", "team"]
     date_hierarchy = "submitted_at"
-    inlines = [ScoreInline]
+    inlines = [ScoreInline, ScoreHistoryInline]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     actions = ["rescore", "hide", "show", "mark_baseline", "unmark_baseline"]
     fieldsets = [

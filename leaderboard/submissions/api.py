@@ -91,6 +91,25 @@ class SubmissionOutput(serializers.Serializer):
         return data
 
 
+class ScoreSetOutput(serializers.Serializer):
+    """The scores one attempt gave and what made them."""
+
+    attempt = serializers.IntegerField()
+    scored_at = serializers.DateTimeField()
+    scorer_version = serializers.CharField()
+    gt_version = serializers.CharField(help_text="the ground truth's content hash")
+    scores = ScoresOutput()
+
+
+class SubmissionDetailOutput(SubmissionOutput):
+    score_history = serializers.SerializerMethodField()
+
+    @extend_schema_field(ScoreSetOutput(many=True))
+    def get_score_history(self, submission: Submission) -> list[dict[str, Any]]:
+        """Every score set the submission had, newest first (rescores keep the old ones here)."""
+        return ScoreSetOutput(selectors.score_history(submission=submission), many=True).data
+
+
 class MethodFields(serializers.Serializer):
     method_name = serializers.CharField(max_length=200, help_text="shown on the leaderboard")
     method_description = serializers.CharField(allow_blank=True, default="")
@@ -98,7 +117,8 @@ class MethodFields(serializers.Serializer):
     code_url = serializers.CharField(allow_blank=True, default="")
 
 
-def submission_response(request: Request, submission: Submission, status: int = 200) -> Response:
+def submission_response(request: Request, submission: Submission, status: int = 200, *,
+                        output: type[SubmissionOutput] = SubmissionOutput) -> Response:
     """The submission as the caller may see it (201 with its Location when just made; a retried upload that
     found its earlier submission answers 200 with `Idempotent-Replayed: true`)."""
     access = selectors.submission_access(submission=submission, user=request.user)
@@ -107,7 +127,7 @@ def submission_response(request: Request, submission: Submission, status: int = 
         status, headers["Idempotent-Replayed"] = 200, "true"
     if status == 201:
         headers["Location"] = reverse("api-submission", args=[submission.pk])
-    return Response(SubmissionOutput(submission, context={"access": access}).data, status=status,
+    return Response(output(submission, context={"access": access}).data, status=status,
                     headers=headers or None)
 
 
@@ -198,9 +218,9 @@ class SubmissionDetailApi(APIView):
         return [IsAuthenticated()] if self.request.method == "PATCH" else [AllowAny()]
 
     @extend_schema(tags=["submissions"], operation_id="submissions_retrieve",
-                   responses={200: SubmissionOutput, **error_responses(401, 404)})
+                   responses={200: SubmissionDetailOutput, **error_responses(401, 404)})
     def get(self, request: Request, submission_id: int) -> Response:
-        return submission_response(request, _visible_or_404(request, submission_id))
+        return submission_response(request, _visible_or_404(request, submission_id), output=SubmissionDetailOutput)
 
     @extend_schema(tags=["submissions"], operation_id="submissions_partial_update", request=SubmissionUpdateInput,
                    description="Your team changes the method fields of a submission (only the fields sent).",
@@ -291,6 +311,8 @@ class LeaderboardRowOutput(serializers.Serializer):
     n_expressions = serializers.IntegerField(allow_null=True, help_text="null for a reported row")
     submitted_at = serializers.DateTimeField(allow_null=True, help_text="null for a reported row")
     submission_id = serializers.IntegerField(allow_null=True, help_text="null for a reported row")
+    rescoring = serializers.BooleanField(help_text="true while the submission is scored again (e.g. after a new "
+                                         "ground truth): the scores are the previous attempt's until then")
 
 
 class LeaderboardOutput(serializers.Serializer):

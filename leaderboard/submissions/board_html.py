@@ -32,6 +32,8 @@ _REPORTED = ('<span class="badge baseline reported" title="numbers quoted from t
 _UPLOADED = ('<span class="badge baseline">baseline</span> '
              '<span class="muted small provenance">uploaded by the organizers</span>')
 _MINE = ' <span class="badge">your team</span>'
+_RESCORING = (' <span class="badge rescoring" title="being scored again (a new ground truth or scorer): these are '
+              'its previous scores until the new ones are in">rescoring</span>')
 
 
 def link(url: str) -> str:
@@ -93,6 +95,8 @@ def _row(row: LeaderboardRow, sort_index: int, submission_href: Callable[[int], 
         method = f'<a href="{escape(method_href)}" rel="noopener nofollow">{method}</a>'
     if code_href:
         method += f' <a class="small-link" href="{escape(code_href)}" rel="noopener nofollow">code</a>'
+    if row.rescoring:
+        method += _RESCORING
     cells = "".join(
         f'<td class="num{" sorted" if index == sort_index else ""}">'
         f'{"–" if value is None else two_decimals(value)}</td>'

@@ -137,7 +137,8 @@ def _stored(phase: Phase, split: str, position: int, row: LeaderboardRow) -> Boa
         phase=phase, split=split, position=position, rank=row.rank, submission_id=row.submission_id,
         team_id=row.team_id, team_name=row.team or "", method=row.method, method_url=row.method_url,
         code_url=row.code_url, is_baseline=row.is_baseline, baseline=row.baseline,
-        n_expressions=row.n_expressions, submitted_at=row.submitted_at, **{m: row.scores.get(m) for m in METRICS})
+        n_expressions=row.n_expressions, submitted_at=row.submitted_at, rescoring=row.rescoring,
+        **{m: row.scores.get(m) for m in METRICS})
 
 
 def _digest(rows: list[tuple[str, int, LeaderboardRow]]) -> str:
@@ -146,7 +147,7 @@ def _digest(rows: list[tuple[str, int, LeaderboardRow]]) -> str:
     for split, position, row in rows:
         values = [split, position, row.rank, row.submission_id, row.team_id, row.team, row.method, row.method_url,
                   row.code_url, row.is_baseline, row.baseline, *(row.scores.get(m) for m in METRICS),
-                  row.n_expressions, row.submitted_at]
+                  row.n_expressions, row.submitted_at, row.rescoring]
         digest.update(json.dumps([repr(v) if isinstance(v, float) else v for v in values], default=str,
                                  sort_keys=True).encode())
     return digest.hexdigest()

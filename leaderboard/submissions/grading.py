@@ -47,7 +47,7 @@ from leaderboard.lib.files import CHUNK
 from scoring import Evaluation, GroundTruth, InvalidSubmission, evaluate
 
 from . import queue
-from .models import FailureKind, RetryReason, Score, Submission
+from .models import FailureKind, RetryReason, Score, ScoreHistory, Submission
 from .signals import announce_end
 
 log = logging.getLogger(__name__)
@@ -272,12 +272,14 @@ def _finish(submission_id: int, attempt: int, owner: str, evaluation: Evaluation
         submission = Submission.objects.select_for_update().get(pk=submission_id)
         if submission.attempt != attempt or submission.status != Status.SCORING or submission.lease_owner != owner:
             return  # a newer attempt (rescore, reconcile, take-over) owns this submission now
+        now = timezone.now()
         for split, summary in evaluation.summaries.items():
-            Score.objects.update_or_create(
-                submission=submission, split=split,
-                defaults={**summary.as_dict(), "n_expressions": summary.n_expressions,
-                          "scorer_version": evaluation.scorer_version, "gt_version": evaluation.gt_version},
-            )
+            values = {**summary.as_dict(), "n_expressions": summary.n_expressions,
+                      "scorer_version": evaluation.scorer_version, "gt_version": evaluation.gt_version}
+            Score.objects.update_or_create(submission=submission, split=split, defaults=values)
+            # The history keeps what this attempt gave, whatever replaces it later (a rescore).
+            ScoreHistory.objects.update_or_create(submission=submission, attempt=attempt, split=split,
+                                                  defaults={**values, "scored_at": now})
         Score.objects.filter(submission=submission).exclude(split__in=list(evaluation.summaries)).delete()
         submission.details.save("per-expression.csv", ContentFile(_details_csv(evaluation)), save=False)
         submission.status = Status.FINISHED
@@ -286,7 +288,7 @@ def _finish(submission_id: int, attempt: int, owner: str, evaluation: Evaluation
         submission.failure_kind, submission.crash_report, submission.retry_reason = "", "", ""
         submission.lease_expires_at = None
         submission.scorer_version, submission.gt_version = evaluation.scorer_version, evaluation.gt_version
-        submission.finished_at, submission.scoring_seconds = timezone.now(), seconds
+        submission.finished_at, submission.scoring_seconds = now, seconds
         submission.save()
         announce_end(submission.pk)
 

@@ -143,6 +143,37 @@ class Score(models.Model):
                 "IoU_gold_pred": self.IoU_gold_pred}
 
 
+class ScoreHistory(models.Model):
+    """Every score set a submission ever had: one row per (submission, attempt, split), written when an attempt's
+    scores replace the previous ones (grading._finish), so a rescore after a ground-truth switch keeps the old
+    numbers and the versions that made them."""
+
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="score_history")
+    attempt = models.PositiveIntegerField()
+    split = models.CharField(max_length=10, choices=SPLIT_CHOICES)
+    T_recall = models.FloatField()
+    IoU_all = models.FloatField()
+    IoU_gold = models.FloatField()
+    IoU_gold_pred = models.FloatField()
+    n_expressions = models.PositiveIntegerField()
+    scorer_version = models.CharField(max_length=32)
+    gt_version = models.CharField(max_length=64)
+    scored_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["submission", "-scored_at", "-attempt", "id"]
+        constraints = [models.UniqueConstraint(fields=["submission", "attempt", "split"],
+                                               name="one_history_row_per_attempt_split")]
+        verbose_name_plural = "score history"
+
+    def __str__(self) -> str:
+        return f"#{self.submission_id} attempt {self.attempt} {self.split}"
+
+    def metrics(self) -> dict[str, float]:
+        return {"T_recall": self.T_recall, "IoU_all": self.IoU_all, "IoU_gold": self.IoU_gold,
+                "IoU_gold_pred": self.IoU_gold_pred}
+
+
 class Upload(models.Model):
     """A large file on its way into private storage, in parts. It becomes a Submission only once it
     is complete and verified; until then it uses no quota, and an abandoned one is cleaned up."""
@@ -215,6 +246,8 @@ class BoardRow(models.Model):
     IoU_gold_pred = models.FloatField(null=True, blank=True)
     n_expressions = models.PositiveIntegerField(null=True, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
+    rescoring = models.BooleanField(default=False, help_text="being scored again: the scores shown are the previous "
+                                    "attempt's until the new one finishes")
 
     class Meta:
         ordering = ["phase", "split", "position"]

@@ -12,9 +12,10 @@ Ranking rule (the server computes ranks; clients never do):
   reported by a paper, which only boards that ask for them list, with only the metrics the paper
   gives); of the runs of one runner on a phase only the newest scored one is listed;
 - hidden submissions, submissions the team keeps private, and failed, cancelled or never-scored
-  ones are left out; a submission being rescored keeps its previous scores on the board until the
-  new attempt replaces them; a private board shows no rows to anyone but organizers until its
-  reveal time.
+  ones are left out; a submission being rescored keeps its previous scores on the board (marked
+  `rescoring`) until the new attempt replaces them, and leaves the board if that attempt fails (its
+  old scores were made against what the phase no longer scores with); a private board shows no rows
+  to anyone but organizers until its reveal time.
 
 The rules are applied when a board's data changes, not when it is read: boards.py stores their result
 (BoardRow) and the interfaces serve it (board_get, through board_cache.py).
@@ -43,7 +44,7 @@ from leaderboard.baselines.models import ReportedResult
 from leaderboard.challenges.models import SPLIT_ORDER, Phase
 from scoring import METRICS
 
-from .models import BoardRow, Score, Submission, Upload
+from .models import BoardRow, Score, ScoreHistory, Submission, Upload
 
 TIE_TOLERANCE = 1e-6  # percent
 Viewer = AbstractBaseUser | AnonymousUser
@@ -171,6 +172,8 @@ class LeaderboardRow:
     # None for a team's row; for a baseline {"kind": "runner", "runner", "version", "run"},
     # {"kind": "uploaded", ...} or {"kind": "reported", "runner": None, "version": None, "source", "citation"}
     baseline: dict[str, object] | None = None
+    # True while the submission is scored again: the scores are its previous attempt's until the new one is in.
+    rescoring: bool = False
 
     @property
     def is_reported(self) -> bool:
@@ -233,7 +236,7 @@ _ON_BOARD = [Submission.Status.FINISHED, *Submission.ACTIVE]
 _SCORE_FIELDS = ("split", "submission_id", "submission__team_id", "submission__is_baseline",
                  "submission__is_public", *METRICS, "n_expressions")
 _FIRST_METRIC = _SCORE_FIELDS.index(METRICS[0])
-_DETAILS = ("pk", "team__name", "method_name", "method_url", "code_url", "submitted_at")
+_DETAILS = ("pk", "team__name", "method_name", "method_url", "code_url", "submitted_at", "status")
 _IDS_PER_QUERY = 900  # under SQLite's oldest limit on a query's parameters
 
 
@@ -285,12 +288,12 @@ def board_entries(*, phase: Phase, splits: tuple[str, ...] = tuple(SPLIT_ORDER),
 
 def _submission_row(score: tuple, details: tuple, provenance: dict[int, dict[str, object]]) -> LeaderboardRow:
     _, submission_id, team_id, is_baseline, _, *values, n_expressions = score
-    team_name, method, method_url, code_url, submitted_at = details
+    team_name, method, method_url, code_url, submitted_at, status = details
     return LeaderboardRow(
         rank=None, team=team_name, team_id=team_id, method=method, method_url=method_url, code_url=code_url,
         is_baseline=is_baseline, scores=dict(zip(METRICS, values, strict=True)), n_expressions=n_expressions,
         submitted_at=submitted_at, submission_id=submission_id,
-        baseline=provenance.get(submission_id) if is_baseline else None)
+        baseline=provenance.get(submission_id) if is_baseline else None, rescoring=status in Submission.ACTIVE)
 
 
 def _reported_row(result: ReportedResult, split: str) -> LeaderboardRow:
@@ -379,7 +382,7 @@ def _stored_row(row: BoardRow) -> LeaderboardRow:
         rank=row.rank, team=row.team_name if row.team_id is not None else None, team_id=row.team_id,
         method=row.method, method_url=row.method_url, code_url=row.code_url, is_baseline=row.is_baseline,
         scores=dict(zip(METRICS, values, strict=True)), n_expressions=row.n_expressions,
-        submitted_at=row.submitted_at, submission_id=row.submission_id, baseline=row.baseline)
+        submitted_at=row.submitted_at, submission_id=row.submission_id, baseline=row.baseline, rescoring=row.rescoring)
 
 
 def submission_list(*, phase: Phase, team: Team) -> QuerySet[Submission]:
@@ -427,3 +430,30 @@ def submission_get(*, submission_id: int) -> Submission | None:
 def upload_get(*, upload_id: uuid.UUID | str) -> Upload | None:
     """An upload by id (whose it is, the upload services check)."""
     return Upload.objects.select_related("phase__challenge", "submission").filter(pk=upload_id).first()
+
+
+@dataclass(frozen=True)
+class ScoreSet:
+    """The scores one attempt of a submission gave, per split, and what made them."""
+
+    attempt: int
+    scored_at: dt.datetime
+    scorer_version: str
+    gt_version: str
+    scores: dict[str, dict[str, float]]  # split -> metrics, in board order
+
+
+def score_history(*, submission: Submission) -> list[ScoreSet]:
+    """Every score set the submission ever had, newest first (the first is the one on the boards, unless a
+    newer attempt is being scored or failed). Shown to whoever may see the submission's scores."""
+    grouped: dict[int, list[ScoreHistory]] = defaultdict(list)
+    for row in submission.score_history.order_by("-attempt", "id"):
+        grouped[row.attempt].append(row)
+    order = {code: index for index, code in enumerate(SPLIT_ORDER)}
+    history = []
+    for attempt, rows in grouped.items():
+        rows.sort(key=lambda r: order.get(r.split, 99))
+        history.append(ScoreSet(attempt=attempt, scored_at=max(r.scored_at for r in rows),
+                                scorer_version=rows[0].scorer_version, gt_version=rows[0].gt_version,
+                                scores={r.split: r.metrics() for r in rows}))
+    return history

@@ -19,6 +19,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from leaderboard.accounts.selectors import team_access, team_for
+from leaderboard.challenges.models import SPLIT_ORDER
 from leaderboard.challenges.selectors import phase_boards, phase_example_inputs, phase_list
 from leaderboard.errors import ApplicationError
 from leaderboard.webkit import challenge_or_404, is_xhr, phase_or_404, render_error, safe_next
@@ -191,9 +192,20 @@ def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
                                            "method_url": submission.method_url, "code_url": submission.code_url},
                                   auto_id="edit_%s") if access.edit else None,
         "videos": videos,
+        **_history(submission),
         "method_href": link(submission.method_url),
         "code_href": link(submission.code_url),
     })
+
+
+def _history(submission: Submission) -> dict[str, object]:
+    """The score history table: the phase's primary metric per split of every attempt that was scored."""
+    metric = submission.phase.primary_metric
+    history = selectors.score_history(submission=submission)
+    splits = [code for code in SPLIT_ORDER if any(code in item.scores for item in history)]
+    return {"history_splits": splits,
+            "history": [{"set": item, "values": [item.scores.get(code, {}).get(metric) for code in splits]}
+                        for item in history]}
 
 
 def _board_state(submission: Submission) -> str:
