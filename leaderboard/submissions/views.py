@@ -19,6 +19,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from leaderboard.accounts.selectors import team_access, team_for
+from leaderboard.challenges.permissions import Can, organizer_can
 from leaderboard.challenges.selectors import phase_boards, phase_example_inputs, phase_list
 from leaderboard.errors import ApplicationError
 from leaderboard.webkit import challenge_or_404, is_xhr, phase_or_404, render_error, safe_next
@@ -65,6 +66,7 @@ def challenge_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "team": team,
         "quota": quota,
         "has_example": bool(phase and phase_example_inputs(phase=phase)),
+        "can_organize": organizer_can(request.user, challenge, Can.VIEW),
     })
 
 

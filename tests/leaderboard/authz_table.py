@@ -166,6 +166,11 @@ SITE: dict[str, list[Probe]] = {
     "challenge_list": [get("/challenges/", every(200))],
     "challenge": [get("/challenges/egomask/", every(200)),
                   get("/challenges/draft/", DRAFT_ORGANIZERS, twin="/challenges/nope/")],
+    # The organizer dashboard: this challenge's organizers (viewers included); the draft's, its host and staff.
+    "organize": [get("/challenges/egomask/organize/", "302 404 404 404 404 404 200 200 200",
+                     twin="/challenges/nope/organize/"),
+                 get("/challenges/draft/organize/", "302 404 404 404 404 200 404 404 200",
+                     twin="/challenges/nope/organize/")],
     "challenge_format": [get("/challenges/egomask/format/", every(200)),
                          get("/challenges/draft/format/", DRAFT_ORGANIZERS, twin="/challenges/nope/format/")],
     # Downloads: the example zip is made from public inputs only (the leak check reads its entries).
