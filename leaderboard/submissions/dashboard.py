@@ -12,8 +12,8 @@ Rules:
 - a failure's reason is its kind and its message with numbers and quoted names replaced (failure_pattern), so
   "Frame 12 of video 'v3'..." and "Frame 7 of video 'v9'..." are one reason;
 - stuck: an active submission whose worker's lease ran out, one claimed without a lease for longer than
-  SCORING_STUCK_AFTER, or one waiting to be scored longer than DASHBOARD_STUCK_FACTOR times the median wait
-  of the challenge's recent submissions (and at least DASHBOARD_STUCK_WAIT_SECONDS);
+  SCORING_STUCK_AFTER, or one not yet claimed by a worker for longer than DASHBOARD_STUCK_FACTOR times the
+  median wait of the challenge's recent submissions (and at least DASHBOARD_STUCK_WAIT_SECONDS);
 - slow: a finished submission whose scoring took longer than its phase's 95th percentile (a phase with at
   least P95_MIN scored submissions) or than DASHBOARD_SLOW_SECONDS.
 """
@@ -265,7 +265,8 @@ def _median_wait(submissions) -> float | None:  # type: ignore[no-untyped-def]
     """The median time the challenge's recent scored submissions waited for a worker."""
     recent = (submissions.filter(started_at__isnull=False).order_by("-started_at")
               .values_list("submitted_at", "queued_at", "started_at")[:WAIT_SAMPLE])
-    waits = [(started - max(submitted, queued or submitted)).total_seconds() for submitted, queued, started in recent]
+    waits = [max(0.0, (started - max(submitted, queued or submitted)).total_seconds())
+             for submitted, queued, started in recent]
     return statistics.median(waits) if waits else None
 
 
@@ -281,10 +282,10 @@ def _stuck(submissions, now: dt.datetime, median_wait: float | None) -> list[Fla
         reason = ""
         if lease_expires_at is not None and lease_expires_at < now:
             reason = f"its worker's lease ran out {_duration((now - lease_expires_at).total_seconds())} ago"
-        elif status == Status.SCORING and lease_expires_at is None and started_at is not None and (
+        elif status != Status.SUBMITTED and lease_expires_at is None and started_at is not None and (
                 now - started_at).total_seconds() > settings.SCORING_STUCK_AFTER:
             reason = f"claimed {_duration((now - started_at).total_seconds())} ago without a lease"
-        elif status != Status.SCORING and waited > wait_limit:
+        elif status == Status.SUBMITTED and waited > wait_limit:  # claimed ones are the leases' business
             median = f" (median wait {_duration(median_wait)})" if median_wait is not None else ""
             reason = f"waiting for {_duration(waited)}{median}" + (", its task was not sent" if unsent else "")
         if reason:

@@ -130,7 +130,8 @@ def test_it_exports_the_boards_as_organizers_see_them_before_the_reveal(phase, m
     assert list(boards) == ["short", "medium", "long", "overall"] and body["metric"] == "IoU_gold_pred"
     overall = boards["overall"]
     assert overall["public"] is False
-    methods = [(row["position"], row["rank"], row["team"], row["method"], row["is_reported"]) for row in overall["rows"]]
+    methods = [(row["position"], row["rank"], row["team"], row["method"], row["is_reported"])
+               for row in overall["rows"]]
     # The baseline (perfect) first, unranked; Team A ranked 1 (its hidden and private entries are left out,
     # as on the board); the paper's row flagged as reported.
     assert methods == [(1, None, None, "Baseline", False), (2, 1, "Team A", "Good method", False),

@@ -159,14 +159,20 @@ def test_it_finds_stuck_submissions(phase, alice, carol, row, settings):
     waiting = row(alice, at=NOW - 6 * minute, status=S.SUBMITTED, unsent=True)  # 360 s > 10 × 30 s
     fresh = row(alice, at=NOW - 4 * minute, status=S.SUBMITTED)  # 240 s < 300 s
     requeued = row(alice, at=NOW - 60 * minute, status=S.SUBMITTED, queued_at=NOW - 2 * minute)
+    # A long validation whose worker renews its lease is working, not stuck.
+    validating = row(alice, at=NOW - 60 * minute, status=S.VALIDATING, started_at=NOW - 59 * minute,
+                     lease_expires_at=NOW + minute)
+    settings.SCORING_STUCK_AFTER = 1800
+    unleased = row(alice, at=NOW - 60 * minute, status=S.SCORING, started_at=NOW - 40 * minute)
     board = challenge_dashboard(challenge=phase.challenge, now=NOW)
     assert board.median_wait_seconds == 30
     stuck = {f.submission_id: f.reason for f in board.overall.stuck}
-    assert set(stuck) == {lost.pk, waiting.pk}, stuck
-    assert {leased.pk, fresh.pk, requeued.pk}.isdisjoint(stuck)
+    assert set(stuck) == {lost.pk, waiting.pk, unleased.pk}, stuck
+    assert {leased.pk, fresh.pk, requeued.pk, validating.pk}.isdisjoint(stuck)
     assert stuck[lost.pk] == "its worker's lease ran out 2 min ago"
     assert stuck[waiting.pk] == "waiting for 6 min (median wait 30 s), its task was not sent"
-    assert board.overall.stuck_count == 2 and board.phases[0].stuck_count == 2
+    assert stuck[unleased.pk] == "claimed 40 min ago without a lease"
+    assert board.overall.stuck_count == 3 and board.phases[0].stuck_count == 3
 
 
 def test_it_finds_slow_submissions_above_the_phases_95th_percentile_or_the_setting(phase, alice, row, settings):

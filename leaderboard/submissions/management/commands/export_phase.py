@@ -45,7 +45,7 @@ class Command(BaseCommand):
         parser.add_argument("--as", dest="username", metavar="USERNAME",
                             help="the organizer whose rights apply (default: the only superuser)")
 
-    def handle(self, *args, phase: str, out: str, username: str | None, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args: object, phase: str, out: str, username: str | None, **options: object) -> None:
         found = _phase(phase)
         user = _acting_user(username)
         if not export_allowed(phase=found, by=user):  # asked again by phase_export; here before anything is made
