@@ -15,17 +15,21 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from .challenges import selectors as challenge_selectors
 from .challenges.models import Phase
+from .challenges.permissions import Can, organizer_can
 from .errors import ApplicationError, NotFound
 from .outages import RETRY_AFTER, log_outage, outage_of
 
 log = logging.getLogger(__name__)
 
 
-def phase_or_404(request: Any, phase_id: int, related: tuple[str, ...] = ()) -> Phase:
+def phase_or_404(request: Any, phase_id: int, related: tuple[str, ...] = (), needs: Can | None = None) -> Phase:
     """The phase named by id in an /api/v1/ URL, if the caller may see it (one of an unpublished challenge
-    only for organizers); otherwise NotFound, in the API's error shape. `related`: one-to-one relations
-    read in the same query."""
+    only for organizers; with `needs`, only for the organizers who may do that); otherwise NotFound, in the
+    API's error shape, the same as for a phase that does not exist. `related`: one-to-one relations read in
+    the same query."""
     phase = challenge_selectors.phase_get_by_id(phase_id=phase_id, viewer=request.user, related=related)
+    if phase is not None and needs is not None and not organizer_can(request.user, phase.challenge_id, needs):
+        phase = None
     if phase is None:
         raise NotFound(f"There is no phase {phase_id}; GET /api/v1/challenges/ lists the phases.")
     return phase

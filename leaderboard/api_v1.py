@@ -7,6 +7,7 @@ from .accounts import api as accounts
 from .ops import api as ops
 from .submissions import api as submissions
 from .submissions import api_phases as challenges
+from .submissions.api_exports import export_view
 from .submissions import api_uploads as uploads
 
 
@@ -36,6 +37,14 @@ urlpatterns = [
     path("phases/<int:phase_id>/leaderboard/", submissions.LeaderboardApi.as_view(), name="api-leaderboard"),
     path("phases/<int:phase_id>/leaderboard.csv", submissions.LeaderboardCsvApi.as_view(),
          name="api-leaderboard-csv"),
+    # A phase's exports, for its organizers (api_exports.py).
+    path("phases/<int:phase_id>/export/submissions.csv", export_view("submissions.csv"),
+         name="api-export-submissions-csv"),
+    path("phases/<int:phase_id>/export/submissions.json", export_view("submissions.json"),
+         name="api-export-submissions-json"),
+    path("phases/<int:phase_id>/export/boards.csv", export_view("boards.csv"), name="api-export-boards-csv"),
+    path("phases/<int:phase_id>/export/boards.json", export_view("boards.json"), name="api-export-boards-json"),
+    path("phases/<int:phase_id>/export/results.zip", export_view("results.zip"), name="api-export-results-zip"),
     path("phases/<int:phase_id>/uploads/", uploads.UploadStartApi.as_view(), name="api-upload-start"),
     path("submissions/<int:submission_id>/", submissions.SubmissionDetailApi.as_view(), name="api-submission"),
     path("submissions/<int:submission_id>/cancel/", submissions.SubmissionCancelApi.as_view(),

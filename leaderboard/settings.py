@@ -205,6 +205,12 @@ SCORING_LEASE_SECONDS = env_int("SCORING_LEASE_SECONDS", 10)
 # A claimed submission without a lease (claimed before leases existed) counts as stuck after this long.
 SCORING_STUCK_AFTER = env_int("SCORING_STUCK_AFTER", SCORING_TIME_LIMIT + 300)
 RECONCILE_EVERY = env_int("RECONCILE_EVERY", 5)
+# The organizer dashboard (submissions/dashboard.py): a submission waiting for a worker this many times the
+# median wait (and at least the seconds) is stuck; one whose scoring took longer than its phase's 95th
+# percentile, or than DASHBOARD_SLOW_SECONDS (0: only the percentile), is slow.
+DASHBOARD_STUCK_FACTOR = env_int("DASHBOARD_STUCK_FACTOR", 10)
+DASHBOARD_STUCK_WAIT_SECONDS = env_int("DASHBOARD_STUCK_WAIT_SECONDS", 900)
+DASHBOARD_SLOW_SECONDS = env_int("DASHBOARD_SLOW_SECONDS", 600)
 CELERY_BEAT_SCHEDULE = {
     "reconcile-submissions": {
         "task": "leaderboard.submissions.tasks.reconcile_submissions",

@@ -26,6 +26,7 @@ from leaderboard.api_support import SubmitThrottle, error_responses, phase_or_40
 from leaderboard.challenges.models import SPLIT_ORDER
 from leaderboard.challenges.selectors import phase_boards
 from leaderboard.errors import ApplicationError, NotAllowed, NotFound, TooLarge
+from leaderboard.lib.spreadsheet import spreadsheet_safe
 from scoring import METRICS
 
 from . import board_cache, selectors, services
@@ -359,11 +360,7 @@ def _baseline_cell(baseline: dict[str, object] | None) -> str:
     return str(baseline["kind"])
 
 
-def _cell(value: object) -> object:
-    """Team and method names are typed by users: never let a spreadsheet read one as a formula."""
-    if isinstance(value, str) and value.startswith(("=", "+", "-", "@", "\t", "\r")):
-        return "'" + value
-    return value
+_cell = spreadsheet_safe  # team and method names are typed by users: never a formula in a spreadsheet
 
 
 class LeaderboardCsvApi(APIView):

@@ -1,11 +1,12 @@
 from django.urls import path
 
-from . import views
+from . import organize, views
 
 _phase = "challenges/<slug:slug>/phases/<slug:phase_slug>/"
 
 urlpatterns = [
     path("challenges/<slug:slug>/", views.challenge_detail, name="challenge"),
+    path("challenges/<slug:slug>/organize/", organize.organize, name="organize"),
     path(_phase + "leaderboard/<str:split>/", views.leaderboard, name="leaderboard"),
     path(_phase + "submit/", views.submit, name="submit"),
     path(_phase + "submissions/", views.my_submissions, name="my_submissions"),

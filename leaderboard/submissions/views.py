@@ -20,6 +20,7 @@ from django.views.decorators.http import require_POST
 
 from leaderboard.accounts.selectors import team_access, team_for
 from leaderboard.challenges.models import SPLIT_ORDER
+from leaderboard.challenges.permissions import Can, organizer_can
 from leaderboard.challenges.selectors import phase_boards, phase_example_inputs, phase_list
 from leaderboard.errors import ApplicationError
 from leaderboard.webkit import challenge_or_404, is_xhr, phase_or_404, render_error, safe_next
@@ -66,6 +67,7 @@ def challenge_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "team": team,
         "quota": quota,
         "has_example": bool(phase and phase_example_inputs(phase=phase)),
+        "can_organize": organizer_can(request.user, challenge, Can.VIEW),
     })
 
 

@@ -145,6 +145,8 @@ TEAM_A_ONLY_EVALAI = "406 406 200 200 406 406 200 200 200"
 ORGANIZER_ONLY = "404 404 404 404 404 404 200 200 200"
 # The draft challenge is the other host's: its organizers are that host and staff, not this challenge's hosts.
 DRAFT_ORGANIZERS = "404 404 404 404 404 200 404 404 200"
+EXPORTERS = "401 404 404 404 404 404 200 200 200"
+DRAFT_EXPORTERS = "401 404 404 404 404 200 404 404 200"
 DRAFT_ORGANIZERS_EVALAI = "406 406 406 406 406 200 406 406 200"
 
 
@@ -164,6 +166,11 @@ SITE: dict[str, list[Probe]] = {
     "challenge_list": [get("/challenges/", every(200))],
     "challenge": [get("/challenges/egomask/", every(200)),
                   get("/challenges/draft/", DRAFT_ORGANIZERS, twin="/challenges/nope/")],
+    # The organizer dashboard: this challenge's organizers (viewers included); the draft's, its host and staff.
+    "organize": [get("/challenges/egomask/organize/", "302 404 404 404 404 404 200 200 200",
+                     twin="/challenges/nope/organize/"),
+                 get("/challenges/draft/organize/", "302 404 404 404 404 200 404 404 200",
+                     twin="/challenges/nope/organize/")],
     "challenge_format": [get("/challenges/egomask/format/", every(200)),
                          get("/challenges/draft/format/", DRAFT_ORGANIZERS, twin="/challenges/nope/format/")],
     # Downloads: the example zip is made from public inputs only (the leak check reads its entries).
@@ -267,6 +274,13 @@ SITE: dict[str, list[Probe]] = {
     "api-leaderboard-csv": [get(V1 + "phases/{phase}/leaderboard.csv", every(200)),
                             get(V1 + "phases/{draft_phase}/leaderboard.csv", DRAFT_ORGANIZERS,
                                 twin=V1 + "phases/{missing}/leaderboard.csv")],
+    # A phase's exports (exports.py): its challenge's organizers, viewers included; to anyone else the phase
+    # does not exist; a script without a token is told to send one.
+    **{f"api-export-{name.replace('.', '-')}": [
+        get(V1 + f"phases/{{phase}}/export/{name}", EXPORTERS, twin=V1 + f"phases/{{missing}}/export/{name}"),
+        get(V1 + f"phases/{{draft_phase}}/export/{name}", DRAFT_EXPORTERS,
+            twin=V1 + f"phases/{{missing}}/export/{name}")]
+       for name in ("submissions.csv", "submissions.json", "boards.csv", "boards.json", "results.zip")},
     "api-upload-start": [post(V1 + "phases/{phase}/uploads/", "401 403 201+ 201+ 201+ 403 403 403 403", kind="json",
                               data={"filename": "big.zip", "size": 1000, "parts": 1}, state=uploads)],
     "api-submission": [
