@@ -9,6 +9,7 @@ urlpatterns = [
     path("api/v1/", include("leaderboard.api_v1")),
     path("api/", include("leaderboard.evalai.urls")),
     path("", include("leaderboard.accounts.urls")),
+    path("", include("leaderboard.notifications.urls")),
     path("", include("leaderboard.challenges.urls")),
     path("", include("leaderboard.submissions.urls")),
     path("", include("leaderboard.baselines.urls")),

@@ -22,10 +22,11 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from leaderboard.accounts.models import Team
-from leaderboard.accounts.selectors import team_for
+from leaderboard.accounts.selectors import email_verified, team_for
 from leaderboard.challenges.models import Phase
 from leaderboard.errors import ApplicationError, Conflict, NotAllowed, QuotaExceeded, TooLarge
 
@@ -76,7 +77,22 @@ def submission_admit(*, phase: Phase, user: AbstractBaseUser, is_baseline: bool 
     now = now or timezone.now()
     if not phase.is_open(now):
         raise NotAllowed(closed_reason(phase=phase, now=now))
+    refusal = participant_refusal(phase=phase, user=user)
+    if refusal is not None:
+        raise refusal
     return team
+
+
+def participant_refusal(*, phase: Phase, user: AbstractBaseUser) -> NotAllowed | None:
+    """What the submitter (not the team) must do first, as the error to raise, or None: verify an e-mail
+    address before their first submission (SUBMIT_REQUIRES_VERIFIED_EMAIL). Its detail has the URL to go to."""
+    if (settings.SUBMIT_REQUIRES_VERIFIED_EMAIL and not email_verified(user=user)
+            # Accounts from before verification existed keep submitting: the rule is for a first submission.
+            and not Submission.objects.filter(user=user, is_baseline=False).exists()):
+        url = settings.SITE_URL + reverse("account_email")
+        return NotAllowed(f"Verify your e-mail address before your first submission: open the link we mailed you, "
+                          f"or send a new one from {url}", detail={"verify_url": url})
+    return None
 
 
 def closed_reason(*, phase: Phase, now: dt.datetime) -> str:
@@ -103,13 +119,16 @@ def quota_refusal(*, phase: Phase, team: Team | None, now: dt.datetime) -> Quota
     )
 
 
-def why_not_now(*, phase: Phase, team: Team | None, now: dt.datetime) -> str:
+def why_not_now(*, phase: Phase, team: Team | None, now: dt.datetime, user: AbstractBaseUser | None = None) -> str:
     """Why this team (None: the user has none) cannot submit to the phase now, in the words submitting would
     answer, or "" when it can: for pages that disable the form and say why."""
     if team is None:
         return NO_TEAM
     if not phase.is_open(now):
         return closed_reason(phase=phase, now=now)
+    participant = participant_refusal(phase=phase, user=user) if user is not None else None
+    if participant is not None:
+        return participant.message
     refusal = quota_refusal(phase=phase, team=team, now=now)
     return refusal.message if refusal else ""
 

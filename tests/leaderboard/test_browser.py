@@ -26,7 +26,7 @@ def test_it_signs_up_creates_a_team_uploads_and_sees_the_score(live_server, phas
         page.get_by_label("Username").fill("researcher")
         page.get_by_label("Email").fill("researcher@example.org")
         page.get_by_label(re.compile(r"^Password:?$")).fill("a-long-browser-password-7")
-        page.get_by_label("Password again").fill("a-long-browser-password-7")
+        page.get_by_label("Password (again)").fill("a-long-browser-password-7")
         page.get_by_role("button", name="Create account").click()
         expect(page.get_by_text("researcher").first).to_be_visible()
 

@@ -144,21 +144,25 @@ def test_it_makes_no_secret_file_when_the_key_is_given(load_settings, tmp_path):
 def test_it_routes_and_sends_only_tasks_that_exist():
     import leaderboard.baselines.tasks
     import leaderboard.challenges.tasks
+    import leaderboard.notifications.tasks
     import leaderboard.submissions.tasks  # noqa: F401  (registers the tasks, as a worker's autodiscovery does)
     from leaderboard import celery_app
     from leaderboard.baselines.dispatch import RUN_GPU_SHARD
     from leaderboard.baselines.dispatch import TASK_NAMES as BASELINE_TASK_NAMES
+    from leaderboard.notifications.services import SEND_ANNOUNCEMENT, SEND_SUBMISSION_MAIL
+    from leaderboard.notifications.services import TASK_NAMES as MAIL_TASK_NAMES
     from leaderboard.settings import CELERY_BEAT_SCHEDULE, CELERY_TASK_ROUTES
     from leaderboard.submissions.queue import CLEAN_UP_UPLOADS, RECONCILE_SUBMISSIONS, TASK_NAMES
 
     registered = set(celery_app.tasks)
     assert set(CELERY_TASK_ROUTES) <= registered, set(CELERY_TASK_ROUTES) - registered
-    assert set(TASK_NAMES) | set(BASELINE_TASK_NAMES) <= registered  # sent by name: a typo would never run
+    assert set(TASK_NAMES) | set(BASELINE_TASK_NAMES) | set(MAIL_TASK_NAMES) <= registered  # sent by name: a typo would never run
     assert {entry["task"] for entry in CELERY_BEAT_SCHEDULE.values()} <= registered
     # Only the GPU runners' shards go to the gpu queue; the reconciler and the clean-up have a queue of their
-    # own (a busy scoring queue must not delay a recovery); everything else is CPU work.
+    # own (a busy scoring queue must not delay a recovery), shared with the mails; everything else is CPU work.
     queues = {name: route["queue"] for name, route in CELERY_TASK_ROUTES.items() if route["queue"] != "scoring"}
-    assert queues == {RUN_GPU_SHARD: "gpu", RECONCILE_SUBMISSIONS: "maintenance", CLEAN_UP_UPLOADS: "maintenance"}
+    assert queues == {RUN_GPU_SHARD: "gpu", RECONCILE_SUBMISSIONS: "maintenance", CLEAN_UP_UPLOADS: "maintenance",
+                      SEND_SUBMISSION_MAIL: "maintenance", SEND_ANNOUNCEMENT: "maintenance"}
 
 
 @pytest.mark.parametrize(("name", "raw"), [("DEBUG", "sometimes"), ("SUBMISSION_MAX_BYTES", "2G"),
