@@ -55,7 +55,9 @@ class AnnouncementAdmin(admin.ModelAdmin):
     search_fields = ["subject"]
     list_select_related = ["challenge", "created_by"]
     actions = ["send"]
-    inlines = [DeliveryInline]
+
+    def get_inlines(self, request: HttpRequest, obj: Announcement | None = None) -> list[type]:
+        return [DeliveryInline] if obj is not None else []  # who got it, once there is something to show
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Announcement]:
         return super().get_queryset(request).filter(challenge__in=challenges_where(request.user, Can.MODERATE))

@@ -193,6 +193,15 @@ def _clean_gt_cache():
     services._load_cached.cache_clear()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """allauth's rate limits (login, sign-up, reset, invite codes) count in the default cache, per process:
+    forget them, so that one test's logins do not use up another's."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 # --- a real browser ---------------------------------------------------------------------------------
 
 

@@ -4,9 +4,12 @@ from them. No database."""
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from pathlib import Path
 from types import ModuleType
+
+import re
 
 import pytest
 
@@ -19,7 +22,9 @@ ENV_NAMES = ("DATABASE_URL", "SECRET_KEY", "CACHE_URL", "S3_BUCKET", "S3_ENDPOIN
              "S3_SECRET_ACCESS_KEY", "S3_REGION", "S3_PREFIX", "S3_ADDRESSING_STYLE", "PRIVATE_STORAGE_DIR",
              "CELERY_BROKER_URL", "DEBUG", "SUBMISSION_MAX_BYTES", "SCORING_TIME_LIMIT", "SCORING_STUCK_AFTER",
              "GROUND_TRUTH_CACHE_DIR", "SECURE_COOKIES", "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS",
-             "SECURE_HSTS_INCLUDE_SUBDOMAINS", "SECURE_HSTS_PRELOAD", "BEHIND_PROXY")
+             "SECURE_HSTS_INCLUDE_SUBDOMAINS", "SECURE_HSTS_PRELOAD", "BEHIND_PROXY", "EMAIL_URL", "EMAIL_BACKEND",
+             "EMAIL_HOST", "EMAIL_PORT", "EMAIL_HOST_USER", "EMAIL_HOST_PASSWORD", "EMAIL_USE_TLS", "EMAIL_USE_SSL",
+             "EMAIL_FILE_PATH", "DEFAULT_FROM_EMAIL")
 
 
 @pytest.mark.parametrize("raw", ["1", "true", "TRUE", "Yes", "on", " on "])
@@ -247,3 +252,38 @@ def test_it_lets_a_lab_behind_a_tls_proxy_choose_each_https_setting(load_setting
 def test_it_refuses_a_bad_https_setting(load_settings, name, raw):
     with pytest.raises(ImproperlyConfiguredEnv, match=name):
         load_settings(**PRODUCTION, **{name: raw})
+
+
+def test_it_writes_the_demo_s_mail_to_files_and_sends_production_s_by_smtp(load_settings, tmp_path):
+    demo = load_settings()
+    assert demo.EMAIL_BACKEND == "django.core.mail.backends.filebased.EmailBackend"
+    assert demo.EMAIL_FILE_PATH == str(tmp_path / "var" / "demo" / "mail")
+    production = load_settings(DATABASE_URL="postgres://u@db/egomask", SECRET_KEY="k" * 50, CACHE_URL="redis://r/1",
+                               EMAIL_HOST="smtp.example.org", EMAIL_PORT="587", EMAIL_USE_TLS="yes",
+                               DEFAULT_FROM_EMAIL="EgoMask <board@example.org>")
+    assert production.EMAIL_BACKEND == "django.core.mail.backends.smtp.EmailBackend"
+    assert (production.EMAIL_HOST, production.EMAIL_PORT, production.EMAIL_USE_TLS) == ("smtp.example.org", 587, True)
+    assert production.DEFAULT_FROM_EMAIL == "EgoMask <board@example.org>"
+
+
+def test_it_reads_one_email_url(load_settings):
+    module = load_settings(EMAIL_URL="smtp://board%40example.org:p%40ss@mail.example.org:2525?tls=1")
+    assert module.EMAIL_BACKEND == "django.core.mail.backends.smtp.EmailBackend"
+    assert (module.EMAIL_HOST, module.EMAIL_PORT, module.EMAIL_HOST_USER, module.EMAIL_HOST_PASSWORD,
+            module.EMAIL_USE_TLS, module.EMAIL_USE_SSL) == ("mail.example.org", 2525, "board@example.org", "p@ss",
+                                                           True, False)
+    assert load_settings(EMAIL_URL="smtps://mail.example.org").EMAIL_PORT == 465
+    assert load_settings(EMAIL_URL="file:///srv/mail").EMAIL_FILE_PATH == "/srv/mail"
+    assert load_settings(EMAIL_URL="console://").EMAIL_BACKEND == "django.core.mail.backends.console.EmailBackend"
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"EMAIL_URL": "imap://mail.example.org"}, "EMAIL_URL='imap://mail.example.org': the scheme must be one of"),
+    ({"EMAIL_URL": "smtp://mail.example.org:twentyfive"}, "the port is not a number"),
+    ({"EMAIL_URL": "file://"}, "name the folder"),
+    ({"EMAIL_PORT": "smtp"}, "EMAIL_PORT='smtp' is not an integer"),
+    ({"EMAIL_USE_TLS": "1", "EMAIL_USE_SSL": "1"}, "EMAIL_USE_TLS and EMAIL_USE_SSL are exclusive"),
+])
+def test_it_refuses_a_bad_mail_setting_by_name(load_settings, env, message):
+    with pytest.raises(ImproperlyConfiguredEnv, match=re.escape(message)):
+        load_settings(**env)
