@@ -9,8 +9,6 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-import re
-
 import pytest
 
 import leaderboard
