@@ -6,9 +6,11 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import Model
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
+from leaderboard.challenges.models import Challenge, Phase
+from leaderboard.challenges.permissions import Can, challenges_where, organizer_can
 from leaderboard.errors import ApplicationError
 
 
@@ -17,10 +19,16 @@ def plural(count: int, noun: str) -> str:
 
 
 def apply_each(modeladmin: admin.ModelAdmin, request: HttpRequest, objects: Iterable[Model],
-               call: Callable[[Any], object], done: Callable[[int], str]) -> int:
-    """Call a service for each selected object; report how many it worked for and why it refused the rest."""
+               call: Callable[[Any], object], done: Callable[[int], str],
+               permitted: Callable[[Model], bool] | None = None) -> int:
+    """Call a service for each selected object; report how many it worked for and why it refused the rest
+    (`permitted`: whether the user may act on that object, see `allowed`)."""
     count = 0
     for obj in objects:
+        if permitted is not None and not permitted(obj):
+            modeladmin.message_user(request, f"{obj}: you do not organize its challenge with that right.",
+                                    messages.ERROR)
+            continue
         try:
             call(obj)
         except ApplicationError as exc:
@@ -45,3 +53,96 @@ class ReadOnlyInline(admin.TabularInline):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return True  # whoever may view the parent row (its admin decided) sees these
+
+
+class ChallengeInline(admin.TabularInline):
+    """An inline of a challenge's own rows (its phases, its hosts): shown to whoever may view the challenge,
+    editable by whoever the challenge grants `needs`."""
+
+    extra = 0
+    needs = Can.CONFIGURE
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is None or organizer_can(request.user, obj.pk, Can.VIEW)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is not None and organizer_can(request.user, obj.pk, self.needs)
+
+    has_add_permission = has_delete_permission = has_change_permission
+
+
+class ChallengeScopedAdmin(admin.ModelAdmin):
+    """A model admin whose rows belong to a challenge: a host sees the rows of the challenges they may VIEW
+    and changes those where their role grants `change_needs`; staff see all. Every question goes to
+    leaderboard.challenges.permissions (the one rule); actions that moderate declare permissions=["moderate"].
+
+    challenge_path  the lookup from the model to its challenge ("challenge", "phase__challenge"; "" for
+                    the Challenge itself)
+    """
+
+    challenge_path = "challenge"
+    change_needs = Can.CONFIGURE
+    add_needs: Can | None = Can.CONFIGURE  # None: nobody adds by hand
+    delete_needs: Can | None = Can.CONFIGURE  # None: staff only
+
+    def challenge_of(self, obj: Model) -> int | None:
+        """The id of the challenge an object belongs to."""
+        if not self.challenge_path:
+            return obj.pk
+        *hops, last = self.challenge_path.split("__")
+        for hop in hops:
+            obj = getattr(obj, hop, None)
+            if obj is None:
+                return None
+        return getattr(obj, f"{last}_id", None)
+
+    def _may(self, request: HttpRequest, what: Can, obj: Any) -> bool:
+        if obj is None:
+            return challenges_where(request.user, what).exists()
+        return organizer_can(request.user, self.challenge_of(obj), what)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        rows = super().get_queryset(request)
+        if request.user.is_staff:
+            return rows
+        visible = challenges_where(request.user, Can.VIEW)
+        return rows.filter(**{f"{self.challenge_path}__in" if self.challenge_path else "pk__in": visible})
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self._may(request, Can.VIEW, None)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._may(request, Can.VIEW, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._may(request, self.change_needs, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if self.delete_needs is None:
+            return request.user.is_staff
+        return self._may(request, self.delete_needs, obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return self.add_needs is not None and self._may(request, self.add_needs, None)
+
+    def has_moderate_permission(self, request: HttpRequest) -> bool:
+        """For actions with permissions=["moderate"]; each object is checked again where the action runs."""
+        return self._may(request, Can.MODERATE, None)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):  # type: ignore[no-untyped-def]
+        # A host files new rows under the challenges they configure, never under another one.
+        if not request.user.is_staff:
+            mine = challenges_where(request.user, Can.CONFIGURE)
+            if db_field.related_model is Challenge:
+                kwargs["queryset"] = mine
+            elif db_field.related_model is Phase:
+                kwargs["queryset"] = Phase.objects.filter(challenge__in=mine)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+def allowed(request: HttpRequest, modeladmin: ChallengeScopedAdmin, what: Can) -> Callable[[Model], bool]:
+    """For apply_each: whether the user may do `what` on the challenge of one selected object."""
+    return lambda obj: organizer_can(request.user, modeladmin.challenge_of(obj), what)

@@ -1,3 +1,4 @@
+from django.contrib.admin.apps import AdminConfig
 from django.apps import AppConfig
 
 
@@ -13,3 +14,9 @@ class LeaderboardConfig(AppConfig):
         from .startup import prepare_local_folders
 
         prepare_local_folders(settings)
+
+
+class OrganizerAdminConfig(AdminConfig):
+    """Django's admin, with our site in the place of the stock one (`admin.site` is an OrganizerAdminSite)."""
+
+    default_site = "leaderboard.adminsite.OrganizerAdminSite"

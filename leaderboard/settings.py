@@ -38,7 +38,7 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
     "leaderboard.apps.LeaderboardConfig",  # start-up: the local folders (startup.py)
-    "django.contrib.admin",
+    "leaderboard.apps.OrganizerAdminConfig",  # django.contrib.admin with our site (adminsite.py)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -83,6 +83,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "leaderboard.challenges.context_processors.organizer",
             ],
         },
     },

@@ -6,7 +6,8 @@ from django.contrib import admin
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
-from leaderboard.adminkit import ReadOnlyInline
+from leaderboard.adminkit import ChallengeScopedAdmin, ReadOnlyInline
+from leaderboard.challenges.permissions import Can
 
 from .models import Membership, Team
 
@@ -17,7 +18,10 @@ class MembershipInline(ReadOnlyInline):
 
 
 @admin.register(Team)
-class TeamAdmin(admin.ModelAdmin):
+class TeamAdmin(ChallengeScopedAdmin):
+    change_needs = Can.MODERATE
+    add_needs = None  # a team needs an owner: team_create runs when a participant creates one
+    delete_needs = None  # its submissions go with it: staff only
     list_display = ["name", "challenge", "members", "created_by", "created_at"]
     list_filter = ["challenge"]
     list_select_related = ["challenge", "created_by"]
@@ -32,6 +36,3 @@ class TeamAdmin(admin.ModelAdmin):
     @admin.display(description="members", ordering="member_count")
     def members(self, team: Team) -> int:
         return team.member_count  # type: ignore[attr-defined]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # a team needs an owner: team_create runs when a participant creates one

@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from rest_framework.authtoken.models import Token
 
 from leaderboard.challenges.models import Challenge
+from leaderboard.challenges.permissions import Can, organizer_can
 
 from .models import Membership, Team
 
@@ -29,17 +30,12 @@ def is_member(*, user: AbstractBaseUser | AnonymousUser, team: Team | None) -> b
     return bool(team and user.is_authenticated and team.memberships.filter(user=user).exists())
 
 
-def is_organizer(user: AbstractBaseUser | AnonymousUser | None) -> bool:
-    """Organizers are the staff today (per-challenge hosts come later): they see every team and submission."""
-    return bool(user is not None and user.is_authenticated and user.is_staff)
-
-
 @dataclass(frozen=True)
 class TeamAccess:
     """What one user may see of, and do with, one team. Every interface asks this, and only this.
 
-    view      the team's page and its members' names: its members and organizers; anyone else is answered
-              as missing (existence does not leak; boards show team names only)
+    view      the team's page and its members' names: its members and its challenge's organizers; anyone
+              else is answered as missing (existence does not leak; boards show team names only)
     invite    the invite code and link (a key to the team), and leaving: its members
     new_code  replace the invite code: its owner
     """
@@ -52,7 +48,8 @@ class TeamAccess:
 def team_access(*, team: Team, user: AbstractBaseUser | AnonymousUser) -> TeamAccess:
     """The one answer to "what may this user see of, and do with, this team" (see TeamAccess)."""
     mine = team.memberships.filter(user=user).first() if user.is_authenticated else None
-    return TeamAccess(view=mine is not None or is_organizer(user), invite=mine is not None,
+    return TeamAccess(view=mine is not None or organizer_can(user, team.challenge_id, Can.VIEW),
+                      invite=mine is not None,
                       new_code=mine is not None and mine.role == Membership.Role.OWNER)
 
 

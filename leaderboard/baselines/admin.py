@@ -7,8 +7,9 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from leaderboard.adminkit import ReadOnlyInline, apply_each, plural
+from leaderboard.adminkit import ChallengeScopedAdmin, ReadOnlyInline, allowed, apply_each, plural
 from leaderboard.challenges.models import Phase
+from leaderboard.challenges.permissions import Can, organizer_can
 from leaderboard.errors import ApplicationError
 from leaderboard.submissions.admin import PhaseWithRescoreAdmin
 from leaderboard.submissions.boards import boards_deferred
@@ -29,10 +30,14 @@ admin.site.unregister(Phase)
 class PhaseWithBaselinesAdmin(PhaseWithRescoreAdmin):
     actions = [*PhaseWithRescoreAdmin.actions, "run_weight_free_baselines"]
 
-    @admin.action(description=f"Run the weight-free baselines ({', '.join(WEIGHT_FREE)})")
+    @admin.action(description=f"Run the weight-free baselines ({', '.join(WEIGHT_FREE)})", permissions=["moderate"])
     def run_weight_free_baselines(self, request: HttpRequest, queryset: QuerySet[Phase]) -> None:
         queued = 0
         for phase in queryset.select_related("challenge", "ground_truth").order_by("pk"):
+            if not organizer_can(request.user, phase.challenge_id, Can.MODERATE):
+                self.message_user(request, f"{phase}: you do not organize its challenge with that right.",
+                                  messages.ERROR)
+                continue
             for name in WEIGHT_FREE:
                 try:
                     baseline_run_queue(phase=phase, user=request.user, runner=name)
@@ -52,7 +57,10 @@ class ShardInline(ReadOnlyInline):
 
 
 @admin.register(BaselineRun)
-class BaselineRunAdmin(admin.ModelAdmin):
+class BaselineRunAdmin(ChallengeScopedAdmin):
+    challenge_path = "phase__challenge"
+    change_needs = delete_needs = Can.MODERATE
+    add_needs = None  # runs are queued by `manage.py run_baseline` or the phase admin's action
     list_display = ["id", "runner", "runner_version", "phase", "status", "shards", "progress", "device",
                     "submission", "created_at"]
     list_filter = ["status", "runner", "phase"]
@@ -62,9 +70,6 @@ class BaselineRunAdmin(admin.ModelAdmin):
     readonly_fields = ["phase", "runner", "runner_version", "options", "device", "weights_path", "weights_sha256",
                        "shards", "status", "error", "user", "submission", "gt_version", "created_at", "started_at",
                        "finished_at"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # runs are queued by `manage.py run_baseline` or the phase admin's action
 
     def response_action(self, request: HttpRequest, queryset: QuerySet[BaselineRun]):  # type: ignore[no-untyped-def]
         with boards_deferred():  # deleting many runs rebuilds each board once
@@ -78,23 +83,28 @@ class BaselineRunAdmin(admin.ModelAdmin):
         return (f"{done.expressions_done}/{done.expressions_total} expressions, "
                 f"{done.frames_per_second:.1f} frames/s")
 
-    @admin.action(description="Run again (a new run, same settings; it replaces this one once scored)")
+    @admin.action(description="Run again (a new run, same settings; it replaces this one once scored)",
+                  permissions=["moderate"])
     def run_again(self, request: HttpRequest, queryset: QuerySet[BaselineRun]) -> None:
         apply_each(self, request, queryset.select_related("phase").order_by("pk"),
                    lambda run: baseline_run_queue(phase=run.phase, user=request.user, runner=run.runner,
                                                   shards=run.shards, weights=run.weights_path or None,
                                                   options=run.options, device=run.device),
-                   lambda n: f"{plural(n, 'baseline run')} queued again.")
+                   lambda n: f"{plural(n, 'baseline run')} queued again.",
+                   permitted=allowed(request, self, Can.MODERATE))
 
-    @admin.action(description="Send again (an unfinished run: lost tasks; started shards resume)")
+    @admin.action(description="Send again (an unfinished run: lost tasks; started shards resume)",
+                  permissions=["moderate"])
     def send_again(self, request: HttpRequest, queryset: QuerySet[BaselineRun]) -> None:
         apply_each(self, request, queryset.select_related("phase").order_by("pk"),
                    lambda run: baseline_run_resend(run=run, user=request.user),
-                   lambda n: f"{plural(n, 'baseline run')} sent again.")
+                   lambda n: f"{plural(n, 'baseline run')} sent again.",
+                   permitted=allowed(request, self, Can.MODERATE))
 
 
 @admin.register(ReportedResult)
-class ReportedResultAdmin(admin.ModelAdmin):
+class ReportedResultAdmin(ChallengeScopedAdmin):
+    challenge_path = "phase__challenge"
     list_display = ["method", "phase", "reported", "source_url"]
     list_filter = ["phase"]
     search_fields = ["method"]

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
 from leaderboard.challenges.models import Phase
+from leaderboard.challenges.permissions import Can, organizer_can
 from leaderboard.submissions.models import Submission
 
 from .models import BaselineRun, ReportedResult, ShardRun
@@ -82,6 +83,6 @@ def run_visible(*, run: BaselineRun, viewer: AbstractBaseUser | AnonymousUser) -
     # submissions.selectors reads this module for the boards: import it here, not at the top.
     from leaderboard.submissions.selectors import submission_access
 
-    if viewer.is_authenticated and viewer.is_staff:
+    if organizer_can(viewer, run.phase.challenge_id, Can.VIEW):
         return True
     return run.submission is not None and submission_access(submission=run.submission, user=viewer).view

@@ -8,6 +8,8 @@ from pathlib import PurePath
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from leaderboard.challenges.permissions import Can, organizer_can
+
 from . import selectors
 from .models import BaselineRun
 
@@ -21,6 +23,6 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
         "run": run, "phase": run.phase, "challenge": run.phase.challenge,
         "progress": selectors.run_progress(run=run), "shards": list(run.shard_runs.all()),
         # Worker paths, host names and error texts are the organizers'; the public sees the weights' folder name.
-        "organizer": request.user.is_authenticated and request.user.is_staff,
+        "organizer": organizer_can(request.user, run.phase.challenge_id, Can.VIEW),
         "weights_name": PurePath(run.weights_path).name if run.weights_path else "",
     })

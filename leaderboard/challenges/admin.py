@@ -5,32 +5,63 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
+from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from leaderboard.adminkit import plural
+from leaderboard.adminkit import ChallengeInline, ChallengeScopedAdmin, allowed, apply_each, plural
 
-from .models import Challenge, GroundTruthBundle, Phase
+from .models import Challenge, GroundTruthBundle, Host, Phase
+from .permissions import Can, challenges_where, forget_roles
 from .services import ground_truth_create, ground_truth_request_check, phase_ensure_splits
 
 
-class PhaseInline(admin.TabularInline):
+class PhaseInline(ChallengeInline):
     model = Phase
-    extra = 0
     show_change_link = True
     fields = ["slug", "name", "order", "starts_at", "ends_at", "accepts_submissions", "visibility", "reveal_at",
               "ranking_rule", "ground_truth"]
 
 
+class HostForm(forms.ModelForm):
+    # A username typed in, not a list of every account of the site (a host is not shown the others).
+    user = forms.ModelChoiceField(queryset=get_user_model().objects.filter(is_active=True), to_field_name="username",
+                                  widget=forms.TextInput, help_text="the user's username",
+                                  error_messages={"invalid_choice": "No active user has this username."})
+
+    class Meta:
+        model = Host
+        fields = ["user", "role"]
+
+
+class HostInline(ChallengeInline):
+    """Who runs the challenge: its owners choose (Can.MANAGE_HOSTS)."""
+
+    model = Host
+    form = HostForm
+    needs = Can.MANAGE_HOSTS
+    fields = ["user", "role", "added_by", "added_at"]
+    readonly_fields = ["added_by", "added_at"]
+
+
 @admin.register(Challenge)
-class ChallengeAdmin(admin.ModelAdmin):
+class ChallengeAdmin(ChallengeScopedAdmin):
+    challenge_path = ""
+    delete_needs = None  # staff only, as adding (below)
     list_display = ["slug", "title", "is_published", "created_at"]
     search_fields = ["slug", "title"]
     prepopulated_fields = {"slug": ["title"]}
-    inlines = [PhaseInline]
+    inlines = [HostInline, PhaseInline]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_staff  # a new challenge has no hosts yet: staff make it and name its owner
 
     def save_formset(self, request: HttpRequest, form: forms.ModelForm, formset: Any, change: bool) -> None:
+        if formset.model is Host:
+            for host in formset.save(commit=False):
+                host.added_by = host.added_by or request.user
+            forget_roles(request.user)
         super().save_formset(request, form, formset, change)
         if formset.model is Phase:
             for phase in formset.new_objects:
@@ -38,7 +69,7 @@ class ChallengeAdmin(admin.ModelAdmin):
 
 
 @admin.register(Phase)
-class PhaseAdmin(admin.ModelAdmin):
+class PhaseAdmin(ChallengeScopedAdmin):
     list_display = ["name", "challenge", "starts_at", "ends_at", "is_open", "visibility", "reveal_at",
                     "ranking_rule", "primary_metric", "ground_truth"]
     list_filter = ["challenge", "visibility", "ranking_rule"]
@@ -55,9 +86,14 @@ class PhaseAdmin(admin.ModelAdmin):
     ]
     def formfield_for_foreignkey(self, db_field, request, **kwargs):  # type: ignore[no-untyped-def]
         # Only bundles a worker has checked can be attached; scoring against an unchecked one would fail.
+        # (A bundle of another challenge is refused by the phase's own check, whoever picks it.)
         if db_field.name == "ground_truth":
-            kwargs["queryset"] = GroundTruthBundle.objects.filter(status=GroundTruthBundle.Status.READY)
+            kwargs["queryset"] = GroundTruthBundle.objects.filter(status=GroundTruthBundle.Status.READY,
+                                                                  challenge__in=self._configurable(request))
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def _configurable(self, request: HttpRequest) -> QuerySet[Challenge]:
+        return challenges_where(request.user, Can.CONFIGURE)
 
     @admin.display(boolean=True, description="open")
     def is_open(self, phase: Phase) -> bool:
@@ -84,7 +120,7 @@ class GroundTruthUploadForm(forms.ModelForm):
 
 
 @admin.register(GroundTruthBundle)
-class GroundTruthBundleAdmin(admin.ModelAdmin):
+class GroundTruthBundleAdmin(ChallengeScopedAdmin):
     list_display = ["name", "challenge", "status", "short_version", "created_at"]
     list_filter = ["status", "challenge"]
     search_fields = ["name", "version", "sha256"]
@@ -130,9 +166,8 @@ class GroundTruthBundleAdmin(admin.ModelAdmin):
         return "; ".join(f"{split}: {item.get('videos', '?')} videos / {item.get('expressions', '?')} expressions"
                          for split, item in (bundle.summary or {}).items())
 
-    @admin.action(description="Check again (on a worker)")
+    @admin.action(description="Check again (on a worker)", permissions=["change"])
     def check_again(self, request: HttpRequest, queryset: QuerySet[GroundTruthBundle]) -> None:
-        for bundle in queryset.order_by("pk"):
-            ground_truth_request_check(bundle=bundle)
-        self.message_user(request, f"Queued a check of {plural(queryset.count(), 'bundle')}; a worker records "
-                          "the result here (status, version, summary).", messages.SUCCESS)
+        apply_each(self, request, queryset.order_by("pk"), lambda bundle: ground_truth_request_check(bundle=bundle),
+                   lambda n: f"Queued a check of {plural(n, 'bundle')}; a worker records the result here "
+                             "(status, version, summary).", permitted=allowed(request, self, Can.CONFIGURE))

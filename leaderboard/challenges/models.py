@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import zoneinfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
@@ -11,10 +15,23 @@ SPLIT_CHOICES = [("short", "short"), ("medium", "medium"), ("long", "long"), ("o
 SPLIT_ORDER = [code for code, _ in SPLIT_CHOICES]
 
 
+def validate_time_zone(name: str) -> None:
+    """An IANA time zone name that this machine knows."""
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(f"{name!r} is not a time zone name (examples: UTC, Europe/Paris, Etc/GMT+12).") from None
+
+
 class Challenge(models.Model):
     slug = models.SlugField(unique=True)
     title = models.CharField(max_length=200)
-    description = models.TextField(blank=True)
+    description = models.TextField(blank=True, help_text="Markdown, rendered safely")
+    terms = models.TextField(blank=True, help_text="Markdown; a phase may require accepting them before the first "
+                             "submission (a new text must be accepted again)")
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone],
+                                 help_text="an IANA name (Europe/Paris, Etc/GMT+12): the zone the challenge's dates "
+                                 "are written in, in its YAML and on its pages")
     is_published = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -77,6 +94,8 @@ class Phase(models.Model):
     ranking_rule = models.CharField(max_length=10, choices=Rule.choices, default=Rule.BEST)
     primary_metric = models.CharField(max_length=20, choices=METRIC_CHOICES, default=PRIMARY_METRIC)
     show_expression_details = models.BooleanField(default=False)
+    requires_terms = models.BooleanField(default=False, help_text="the submitter must have accepted the challenge's "
+                                         "current terms before a submission is taken")
     ground_truth = models.ForeignKey(GroundTruthBundle, null=True, blank=True, on_delete=models.PROTECT,
                                      related_name="phases")
     created_at = models.DateTimeField(default=timezone.now)
@@ -115,3 +134,43 @@ class PhaseSplit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.phase} / {self.code}"
+
+
+class Host(models.Model):
+    """A user who runs one challenge, with a role (see permissions.GRANTS for what each role may do). Staff
+    users run every challenge without a row here."""
+
+    class Role(models.TextChoices):
+        OWNER = "owner", "owner (everything, and who the hosts are)"
+        ORGANIZER = "organizer", "organizer (configure, moderate, rescore)"
+        VIEWER = "viewer", "viewer (sees everything, changes nothing)"
+
+    challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE, related_name="hosts")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="hosting")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.ORGANIZER)
+    added_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="+")
+    added_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["challenge", "user__username"]
+        constraints = [models.UniqueConstraint(fields=["challenge", "user"], name="one_host_role_per_challenge")]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.role} of {self.challenge.slug})"
+
+
+class TermsAcceptance(models.Model):
+    """A user accepted one text of a challenge's terms (by its sha256: changed terms need a new acceptance)."""
+
+    challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE, related_name="terms_acceptances")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="terms_acceptances")
+    terms_sha256 = models.CharField(max_length=64)
+    accepted_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["challenge", "user", "terms_sha256"],
+                                               name="one_acceptance_per_terms_text")]
+
+    def __str__(self) -> str:
+        return f"{self.user} accepted the terms of {self.challenge.slug} ({self.terms_sha256[:12]})"

@@ -8,6 +8,7 @@ from django.db.models import Prefetch, QuerySet
 from scoring import SPLITS
 
 from .models import SPLIT_ORDER, Challenge, Phase, PhaseSplit
+from .permissions import Can, organizer_can
 
 
 def challenge_list() -> QuerySet[Challenge]:
@@ -27,8 +28,8 @@ Viewer = AbstractBaseUser | AnonymousUser
 
 
 def challenge_is_visible(*, challenge: Challenge, viewer: Viewer | None) -> bool:
-    """The one rule: a published challenge (its phases, boards) for everyone, an unpublished one for organizers."""
-    return challenge.is_published or bool(viewer is not None and viewer.is_authenticated and viewer.is_staff)
+    """The one rule: a published challenge (its phases, boards) for everyone, an unpublished one for its organizers."""
+    return challenge.is_published or organizer_can(viewer, challenge, Can.VIEW)
 
 
 def challenge_get(*, slug: str, viewer: Viewer | None = None) -> Challenge | None:

@@ -13,7 +13,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from leaderboard.adminkit import ReadOnlyInline, apply_each, plural
+from leaderboard.adminkit import ChallengeScopedAdmin, ReadOnlyInline, allowed, apply_each, plural
 from leaderboard.challenges.permissions import Can, challenges_where
 from leaderboard.errors import ApplicationError
 
@@ -47,7 +47,9 @@ class AnnouncementForm(forms.ModelForm):
 
 
 @admin.register(Announcement)
-class AnnouncementAdmin(admin.ModelAdmin):
+class AnnouncementAdmin(ChallengeScopedAdmin):
+    # Announcing is moderation (permissions.Can): a challenge's viewers read its announcements, no more.
+    change_needs = add_needs = delete_needs = Can.MODERATE
     form = AnnouncementForm
     list_display = ["subject", "challenge", "created_by", "created_at", "queued_at", "sent_at", "recipients",
                     "sent_count", "opted_out"]
@@ -58,9 +60,6 @@ class AnnouncementAdmin(admin.ModelAdmin):
 
     def get_inlines(self, request: HttpRequest, obj: Announcement | None = None) -> list[type]:
         return [DeliveryInline] if obj is not None else []  # who got it, once there is something to show
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Announcement]:
-        return super().get_queryset(request).filter(challenge__in=challenges_where(request.user, Can.MODERATE))
 
     def get_readonly_fields(self, request: HttpRequest, obj: Announcement | None = None) -> list[str]:
         counts = ["created_by", "created_at", "queued_at", "sent_at", "recipients", "sent_count", "opted_out"]
@@ -73,8 +72,9 @@ class AnnouncementAdmin(admin.ModelAdmin):
         return ["challenge", "subject", "body"] if obj is None else [*self.get_readonly_fields(request, obj)]
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        if db_field.name == "challenge":
+        if db_field.name == "challenge":  # the challenges this user may write to (not those they configure)
             kwargs["queryset"] = challenges_where(request.user, Can.MODERATE)
+            return admin.ModelAdmin.formfield_for_foreignkey(self, db_field, request, **kwargs)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_form(self, request: HttpRequest, obj: Announcement | None = None, change: bool = False,
@@ -97,8 +97,9 @@ class AnnouncementAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Announcement | None = None) -> bool:
         return super().has_delete_permission(request, obj) and (obj is None or obj.queued_at is None)
 
-    @admin.action(description="Send to the challenge's participants")
+    @admin.action(description="Send to the challenge's participants", permissions=["moderate"])
     def send(self, request: HttpRequest, queryset: QuerySet[Announcement]) -> None:
         apply_each(self, request, queryset.select_related("challenge").order_by("pk"),
                    lambda a: services.announcement_send(announcement=a, user=request.user),
-                   lambda n: f"{plural(n, 'announcement')} queued; a worker on the maintenance queue mails them.")
+                   lambda n: f"{plural(n, 'announcement')} queued; a worker on the maintenance queue mails them.",
+                   permitted=allowed(request, self, Can.MODERATE))

@@ -8,9 +8,10 @@ from django.db import models
 from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest
 
-from leaderboard.adminkit import ReadOnlyInline, apply_each, plural
+from leaderboard.adminkit import ChallengeScopedAdmin, ReadOnlyInline, allowed, apply_each, plural
 from leaderboard.challenges.admin import PhaseAdmin
 from leaderboard.challenges.models import Phase
+from leaderboard.challenges.permissions import Can, organizer_can
 from leaderboard.errors import ApplicationError
 
 from .boards import boards_deferred
@@ -26,10 +27,14 @@ admin.site.unregister(Phase)
 class PhaseWithRescoreAdmin(PhaseAdmin):
     actions = [*PhaseAdmin.actions, "rescore_all"]
 
-    @admin.action(description="Rescore all submissions")
+    @admin.action(description="Rescore all submissions", permissions=["moderate"])
     def rescore_all(self, request: HttpRequest, queryset: QuerySet[Phase]) -> None:
         total = 0
         for phase in queryset.select_related("challenge").order_by("pk"):
+            if not organizer_can(request.user, phase.challenge_id, Can.MODERATE):
+                self.message_user(request, f"{phase}: you do not organize its challenge with that right.",
+                                  messages.ERROR)
+                continue
             try:
                 total += phase_rescore(phase=phase)
             except ApplicationError as exc:
@@ -45,7 +50,11 @@ class ScoreInline(ReadOnlyInline):
 
 
 @admin.register(Submission)
-class SubmissionAdmin(admin.ModelAdmin):
+class SubmissionAdmin(ChallengeScopedAdmin):
+    challenge_path = "phase__challenge"
+    change_needs = Can.MODERATE
+    add_needs = None  # submissions arrive through submission_create (site, API, CLI, seed_demo)
+    delete_needs = None  # a host hides a submission; deleting one is for staff
     list_display = ["id", "method_name", "entrant", "phase", "status", "primary_score", "attempt", "is_baseline",
                     "hidden", "is_public", "submitted_at"]
     list_display_links = ["id", "method_name"]
@@ -77,9 +86,6 @@ class SubmissionAdmin(admin.ModelAdmin):
         return super().get_queryset(request).prefetch_related(Prefetch("scores", queryset=overall,
                                                                        to_attr="overall_scores"))
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # submissions arrive through submission_create (site, API, CLI, seed_demo)
-
     def response_action(self, request: HttpRequest, queryset: QuerySet[Submission]):  # type: ignore[no-untyped-def]
         with boards_deferred():  # an action on many submissions (hide, delete...) rebuilds each board once
             return super().response_action(request, queryset)
@@ -101,29 +107,34 @@ class SubmissionAdmin(admin.ModelAdmin):
     def stored_details(self, submission: Submission) -> str:
         return submission.details.name if submission.details else ""
 
-    @admin.action(description="Rescore (new attempt)")
+    @admin.action(description="Rescore (new attempt)", permissions=["moderate"])
     def rescore(self, request: HttpRequest, queryset: QuerySet[Submission]) -> None:
         apply_each(self, request, queryset.order_by("pk"), lambda s: submission_rescore(submission=s),
-                   lambda n: f"{plural(n, 'submission')} queued for rescoring.")
+                   lambda n: f"{plural(n, 'submission')} queued for rescoring.",
+                   permitted=allowed(request, self, Can.MODERATE))
 
-    @admin.action(description="Hide from leaderboards")
+    @admin.action(description="Hide from leaderboards", permissions=["moderate"])
     def hide(self, request: HttpRequest, queryset: QuerySet[Submission]) -> None:
         apply_each(self, request, queryset.order_by("pk"), lambda s: submission_set_hidden(submission=s, hidden=True),
-                   lambda n: f"{plural(n, 'submission')} hidden from the leaderboards.")
+                   lambda n: f"{plural(n, 'submission')} hidden from the leaderboards.",
+                   permitted=allowed(request, self, Can.MODERATE))
 
-    @admin.action(description="Show on leaderboards")
+    @admin.action(description="Show on leaderboards", permissions=["moderate"])
     def show(self, request: HttpRequest, queryset: QuerySet[Submission]) -> None:
         apply_each(self, request, queryset.order_by("pk"), lambda s: submission_set_hidden(submission=s, hidden=False),
-                   lambda n: f"{plural(n, 'submission')} shown on the leaderboards again.")
+                   lambda n: f"{plural(n, 'submission')} shown on the leaderboards again.",
+                   permitted=allowed(request, self, Can.MODERATE))
 
-    @admin.action(description="Mark as baseline")
+    @admin.action(description="Mark as baseline", permissions=["moderate"])
     def mark_baseline(self, request: HttpRequest, queryset: QuerySet[Submission]) -> None:
         apply_each(self, request, queryset.order_by("pk"),
                    lambda s: submission_set_baseline(submission=s, is_baseline=True),
-                   lambda n: f"{plural(n, 'submission')} marked as baseline.")
+                   lambda n: f"{plural(n, 'submission')} marked as baseline.",
+                   permitted=allowed(request, self, Can.MODERATE))
 
-    @admin.action(description="Unmark baseline")
+    @admin.action(description="Unmark baseline", permissions=["moderate"])
     def unmark_baseline(self, request: HttpRequest, queryset: QuerySet[Submission]) -> None:
         apply_each(self, request, queryset.order_by("pk"),
                    lambda s: submission_set_baseline(submission=s, is_baseline=False),
-                   lambda n: f"{plural(n, 'submission')} no longer marked as baseline.")
+                   lambda n: f"{plural(n, 'submission')} no longer marked as baseline.",
+                   permitted=allowed(request, self, Can.MODERATE))

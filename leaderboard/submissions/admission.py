@@ -28,6 +28,7 @@ from django.utils import timezone
 from leaderboard.accounts.models import Team
 from leaderboard.accounts.selectors import email_verified, team_for
 from leaderboard.challenges.models import Phase
+from leaderboard.challenges.permissions import Can, organizer_can
 from leaderboard.errors import ApplicationError, Conflict, NotAllowed, QuotaExceeded, TooLarge
 
 from . import queue
@@ -68,8 +69,8 @@ def submission_admit(*, phase: Phase, user: AbstractBaseUser, is_baseline: bool 
                      now: dt.datetime | None = None) -> Team | None:
     """Who the submission is for (the user's team; None for a baseline), or raise why not now."""
     if is_baseline:
-        if not user.is_staff:
-            raise NotAllowed("Only organizers can add baseline entries.")
+        if not organizer_can(user, phase.challenge_id, Can.MODERATE):
+            raise NotAllowed("Only the challenge's organizers can add baseline entries.")
         return None
     team = team_for(user=user, challenge=phase.challenge)
     if team is None:

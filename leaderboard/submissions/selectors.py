@@ -36,7 +36,8 @@ from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
 from leaderboard.accounts.models import Team
-from leaderboard.accounts.selectors import is_member, is_organizer
+from leaderboard.accounts.selectors import is_member
+from leaderboard.challenges.permissions import Can, organizer_can
 from leaderboard.baselines import selectors as baselines
 from leaderboard.baselines.models import ReportedResult
 from leaderboard.challenges.models import SPLIT_ORDER, Phase
@@ -83,14 +84,15 @@ def is_on_public_board(*, submission: Submission, now: dt.datetime | None = None
 
 def submission_access(*, submission: Submission, user: Viewer, now: dt.datetime | None = None) -> Access:
     """The one answer to "what may this user see of, and do with, this submission" (see Access)."""
-    organizer = is_organizer(user)
+    challenge_id = submission.phase.challenge_id
+    organizer = organizer_can(user, challenge_id, Can.VIEW)
     team = is_member(user=user, team=submission.team)
     manages = organizer or team
     return Access(
         view=manages or is_on_public_board(submission=submission, now=now),
         diagnostics=manages,
         details=organizer or (team and submission.phase.show_expression_details),
-        cancel=manages and submission.status in Submission.ACTIVE,
+        cancel=(team or organizer_can(user, challenge_id, Can.MODERATE)) and submission.status in Submission.ACTIVE,
         set_public=team and not submission.is_baseline
         and submission.status in (*Submission.ACTIVE, Submission.Status.FINISHED),
         edit=team,
@@ -98,8 +100,9 @@ def submission_access(*, submission: Submission, user: Viewer, now: dt.datetime 
 
 
 def upload_is_owned_by(*, upload: Upload, user: Viewer) -> bool:
-    """An upload is its uploader's (and the organizers'): nobody else may see, complete or abort it."""
-    return bool(user.is_authenticated and (upload.user_id == user.pk or user.is_staff))
+    """An upload is its uploader's (and its challenge's organizers'): nobody else may see, complete or abort it."""
+    return bool(user.is_authenticated and (upload.user_id == user.pk
+                                           or organizer_can(user, upload.phase.challenge_id, Can.MODERATE)))
 
 
 # --- quotas ------------------------------------------------------------------------------------
@@ -201,8 +204,9 @@ def board_metric(*, phase: Phase, metric: str | None) -> str:
 
 
 def board_is_visible(*, phase: Phase, viewer: Viewer | None, now: dt.datetime | None = None) -> bool:
-    """A private board shows its rows to organizers only until its reveal time (checked when it is served)."""
-    return phase.is_revealed(now or timezone.now()) or is_organizer(viewer)
+    """A private board shows its rows to its challenge's organizers only until its reveal time (checked when it is
+    served)."""
+    return phase.is_revealed(now or timezone.now()) or organizer_can(viewer, phase.challenge_id, Can.VIEW)
 
 
 def leaderboard_rows(

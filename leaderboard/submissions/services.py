@@ -105,8 +105,9 @@ def submission_cancel(*, submission: Submission, user: AbstractBaseUser) -> Subm
     """A team member (or an organizer) cancels a submission that has not finished; it no longer uses quota."""
     # access.cancel also says "not finished yet"; the conditional update below is what decides that,
     # since the row may have moved on since `submission` was read.
-    if not submission_access(submission=submission, user=user).diagnostics:
-        raise NotAllowed("Only the submitting team can cancel this submission.")
+    access = submission_access(submission=submission, user=user)
+    if not access.diagnostics or (submission.status in Submission.ACTIVE and not access.cancel):
+        raise NotAllowed("Only the submitting team or the challenge's organizers can cancel this submission.")
     with transaction.atomic():  # the boards rebuilt with the change (a rescore's old scores leave them)
         updated = Submission.objects.filter(pk=submission.pk, status__in=Submission.ACTIVE).update(
             status=Status.CANCELLED, finished_at=timezone.now()

@@ -2,15 +2,16 @@
 name), the concrete URLs it is probed with, the methods, and the status each persona gets.
 
 Columns (authz_world.PERSONAS): anonymous, outsider (signed up, in no team), owner (alice, Team A),
-teammate (bob, Team A), other_team (carol, Team C), organizer (staff; today every organizer organizes every
-challenge; the organizer of another challenge gets a column once per-challenge hosts exist, see PERSONAS).
+teammate (bob, Team A), other_team (carol, Team C), other_host (an organizer of the draft challenge only),
+host_viewer (a viewer of this challenge), host (an organizer of this challenge), organizer (staff: every
+challenge). Organizers' powers come from leaderboard.challenges.permissions, the one rule.
 An expectation is one token per column; `+` means the request also did what it asks (the row's `state`
 changed), so an action that redirects everyone is still told apart from one that was refused. `twin` is
 the same request for an object that does not exist: whoever gets 404 (406 on the evalai routes) for the
 real one must get the same answer for the twin, body and all, so that existence does not leak.
 
-The site's rows are written out; the admin's are made from the registered model admins (the admin's
-rule is one: staff only), so a model admin's own URL (get_urls) has no row until one is written here.
+The site's rows are written out; the admin's are made from the registered model admins and ADMIN_RULES (a
+model admin without a rule fails), so a model admin's own URL (get_urls) has no row until one is written here.
 """
 
 from __future__ import annotations
@@ -158,9 +159,13 @@ queued_status = field(Submission, "queued", "status")
 
 # Who sees a submission (selectors.submission_access): its team and organizers always, others while it
 # is on a revealed public board. The same answer on the page, its status JSON, the API and the evalai route.
-TEAM_A_ONLY = "404 404 200 200 404 200"
-TEAM_A_ONLY_EVALAI = "406 406 200 200 406 200"
-ORGANIZER_ONLY = "404 404 404 404 404 200"
+TEAM_A_ONLY = "404 404 200 200 404 404 200 200 200"
+TEAM_A_ONLY_EVALAI = "406 406 200 200 406 406 200 200 200"
+# This challenge's organizers (its hosts, the viewer too, and staff) and nobody else.
+ORGANIZER_ONLY = "404 404 404 404 404 404 200 200 200"
+# The draft challenge is the other host's: its organizers are that host and staff, not this challenge's hosts.
+DRAFT_ORGANIZERS = "404 404 404 404 404 200 404 404 200"
+DRAFT_ORGANIZERS_EVALAI = "406 406 406 406 406 200 406 406 200"
 
 
 def _seen_by(route: str, not_public: str, missing: int = 404) -> list[Probe]:
@@ -178,132 +183,139 @@ SITE: dict[str, list[Probe]] = {
     "home": [get("/", every(200))],
     "challenge_list": [get("/challenges/", every(200))],
     "challenge": [get("/challenges/egomask/", every(200)),
-                  get("/challenges/draft/", ORGANIZER_ONLY, twin="/challenges/nope/")],
+                  get("/challenges/draft/", DRAFT_ORGANIZERS, twin="/challenges/nope/")],
     "challenge_format": [get("/challenges/egomask/format/", every(200)),
-                         get("/challenges/draft/format/", ORGANIZER_ONLY, twin="/challenges/nope/format/")],
+                         get("/challenges/draft/format/", DRAFT_ORGANIZERS, twin="/challenges/nope/format/")],
     # Downloads: the example zip is made from public inputs only (the leak check reads its entries).
     "phase_example": [get(PHASE + "example.zip", every(200)),
                       get(DRAFT + "example.zip", every(404))],  # the draft phase has no ground truth
     "leaderboard": [get(PHASE + "leaderboard/overall/", every(200)), get(PHASE + "leaderboard/nope/", every(404)),
-                    get(DRAFT + "leaderboard/overall/", ORGANIZER_ONLY)],
+                    get(DRAFT + "leaderboard/overall/", DRAFT_ORGANIZERS)],
     "baseline_run": [get("/baselines/runs/{run}/", every(200)),
                      get("/baselines/runs/{queued_run}/", ORGANIZER_ONLY, twin="/baselines/runs/{missing}/")],
     # --- submitting and one's submissions ------------------------------------------------------------
-    "submit": [get(PHASE + "submit/", "302 200 200 200 200 200"),
-               post(PHASE + "submit/", "302 403 302+ 302+ 302+ 403", data=web_submission, state=submissions)],
-    "my_submissions": [get(PHASE + "submissions/", "302 403 200 200 200 403")],
+    "submit": [get(PHASE + "submit/", "302 200 200 200 200 200 200 200 200"),
+               post(PHASE + "submit/",
+                    "302 403 302+ 302+ 302+ 403 403 403 403", data=web_submission, state=submissions)],
+    "my_submissions": [get(PHASE + "submissions/", "302 403 200 200 200 403 403 403 403")],
     "submission": _seen_by("/submissions/{id}/", TEAM_A_ONLY),
     "submission_status": _seen_by("/submissions/{id}/status.json", TEAM_A_ONLY),
     "submission_cancel": [
-        post(SUB % "queued" + "cancel/", "302 404 302+ 302+ 404 302+", state=queued_status,
+        post(SUB % "queued" + "cancel/", "302 404 302+ 302+ 404 404 302 302+ 302+", state=queued_status,
              twin=SUB % "missing" + "cancel/"),
         post(SUB % "public" + "cancel/", every(302), state=field(Submission, "public", "status"))],
     "submission_edit_method": [
-        post(SUB % "public" + "method/", "302 302 302+ 302+ 302 302", data={"method_name": "Renamed"},
+        post(SUB % "public" + "method/", "302 302 302+ 302+ 302 302 302 302 302", data={"method_name": "Renamed"},
              state=field(Submission, "public", "method_name")),
-        post(SUB % "private" + "method/", "302 404 302+ 302+ 404 302", data={"method_name": "Renamed"},
+        post(SUB % "private" + "method/", "302 404 302+ 302+ 404 404 302 302 302", data={"method_name": "Renamed"},
              state=field(Submission, "private", "method_name"), twin=SUB % "missing" + "method/")],
     "submission_set_public": [
-        post(SUB % "public" + "public/", "302 302 302+ 302+ 302 302", data={"is_public": "0"},
+        post(SUB % "public" + "public/", "302 302 302+ 302+ 302 302 302 302 302", data={"is_public": "0"},
              state=field(Submission, "public", "is_public")),
-        post(SUB % "private" + "public/", "302 404 302+ 302+ 404 302", data={"is_public": "1"},
+        post(SUB % "private" + "public/", "302 404 302+ 302+ 404 404 302 302 302", data={"is_public": "1"},
              state=field(Submission, "private", "is_public"), twin=SUB % "missing" + "public/")],
     # --- accounts -----------------------------------------------------------------------------------------
-    "account_signup": [get("/signup/", "200 302 302 302 302 302"),
-                       post("/signup/", "302+ 302 302 302 302 302", data=SIGNUP, state=users)],
-    "account_login": [get("/login/", "200 302 302 302 302 302"), post("/login/", every(302), data=login_credentials)],
-    "account_logout": [get("/logout/", "302 200 200 200 200 200"), post("/logout/", every(302))],
+    "account_signup": [get("/signup/", "200 302 302 302 302 302 302 302 302"),
+                       post("/signup/", "302+ 302 302 302 302 302 302 302 302", data=SIGNUP, state=users)],
+    "account_login": [get("/login/", "200 302 302 302 302 302 302 302 302"),
+                      post("/login/", every(302), data=login_credentials)],
+    "account_logout": [get("/logout/", "302 200 200 200 200 200 200 200 200"), post("/logout/", every(302))],
     # allauth's pages (under /account/): one's own account only, so every signed-in persona alike.
     "account_inactive": [get("/account/inactive/", every(200))],
-    "account_reauthenticate": [get("/account/reauthenticate/", "302 200 200 200 200 200")],
-    "account_email": [get("/account/email/", "302 200 200 200 200 200"),
-                      post("/account/email/", "302 302+ 302+ 302+ 302+ 302+", data=new_address, state=own_addresses)],
+    "account_reauthenticate": [get("/account/reauthenticate/", "302 200 200 200 200 200 200 200 200")],
+    "account_email": [get("/account/email/", "302 200 200 200 200 200 200 200 200"),
+                      post("/account/email/", "302 302+ 302+ 302+ 302+ 302+ 302+ 302+ 302+", data=new_address,
+                           state=own_addresses)],
     "account_email_verification_sent": [get("/account/confirm-email/", every(200))],
     "account_confirm_email": [get("/account/confirm-email/not-a-key/", every(200))],  # "expired or invalid"
-    "account_change_password": [get("/account/password/change/", "302 200 200 200 200 200")],
-    "account_set_password": [get("/account/password/set/", "302 302 302 302 302 302")],  # they have one: change it
+    "account_change_password": [get("/account/password/change/", "302 200 200 200 200 200 200 200 200")],
+    "account_set_password": [get("/account/password/set/", every(302))],  # they have a password: change it
     "account_confirm_login_code": [get("/account/login/code/confirm/", every(302))],  # no code asked for
     "account_reset_password": [get("/account/password/reset/", every(200)),
                                post("/account/password/reset/", every(302), data={"email": "alice@example.org"})],
     "account_reset_password_done": [get("/account/password/reset/done/", every(200))],
-    "account_reset_password_from_key": [get("/account/password/reset/key/1-not-a-key/", every(200))],  # "no longer works"
+    "account_reset_password_from_key": [get("/account/password/reset/key/1-not-a-key/", every(200))],  # "no longer"
     "account_reset_password_from_key_done": [get("/account/password/reset/key/done/", every(200))],
     # --- notifications: one's own choices; the unsubscribe link is signed (the token is the credential) ----------
-    "notification_settings": [get("/account/notifications/", "302 200 200 200 200 200"),
-                              post("/account/notifications/", "302 302+ 302+ 302+ 302+ 302+",
+    "notification_settings": [get("/account/notifications/", "302 200 200 200 200 200 200 200 200"),
+                              post("/account/notifications/", "302 302+ 302+ 302+ 302+ 302+ 302+ 302+ 302+",
                                    data={"submission_mails": "on"}, state=own_preferences)],
     "notification_unsubscribe": [get("/unsubscribe/{unsubscribe_owner}/", every(200)),
-                                 post("/unsubscribe/{unsubscribe_owner}/", "200+ 200+ 200+ 200+ 200+ 200+",
-                                      state=owner_preferences),
+                                 post("/unsubscribe/{unsubscribe_owner}/", every("200+"), state=owner_preferences),
                                  post("/unsubscribe/forged/", every(404), state=owner_preferences)],
-    "api_token": [get("/account/api-token/", "302 200 200 200 200 200")],
-    "api_token_create": [post("/account/api-token/create/", "302 302+ 302+ 302+ 302+ 302+", prepare=drop_own_token,
+    "api_token": [get("/account/api-token/", "302 200 200 200 200 200 200 200 200")],
+    "api_token_create": [post("/account/api-token/create/",
+                              "302 302+ 302+ 302+ 302+ 302+ 302+ 302+ 302+", prepare=drop_own_token,
                               state=own_token)],
-    "api_token_rotate": [post("/account/api-token/rotate/", "302 302+ 302+ 302+ 302+ 302+", state=own_token)],
-    "api_token_revoke": [post("/account/api-token/revoke/", "302 302+ 302+ 302+ 302+ 302+", state=own_token)],
+    "api_token_rotate": [post("/account/api-token/rotate/",
+                              "302 302+ 302+ 302+ 302+ 302+ 302+ 302+ 302+", state=own_token)],
+    "api_token_revoke": [post("/account/api-token/revoke/",
+                              "302 302+ 302+ 302+ 302+ 302+ 302+ 302+ 302+", state=own_token)],
     # --- teams: a team's page and members are its members' and the organizers' (accounts.selectors.team_access)
-    "my_teams": [get("/teams/", "302 200 200 200 200 200")],
+    "my_teams": [get("/teams/", "302 200 200 200 200 200 200 200 200")],
     "team": [get("/teams/{team_a}/", TEAM_A_ONLY, twin="/teams/{missing}/"),
-             get("/teams/{team_c}/", "404 404 404 404 200 200", twin="/teams/{missing}/")],
-    "team_leave": [post("/teams/{team_a}/leave/", "302 404 302+ 302+ 404 302", state=team_a_members,
+             get("/teams/{team_c}/", "404 404 404 404 200 404 200 200 200", twin="/teams/{missing}/")],
+    "team_leave": [post("/teams/{team_a}/leave/", "302 404 302+ 302+ 404 404 302 302 302", state=team_a_members,
                         twin="/teams/{missing}/leave/")],
-    "team_new_invite_code": [post("/teams/{team_a}/invite-code/", "302 404 302+ 302 404 302",
+    "team_new_invite_code": [post("/teams/{team_a}/invite-code/", "302 404 302+ 302 404 404 302 302 302",
                                   state=field(Team, "team_a", "invite_code"), twin="/teams/{missing}/invite-code/")],
     # An invite code is a key to its team: whoever has it may join (organizers too: they have no team).
-    "team_join_code": [post("/teams/join/", "302 302+ 302 302 302 302+", data=lambda w, p: {"code": w.ids["invite_a"]},
+    "team_join_code": [post("/teams/join/",
+                            "302 302+ 302 302 302 302+ 302+ 302+ 302+", data=lambda w, p: {"code": w.ids["invite_a"]},
                             state=team_a_members)],
-    "team_join": [get("/teams/join/{invite_a}/", "302 200 200 200 200 200"),
-                  get("/teams/join/nope/", "302 404 404 404 404 404"),
-                  post("/teams/join/{invite_a}/", "302 302+ 302 302 409 302+", state=team_a_members)],
-    "team_create": [get("/challenges/egomask/teams/", "302 405 405 405 405 405"),
-                    post("/challenges/egomask/teams/", "302 302+ 302 302 302 302+", data={"name": "Fresh team"},
+    "team_join": [get("/teams/join/{invite_a}/", "302 200 200 200 200 200 200 200 200"),
+                  get("/teams/join/nope/", "302 404 404 404 404 404 404 404 404"),
+                  post("/teams/join/{invite_a}/", "302 302+ 302 302 409 302+ 302+ 302+ 302+", state=team_a_members)],
+    "team_create": [get("/challenges/egomask/teams/", "302 405 405 405 405 405 405 405 405"),
+                    post("/challenges/egomask/teams/",
+                         "302 302+ 302 302 302 302+ 302+ 302+ 302+", data={"name": "Fresh team"},
                          state=count(Team))],
     # --- the API's documentation --------------------------------------------------------------------------
     "api-schema": [get("/api/schema/", every(200))],
     "api-docs": [get("/api/docs/", every(200))],
     # --- /api/v1/ (token authentication) ---------------------------------------------------------------------
-    "api-token": [get(V1 + "auth/token/", "401 405 405 405 405 405"),
-                  post(V1 + "auth/token/", "400 200 200 200 200 200", data=own_credentials, kind="json"),
-                  Probe("DELETE", V1 + "auth/token/", "401 204+ 204+ 204+ 204+ 204+", state=own_token)],
-    "api-teams": [get(V1 + "teams/", "401 200 200 200 200 200")],
+    "api-token": [get(V1 + "auth/token/", "401 405 405 405 405 405 405 405 405"),
+                  post(V1 + "auth/token/", "400 200 200 200 200 200 200 200 200", data=own_credentials, kind="json"),
+                  Probe("DELETE", V1 + "auth/token/", "401 204+ 204+ 204+ 204+ 204+ 204+ 204+ 204+", state=own_token)],
+    "api-teams": [get(V1 + "teams/", "401 200 200 200 200 200 200 200 200")],
     "api-team": [get(V1 + "teams/{team_a}/", TEAM_A_ONLY, twin=V1 + "teams/{missing}/"),
-                 get(V1 + "teams/{team_c}/", "404 404 404 404 200 200", twin=V1 + "teams/{missing}/")],
+                 get(V1 + "teams/{team_c}/", "404 404 404 404 200 404 200 200 200", twin=V1 + "teams/{missing}/")],
     "api-challenges": [get(V1 + "challenges/", every(200))],
     "api-challenge": [get(V1 + "challenges/{challenge}/", every(200)),
-                      get(V1 + "challenges/{draft_challenge}/", ORGANIZER_ONLY, twin=V1 + "challenges/{missing}/")],
+                      get(V1 + "challenges/{draft_challenge}/", DRAFT_ORGANIZERS, twin=V1 + "challenges/{missing}/")],
     "api-phase": [get(V1 + "phases/{phase}/", every(200)),
-                  get(V1 + "phases/{draft_phase}/", ORGANIZER_ONLY, twin=V1 + "phases/{missing}/")],
+                  get(V1 + "phases/{draft_phase}/", DRAFT_ORGANIZERS, twin=V1 + "phases/{missing}/")],
     "api-phase-submissions": [
-        get(V1 + "phases/{phase}/submissions/", "401 403 200 200 200 403"),
-        post(V1 + "phases/{phase}/submissions/", "401 403 201+ 201+ 201+ 403", data=api_submission,
+        get(V1 + "phases/{phase}/submissions/", "401 403 200 200 200 403 403 403 403"),
+        post(V1 + "phases/{phase}/submissions/", "401 403 201+ 201+ 201+ 403 403 403 403", data=api_submission,
              state=submissions)],
     "api-leaderboard": [get(V1 + "phases/{phase}/leaderboard/", every(200)),
-                        get(V1 + "phases/{draft_phase}/leaderboard/", ORGANIZER_ONLY,
+                        get(V1 + "phases/{draft_phase}/leaderboard/", DRAFT_ORGANIZERS,
                             twin=V1 + "phases/{missing}/leaderboard/")],
     # Downloads: the board as CSV.
     "api-leaderboard-csv": [get(V1 + "phases/{phase}/leaderboard.csv", every(200)),
-                            get(V1 + "phases/{draft_phase}/leaderboard.csv", ORGANIZER_ONLY,
+                            get(V1 + "phases/{draft_phase}/leaderboard.csv", DRAFT_ORGANIZERS,
                                 twin=V1 + "phases/{missing}/leaderboard.csv")],
-    "api-upload-start": [post(V1 + "phases/{phase}/uploads/", "401 403 201+ 201+ 201+ 403", kind="json",
+    "api-upload-start": [post(V1 + "phases/{phase}/uploads/", "401 403 201+ 201+ 201+ 403 403 403 403", kind="json",
                               data={"filename": "big.zip", "size": 1000, "parts": 1}, state=uploads)],
     "api-submission": [
         *_seen_by(V1 + "submissions/{id}/", TEAM_A_ONLY),
-        Probe("PATCH", V1 + "submissions/{public}/", "401 403 200+ 200+ 403 403", kind="json",
+        Probe("PATCH", V1 + "submissions/{public}/", "401 403 200+ 200+ 403 403 403 403 403", kind="json",
               data={"method_name": "Renamed"}, state=field(Submission, "public", "method_name")),
-        Probe("PATCH", V1 + "submissions/{private}/", "401 404 200+ 200+ 404 403", kind="json",
+        Probe("PATCH", V1 + "submissions/{private}/", "401 404 200+ 200+ 404 404 403 403 403", kind="json",
               data={"method_name": "Renamed"}, state=field(Submission, "private", "method_name"),
               twin=V1 + "submissions/{missing}/")],
     "api-submission-cancel": [
-        post(V1 + "submissions/{queued}/cancel/", "401 404 200+ 200+ 404 200+", state=queued_status,
+        post(V1 + "submissions/{queued}/cancel/", "401 404 200+ 200+ 404 404 403 200+ 200+", state=queued_status,
              twin=V1 + "submissions/{missing}/cancel/"),
-        post(V1 + "submissions/{public}/cancel/", "401 403 409 409 403 409",
+        post(V1 + "submissions/{public}/cancel/", "401 403 409 409 403 403 409 409 409",
              state=field(Submission, "public", "status"))],
     # An upload is its uploader's (and the organizers'): to anyone else it does not exist.
     # Completing makes a submission for whoever completes: the uploader only (an organizer is refused).
-    "api-upload-complete": [post(UPLOAD + "complete/", "401 404 201+ 404 404 403", kind="json",
+    "api-upload-complete": [post(UPLOAD + "complete/", "401 404 201+ 404 404 404 404 403 403", kind="json",
                                  data=upload_completion, prepare=restore_part, state=upload_status,
                                  twin=V1 + "uploads/{missing_upload}/complete/")],
-    "api-upload-abort": [post(UPLOAD + "abort/", "401 404 204+ 404 404 204+", prepare=restore_part,
+    "api-upload-abort": [post(UPLOAD + "abort/", "401 404 204+ 404 404 404 404 204+ 204+", prepare=restore_part,
                               state=upload_status, twin=V1 + "uploads/{missing_upload}/abort/")],
     # A part URL is signed (like S3's presigned URLs): whoever has it may send the part, nobody else.
     "api-upload-part": [Probe("PUT", UPLOAD + "parts/1/?sig={part_sig}", every(200), kind="raw",
@@ -314,90 +326,134 @@ SITE: dict[str, list[Probe]] = {
     # --- the stock evalai CLI's routes (404 is sent as 406, which the CLI prints) ---------------------------
     "evalai-challenges": [get("/api/challenges/challenge/all/all/all/", every(200))],
     "evalai-challenge": [get("/api/challenges/challenge/{challenge}/", every(200)),
-                         get("/api/challenges/challenge/{draft_challenge}/", "406 406 406 406 406 200",
+                         get("/api/challenges/challenge/{draft_challenge}/", DRAFT_ORGANIZERS_EVALAI,
                              twin="/api/challenges/challenge/{missing}/")],
     "evalai-phases": [get("/api/challenges/challenge/{challenge}/challenge_phase/", every(200)),
-                      get("/api/challenges/challenge/{draft_challenge}/challenge_phase/", "406 406 406 406 406 200",
+                      get("/api/challenges/challenge/{draft_challenge}/challenge_phase/", DRAFT_ORGANIZERS_EVALAI,
                           twin="/api/challenges/challenge/{missing}/challenge_phase/")],
     "evalai-phase": [get("/api/challenges/challenge/{challenge}/challenge_phase/{phase}/", every(200)),
                      get("/api/challenges/challenge/{draft_challenge}/challenge_phase/{draft_phase}/",
-                         "406 406 406 406 406 200",
+                         DRAFT_ORGANIZERS_EVALAI,
                          twin="/api/challenges/challenge/{missing}/challenge_phase/{missing}/")],
     "evalai-splits": [get("/api/challenges/{challenge}/challenge_phase_split/", every(200)),
-                      get("/api/challenges/{draft_challenge}/challenge_phase_split/", "406 406 406 406 406 200",
+                      get("/api/challenges/{draft_challenge}/challenge_phase_split/", DRAFT_ORGANIZERS_EVALAI,
                           twin="/api/challenges/{missing}/challenge_phase_split/")],
     "evalai-submissions": [
-        get("/api/jobs/challenge/{challenge}/challenge_phase/{phase}/submission/", "401 200 200 200 200 200"),
-        post("/api/jobs/challenge/{challenge}/challenge_phase/{phase}/submission/", "401 403 201+ 201+ 201+ 403",
+        get("/api/jobs/challenge/{challenge}/challenge_phase/{phase}/submission/",
+            "401 200 200 200 200 200 200 200 200"),
+        post("/api/jobs/challenge/{challenge}/challenge_phase/{phase}/submission/",
+             "401 403 201+ 201+ 201+ 403 403 403 403",
              data=evalai_submission, state=submissions)],
     "evalai-submission": [
         *_seen_by("/api/jobs/submission/{id}/", TEAM_A_ONLY_EVALAI, missing=406),
         # An upload handle (`submit --large`): the uploader's; its submission is not made yet.
-        get("/api/jobs/submission/{handle}/", "406 406 400 406 406 400",
+        get("/api/jobs/submission/{handle}/", "406 406 400 406 406 406 406 400 400",
             twin="/api/jobs/submission/{missing_handle}/")],
     # The signed link the CLI prints for a result: it needs no credentials, and nothing works without it.
     "evalai-submission-result": [get("/api/jobs/submission/{public}/result/?{result_sig}", every(200)),
                                  get("/api/jobs/submission/{public}/result/", every(403))],
     "evalai-leaderboard": [get("/api/jobs/challenge_phase_split/{split}/leaderboard/", every(200)),
-                           get("/api/jobs/challenge_phase_split/{draft_split}/leaderboard/", "406 406 406 406 406 200",
+                           get("/api/jobs/challenge_phase_split/{draft_split}/leaderboard/", DRAFT_ORGANIZERS_EVALAI,
                                twin="/api/jobs/challenge_phase_split/{missing}/leaderboard/")],
-    "evalai-large-start": [post(EVALAI_PHASE + "get_submission_file_presigned_url/", "401 403 201+ 201+ 201+ 403",
+    "evalai-large-start": [post(EVALAI_PHASE + "get_submission_file_presigned_url/",
+                                "401 403 201+ 201+ 201+ 403 403 403 403",
                                 data={"file_name": "big.zip", "num_file_chunks": "1"}, state=uploads)],
-    "evalai-large-finish": [post(EVALAI_PHASE + "finish_submission_file_upload/{handle}/", "401 406 400 406 406 400",
+    "evalai-large-finish": [post(EVALAI_PHASE + "finish_submission_file_upload/{handle}/",
+                                 "401 406 400 406 406 406 406 400 400",
                                  data={"upload_id": "not-a-ticket"}, state=upload_status,
                                  twin=EVALAI_PHASE + "finish_submission_file_upload/{missing_handle}/")],
     # Sent before finishing, it gives the upload up.
-    "evalai-large-message": [post(EVALAI_PHASE + "send_submission_message/{handle}/", "401 406 400+ 406 406 400+",
+    "evalai-large-message": [post(EVALAI_PHASE + "send_submission_message/{handle}/",
+                                  "401 406 400+ 406 406 406 406 400+ 400+",
                                   state=upload_status, prepare=restore_part,
                                   twin=EVALAI_PHASE + "send_submission_message/{missing_handle}/")],
     "evalai-unsupported": [get("/api/participants/participant_team", every(406)),
                            post("/api/participants/participant_team", every(406))],
 }
 
-# --- the admin: staff only ---------------------------------------------------------------------------------
+# --- the admin: staff, and each challenge's hosts for that challenge's rows (adminkit.ChallengeScopedAdmin) -------
 
-STAFF = "302 302 302 302 302 200"  # everyone else is sent to the admin's login page
-STAFF_REDIRECT = "302 302 302 302 302 302"
+OUT = "302 302 302 302 302"  # the participants' columns: sent to the admin's login page, whatever they ask
+INSIDE = OUT + " 200 200 200 200"  # whoever runs a challenge (the other host runs the draft one) enters
 ADMIN_SITE: dict[str, list[Probe]] = {
-    "admin:index": [get("/admin/", STAFF)],
-    "admin:login": [get("/admin/login/", "200 200 200 200 200 302")],  # it says a participant is no staff
-    "admin:logout": [get("/admin/logout/", "302 302 302 302 302 405"), post("/admin/logout/", every(302))],
-    "admin:password_change": [get("/admin/password_change/", STAFF)],
-    "admin:password_change_done": [get("/admin/password_change/done/", STAFF)],
-    "admin:autocomplete": [get("/admin/autocomplete/", "302 302 302 302 302 403")],  # it needs a field to look up
-    "admin:jsi18n": [get("/admin/jsi18n/", STAFF)],
-    "admin:view_on_site": [get("/admin/r/{admin_team_type}/{team_a}/", "302 302 302 302 302 404")],  # no page
-    "admin:app_list": [get("/admin/accounts/", STAFF)],
-    # An unknown admin address sends non-staff to the login page too (no model names leak through 404s).
-    "admin/(?P<url>.*)$": [get("/admin/nope/", "302 302 302 302 302 404")],
+    "admin:index": [get("/admin/", INSIDE)],
+    "admin:login": [get("/admin/login/", "200 200 200 200 200 302 302 302 302")],  # it says a participant runs nothing
+    "admin:logout": [get("/admin/logout/", OUT + " 405 405 405 405"), post("/admin/logout/", every(302))],
+    "admin:password_change": [get("/admin/password_change/", INSIDE)],
+    "admin:password_change_done": [get("/admin/password_change/done/", INSIDE)],
+    "admin:autocomplete": [get("/admin/autocomplete/", OUT + " 403 403 403 403")],  # it needs a field to look up
+    "admin:jsi18n": [get("/admin/jsi18n/", INSIDE)],
+    "admin:view_on_site": [get("/admin/r/{admin_team_type}/{team_a}/", OUT + " 404 404 404 404")],  # no page
+    "admin:app_list": [get("/admin/accounts/", INSIDE)],
+    # An unknown admin address sends participants to the login page too (no model names leak through 404s).
+    "admin/(?P<url>.*)$": [get("/admin/nope/", OUT + " 404 404 404 404")],
 }
-# Models whose admin adds nothing by hand: submissions arrive through submission_create, teams through
-# team_create (on the site), baseline runs through run_baseline.
-NO_ADD = {name: "302 302 302 302 302 403" for name in ("submissions_submission", "accounts_team",
-                                                        "baselines_baselinerun")}
+
+
+@dataclasses.dataclass(frozen=True)
+class AdminRule:
+    """What the hosts' columns (other_host, host_viewer, host; staff get 200 everywhere) get from one model's
+    admin. The world's objects are all this challenge's: to the other host they do not exist (sent to the index)."""
+
+    add: str  # the add form, staff included: who files new rows (CONFIGURE) under a challenge of theirs
+    delete: bool  # whether this challenge's host may delete (confirmation page) or is refused (403)
+    # delete_selected POSTed to the list: the confirmation page for who may delete; for the others the list
+    # again (200), or a redirect to it (302) where they have other actions (the action is not one of theirs)
+    action: str = "200 200 200"
+    staff_only: bool = False
+
+
+SCOPED = AdminRule(add="200 403 200 200", delete=True)
+ADMIN_RULES = {
+    "challenges_challenge": AdminRule(add="403 403 403 200", delete=False),  # staff make challenges and name hosts
+    "challenges_phase": SCOPED,
+    "challenges_groundtruthbundle": SCOPED,
+    "baselines_reportedresult": SCOPED,
+    # Added by services only: submissions by submission_create, teams by team_create, runs by run_baseline.
+    # A host hides a submission rather than deleting it; a team goes with its submissions (staff only).
+    "submissions_submission": AdminRule(add="403 403 403 403", delete=False, action="302 200 302"),
+    "accounts_team": AdminRule(add="403 403 403 403", delete=False),
+    "baselines_baselinerun": AdminRule(add="403 403 403 403", delete=True),
+    # The site's accounts and tokens: staff only.
+    "auth_user": AdminRule(add="403 403 403 200", delete=False, staff_only=True),
+    "auth_group": AdminRule(add="403 403 403 200", delete=False, staff_only=True),
+    "authtoken_tokenproxy": AdminRule(add="403 403 403 200", delete=False, staff_only=True),
+    "account_emailaddress": AdminRule(add="403 403 403 200", delete=False, staff_only=True),  # allauth's
+    # Announcing is moderation: the hosts who moderate write, send and (while unsent) delete them.
+    "notifications_announcement": SCOPED,
+}
 
 
 def _admin_rows() -> dict[str, list[Probe]]:
     rows: dict[str, list[Probe]] = {}
     for model in admin.site._registry:
         name = f"{model._meta.app_label}_{model._meta.model_name}"
+        rule = ADMIN_RULES[name]  # a newly registered model admin needs its rule written here
         base = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
         obj = base + "{admin[" + name + "]}/"
         exists = lambda world, user, model=model, name=name: model._default_manager.filter(  # noqa: E731
             pk=world.ids["admin"][name]).exists()
+        if rule.staff_only:
+            listing = changing = deleting = deleted = OUT + " 403 403 403 200"
+        else:
+            listing = INSIDE
+            changing = OUT + " 302 200 200 200"  # the other host: no such row (sent to the index)
+            # the other host: no such row (sent to the index) where it may delete rows of its own, else refused
+            deleting = OUT + (" 302 403 200 200" if rule.delete else " 403 403 403 200")
+            deleted = f"{OUT} {rule.action} 200"
         rows[f"admin:{name}_changelist"] = [
-            get(base, STAFF),
+            get(base, listing),
             # An action is a POST to the list; delete_selected only asks for confirmation first.
-            post(base, STAFF, data=lambda w, p, name=name: {"action": "delete_selected",
-                                                             "_selected_action": [w.ids["admin"][name]]},
+            post(base, deleted, data=lambda w, p, name=name: {"action": "delete_selected",
+                                                               "_selected_action": [w.ids["admin"][name]]},
                  state=exists)]
-        rows[f"admin:{name}_add"] = [get(base + "add/", NO_ADD.get(name, STAFF))]
-        rows[f"admin:{name}_change"] = [get(obj + "change/", STAFF)]
-        rows[f"admin:{name}_history"] = [get(obj + "history/", STAFF)]
-        rows[f"admin:{name}_delete"] = [get(obj + "delete/", STAFF)]
+        rows[f"admin:{name}_add"] = [get(base + "add/", f"{OUT} {rule.add}")]
+        rows[f"admin:{name}_change"] = [get(obj + "change/", changing)]
+        rows[f"admin:{name}_history"] = [get(obj + "history/", changing)]
+        rows[f"admin:{name}_delete"] = [get(obj + "delete/", deleting)]
         rows[f"admin/{model._meta.app_label}/{model._meta.model_name}/<path:object_id>/"] = [
-            get(obj, STAFF_REDIRECT)]  # to the change page
-    rows["admin:auth_user_password_change"] = [get("/admin/auth/user/{owner_pk}/password/", STAFF)]
+            get(obj, every(302))]  # to the change page
+    rows["admin:auth_user_password_change"] = [get("/admin/auth/user/{owner_pk}/password/", OUT + " 403 403 403 200")]
     return rows
 
 

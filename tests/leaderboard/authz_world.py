@@ -34,7 +34,7 @@ from rest_framework.authtoken.models import Token
 
 from leaderboard.accounts.models import Team
 from leaderboard.baselines.models import BaselineRun, ReportedResult
-from leaderboard.challenges.models import Challenge, PhaseSplit
+from leaderboard.challenges.models import Challenge, Host, PhaseSplit
 from leaderboard.challenges.services import phase_create
 from leaderboard.notifications.models import Announcement
 from leaderboard.notifications.selectors import unsubscribe_token
@@ -42,13 +42,18 @@ from leaderboard.submissions.models import Submission, Upload
 from leaderboard.submissions.parts import part_signature
 from leaderboard.submissions.uploads import upload_receive_part, upload_start
 
+from .conftest import make_user
+
 __all__ = ["world"]  # the fixture, for `import *` (the rest is imported by name)
 
-# The columns of the table, in this order. Organizers are the staff today. Per-challenge hosts come in a
-# later issue: the organizer of *another* challenge then gets a column here, "other_organizer", between
-# other_team and organizer, and every row of authz_table.py a token for it (on this challenge it must get
-# what the outsider gets; only its own challenge answers it as an organizer).
-PERSONAS = ("anonymous", "outsider", "owner", "teammate", "other_team", "organizer")
+# The columns of the table, in this order. The hosts (leaderboard.challenges.models.Host): other_host organizes
+# the draft challenge only (on this challenge it must get what the outsider gets), host_viewer is a viewer
+# of this challenge (sees what an organizer sees, changes nothing), host an organizer of it; organizer is
+# staff (every challenge).
+PERSONAS = ("anonymous", "outsider", "owner", "teammate", "other_team", "other_host", "host_viewer", "host",
+            "organizer")
+HOSTS = ("host_viewer", "host", "organizer")  # who sees everything of this challenge
+MODERATORS = ("host", "organizer")  # who changes things on it
 MISSING = 999999  # an id no object has
 CSRF_SECRET = "authzTestCsrfSecret0123456789abc"  # 32 characters: a CSRF cookie value Django accepts
 
@@ -106,7 +111,9 @@ def _gt_rles(gt_dir: Path) -> set[str]:
 
 @pytest.fixture
 def world(challenge, phase, alice, bob, carol, eve, organizer, submit, score, prediction_zip, synthetic) -> World:
-    users = {"anonymous": None, "outsider": eve, "owner": alice, "teammate": bob, "other_team": carol,
+    hosts = {persona: make_user(name) for persona, name in (("other_host", "olga"), ("host_viewer", "vera"),
+                                                            ("host", "hector"))}
+    users = {"anonymous": None, "outsider": eve, "owner": alice, "teammate": bob, "other_team": carol, **hosts,
              "organizer": organizer}
     team_a, team_c = alice.memberships.get().team, carol.memberships.get().team
     finished = {"status": Submission.Status.FINISHED, "finished_at": timezone.now()}
@@ -129,10 +136,14 @@ def world(challenge, phase, alice, bob, carol, eve, organizer, submit, score, pr
     reported = ReportedResult.objects.create(phase=phase, method="Paper method", source_url="https://example.org/p",
                                              values={"overall": {"IoU_gold_pred": 12.5}})
     group = Group.objects.create(name="Reviewers")
-    announcement = Announcement.objects.create(challenge=challenge, subject="Welcome", body="Hello", created_by=organizer)
+    announcement = Announcement.objects.create(challenge=challenge, subject="Welcome", body="Hello",
+                                               created_by=organizer)
 
     draft = Challenge.objects.create(slug="draft", title="Draft challenge", is_published=False)
     draft_phase = phase_create(challenge=draft, slug="dphase", name="Draft phase")
+    Host.objects.create(challenge=draft, user=hosts["other_host"], role=Host.Role.ORGANIZER)
+    Host.objects.create(challenge=challenge, user=hosts["host_viewer"], role=Host.Role.VIEWER)
+    Host.objects.create(challenge=challenge, user=hosts["host"], role=Host.Role.ORGANIZER)
 
     upload_zip = prediction_zip("noisy")
     ticket = upload_start(phase=phase, user=alice, filename="big.zip", size=len(upload_zip))
@@ -158,7 +169,7 @@ def world(challenge, phase, alice, bob, carol, eve, organizer, submit, score, pr
                   "notifications_announcement": announcement.pk},
         "unsubscribe_owner": unsubscribe_token(user=alice, topic="announcements"),
     }
-    team_a_only, team_c_only = ("owner", "teammate", "organizer"), ("other_team", "organizer")
+    team_a_only, team_c_only = ("owner", "teammate", *HOSTS), ("other_team", *HOSTS)
     secrets = [_secret(f"ground truth mask {rle!r}", rle) for rle in sorted(_gt_rles(synthetic["gt_dir"]))]
     secrets += [
         _secret("the ground truth's file in storage", bundle.file.name, admin=True),
@@ -167,12 +178,12 @@ def world(challenge, phase, alice, bob, carol, eve, organizer, submit, score, pr
         # from organizers too.
         _secret("Team A's invite code", team_a.invite_code, "owner", "teammate", admin=True),
         _secret("Team C's invite code", team_c.invite_code, "other_team", admin=True),
-        _secret("alice's upload", str(upload.pk), "owner", "organizer"),
+        _secret("alice's upload", str(upload.pk), "owner", *MODERATORS),
         *(_secret(f"a Team A member's {what}", text, *team_a_only, word=True)
           for what, text in (("name", "alice"), ("name", "bob"), ("email", alice.email), ("email", bob.email))),
         *(_secret(f"a Team C member's {what}", text, *team_c_only, word=True)
           for what, text in (("name", "carol"), ("email", carol.email))),
-        _secret("eve's name", "eve", "outsider", "organizer", word=True),
+        _secret("eve's name", "eve", "outsider", "organizer", word=True),  # staff: the users' admin
         *(_secret(f"Team A's {s.method_name!r}", s.method_name, *team_a_only) for s in (private, hidden, queued)),
         _secret("Team C's private method", other_private.method_name, *team_c_only),
         *(_secret(f"{persona}'s API token", token.key, persona, "organizer") for persona, token in tokens.items()),
@@ -259,7 +270,7 @@ def leaks(world: World, persona: str, path: str, body: str) -> list[str]:
     """What of the world's secrets this body shows to a persona who may not see it."""
     on_admin = path.startswith("/admin/")
     return [secret.label for secret in world.secrets
-            if persona not in secret.allowed and not (secret.admin and on_admin and persona == "organizer")
+            if persona not in secret.allowed and not (secret.admin and on_admin and persona in HOSTS)
             and not secret.pattern.search(path)  # an answer may repeat what its request said (an invite link)
             and secret.pattern.search(body)]
 

@@ -127,7 +127,8 @@ def test_it_creates_the_boards_of_a_phase_added_inline(staff_client, challenge):
     prefix = "phases"
     response = staff_client.post(f"/admin/challenges/challenge/{challenge.pk}/change/", {
         "slug": challenge.slug, "title": challenge.title, "description": "", "is_published": "on",
-        "created_at_0": "2026-01-01", "created_at_1": "00:00:00",
+        "time_zone": "UTC", "created_at_0": "2026-01-01", "created_at_1": "00:00:00",
+        "hosts-TOTAL_FORMS": 0, "hosts-INITIAL_FORMS": 0,
         f"{prefix}-TOTAL_FORMS": 1, f"{prefix}-INITIAL_FORMS": 0,
         f"{prefix}-0-slug": "dev", f"{prefix}-0-name": "Dev", f"{prefix}-0-order": 0,
         f"{prefix}-0-accepts_submissions": "on", f"{prefix}-0-visibility": "public",

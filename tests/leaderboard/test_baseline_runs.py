@@ -180,7 +180,7 @@ def test_it_fingerprints_the_weights_by_their_config_files(tmp_path):
 
 
 def test_it_lets_only_organizers_queue_a_baseline(framed_phase, alice):
-    with pytest.raises(NotAllowed, match="Only organizers"):
+    with pytest.raises(NotAllowed, match="Only the challenge's organizers"):
         baseline_run_queue(phase=framed_phase, user=alice, runner="empty")
     assert not BaselineRun.objects.exists()
 

@@ -159,7 +159,8 @@ def test_it_routes_and_sends_only_tasks_that_exist():
 
     registered = set(celery_app.tasks)
     assert set(CELERY_TASK_ROUTES) <= registered, set(CELERY_TASK_ROUTES) - registered
-    assert set(TASK_NAMES) | set(BASELINE_TASK_NAMES) | set(MAIL_TASK_NAMES) <= registered  # sent by name: a typo would never run
+    # Sent by name: a typo would never run.
+    assert set(TASK_NAMES) | set(BASELINE_TASK_NAMES) | set(MAIL_TASK_NAMES) <= registered
     assert {entry["task"] for entry in CELERY_BEAT_SCHEDULE.values()} <= registered
     # Only the GPU runners' shards go to the gpu queue; the reconciler and the clean-up have a queue of their
     # own (a busy scoring queue must not delay a recovery), shared with the mails; everything else is CPU work.

@@ -79,7 +79,7 @@ def test_it_does_not_let_outsiders_cancel(client, alice, eve, submit, finished):
     client.force_login(eve)
     assert client.post(f"/submissions/{submission.pk}/cancel/").status_code == 404
     r = client.post(f"/submissions/{finished.pk}/cancel/", follow=True)  # visible, but not theirs
-    assert b"Only the submitting team can cancel this submission." in r.content
+    assert b"Only the submitting team or the challenge&#x27;s organizers can cancel this submission." in r.content
     submission.refresh_from_db()
     assert submission.status == Submission.Status.SUBMITTED
     assert client.get(f"/submissions/{submission.pk}/cancel/").status_code == 405
