@@ -29,6 +29,7 @@ from rest_framework.authtoken.models import Token
 from allauth.account.models import EmailAddress
 
 from leaderboard.accounts.models import Membership, Team
+from leaderboard.challenges.models import TermsAcceptance
 from leaderboard.notifications.models import Preferences
 from leaderboard.submissions.models import Submission, Upload
 
@@ -82,6 +83,10 @@ def own_token(world: World, user: Any) -> str | None:
 
 def team_a_members(world: World, user: Any) -> int:
     return Membership.objects.filter(team_id=world.ids["team_a"]).count()
+
+
+def own_acceptances(world: World, user: Any) -> int:
+    return TermsAcceptance.objects.filter(user=user).count() if user else 0
 
 
 def own_addresses(world: World, user: Any) -> int:
@@ -184,6 +189,12 @@ SITE: dict[str, list[Probe]] = {
     "challenge_list": [get("/challenges/", every(200))],
     "challenge": [get("/challenges/egomask/", every(200)),
                   get("/challenges/draft/", DRAFT_ORGANIZERS, twin="/challenges/nope/")],
+    # The terms: anyone reads them (as the challenge page); whoever is signed in may accept them (for themselves).
+    "challenge_terms": [get("/challenges/egomask/terms/", every(200)),
+                        get("/challenges/draft/terms/", DRAFT_ORGANIZERS, twin="/challenges/nope/terms/"),
+                        post("/challenges/egomask/terms/", "302 302+ 302+ 302+ 302+ 302+ 302+ 302+ 302+",
+                             data=lambda w, p: {"accept": "yes", "terms_sha256": w.ids["terms_sha256"]},
+                             state=own_acceptances)],
     "challenge_format": [get("/challenges/egomask/format/", every(200)),
                          get("/challenges/draft/format/", DRAFT_ORGANIZERS, twin="/challenges/nope/format/")],
     # Downloads: the example zip is made from public inputs only (the leak check reads its entries).
