@@ -8,12 +8,14 @@ import pytest
 from django.core import mail
 from django.core.management import CommandError, call_command
 
-from leaderboard.errors import Conflict, NotAllowed
+from leaderboard.challenges.models import Challenge, Host
+from leaderboard.errors import ApplicationError, Conflict, NotAllowed
 from leaderboard.notifications import services
 from leaderboard.notifications.models import Announcement, Delivery, Preferences
 from leaderboard.notifications.services import SEND_ANNOUNCEMENT
 from leaderboard.notifications.tasks import send_announcement
 
+from .conftest import make_user
 from .mailkit import FLAKY, FlakySMTPBackend, mail_tasks_run
 
 BODY = "The **test phase** closes on Friday.\n\n<script>alert(1)</script>[more](javascript:alert(2))"
@@ -87,7 +89,7 @@ def test_it_refuses_to_send_one_twice(challenge, organizer, members, django_capt
 @pytest.mark.parametrize(("subject", "body", "field"), [("", "B", "subject"), ("Two\nlines", "B", "subject"),
                                                         ("S" * 201, "B", "subject"), ("S", "  ", "body")])
 def test_it_names_the_field_that_is_wrong(challenge, organizer, subject, body, field):
-    with pytest.raises(Exception) as refused:
+    with pytest.raises(ApplicationError) as refused:
         services.announcement_create(challenge=challenge, user=organizer, subject=subject, body=body)
     assert refused.value.detail == {"field": field}
 
@@ -150,3 +152,24 @@ def test_the_admin_writes_one_and_its_action_sends_it(client, challenge, organiz
     assert len(mail.outbox) == 3
     announcement.refresh_from_db()
     assert announcement.sent_count == 3
+
+
+@pytest.mark.parametrize(("role", "allowed"), [(Host.Role.OWNER, True), (Host.Role.ORGANIZER, True),
+                                               (Host.Role.VIEWER, False)])
+def test_a_host_announces_as_their_role_allows(challenge, members, role, allowed):
+    host = make_user(f"host-{role}")
+    Host.objects.create(challenge=challenge, user=host, role=role)
+    if allowed:
+        assert services.announcement_create(challenge=challenge, user=host, subject="S", body="B").pk
+    else:
+        with pytest.raises(NotAllowed):
+            services.announcement_create(challenge=challenge, user=host, subject="S", body="B")
+
+
+def test_a_host_of_another_challenge_is_refused(challenge, members):
+    other = Challenge.objects.create(slug="other", title="Other")
+    host = make_user("other-host")
+    Host.objects.create(challenge=other, user=host, role=Host.Role.OWNER)
+    with pytest.raises(NotAllowed):
+        services.announcement_create(challenge=challenge, user=host, subject="S", body="B")
+    assert services.announcement_create(challenge=other, user=host, subject="S", body="B").pk
