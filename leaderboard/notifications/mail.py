@@ -17,6 +17,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
+from django.urls import reverse
 
 from .models import Delivery
 from .selectors import Topic, site_url, unsubscribe_url
@@ -30,7 +31,7 @@ def compose(*, user: AbstractBaseUser, topic: Topic, subject: str, template: str
     """The mail `template` (.txt and .html under templates/notifications/) to the user's address."""
     unsubscribe = unsubscribe_url(user=user, topic=topic)
     context = {**context, "user": user, "unsubscribe_url": unsubscribe,
-               "settings_url": site_url("/account/notifications/"), "site_url": settings.SITE_URL}
+               "settings_url": site_url(reverse("notification_settings")), "site_url": settings.SITE_URL}
     message = EmailMultiAlternatives(
         subject=f"{settings.ACCOUNT_EMAIL_SUBJECT_PREFIX}{subject}",
         body=render_to_string(f"notifications/{template}.txt", context),
