@@ -13,7 +13,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from .env import ImproperlyConfiguredEnv, env_bool, env_float, env_int, env_list, env_str
+from .env import ImproperlyConfiguredEnv, email_settings, env_bool, env_float, env_int, env_list, env_str
 from .ops.sentry import sentry_init
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -50,6 +50,8 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files, served from here: the docs page needs no CDN
+    "allauth",
+    "allauth.account",
     "leaderboard.accounts",
     "leaderboard.challenges",
     "leaderboard.submissions",
@@ -57,6 +59,7 @@ INSTALLED_APPS = [
     "leaderboard.ops",
     "health_check",  # its check classes and templates (leaderboard/ops/health.py)
     "django_prometheus",
+    "leaderboard.notifications",
 ]
 
 MIDDLEWARE = [
@@ -68,6 +71,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "leaderboard.outages.OutageMiddleware",
@@ -104,9 +108,37 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
-LOGIN_URL = "login"
+LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
+
+# Accounts: django-allauth (docs/server.md, "Accounts"). Log in with the user name or the e-mail address;
+# signing up sends a verification mail, and a participant's address must be verified before their first
+# submission (admission.py): signing in does not wait for it, so a slow mail never locks anyone out.
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",  # the admin and the API's token endpoint (username)
+    "allauth.account.auth_backends.AuthenticationBackend",  # username or e-mail, allauth's rate limits
+]
+ACCOUNT_LOGIN_METHODS = {"username", "email"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "email*", "password1*", "password2*"]
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_FORMS = {"login": "leaderboard.accounts.forms.LoginForm"}
+ACCOUNT_EMAIL_VERIFICATION = "optional"
+ACCOUNT_EMAIL_NOTIFICATIONS = True  # "your password was changed", "an address was added"
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[EgoMask] "
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+ACCOUNT_LOGOUT_REDIRECT_URL = "home"
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if PRODUCTION and env_bool("SECURE_COOKIES", True) else "http"
+SUBMIT_REQUIRES_VERIFIED_EMAIL = env_bool("SUBMIT_REQUIRES_VERIFIED_EMAIL", True)
+# allauth's limits (rate/period/per ip|user|key, comma-separated) against guessing passwords, invite codes
+# and flooding sign-ups or reset mails. `team_join` is ours (accounts/views.py), kept here with the rest.
+ACCOUNT_RATE_LIMITS = {
+    "login": env_str("RATE_LIMIT_LOGIN", "30/m/ip"),
+    "login_failed": env_str("RATE_LIMIT_LOGIN_FAILED", "10/m/ip,5/5m/key"),
+    "signup": env_str("RATE_LIMIT_SIGNUP", "20/m/ip"),
+    "reset_password": env_str("RATE_LIMIT_RESET_PASSWORD", "20/m/ip,5/m/key"),
+    "team_join": env_str("RATE_LIMIT_TEAM_JOIN", "20/h/user,60/h/ip"),
+}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -177,6 +209,8 @@ CELERY_TASK_ROUTES = {
     "leaderboard.baselines.tasks.run_gpu_shard": {"queue": "gpu"},
     "leaderboard.baselines.tasks.run_cpu_shard": {"queue": "scoring"},
     "leaderboard.baselines.tasks.assemble_run": {"queue": "scoring"},
+    "leaderboard.notifications.tasks.send_submission_mail": {"queue": "maintenance"},
+    "leaderboard.notifications.tasks.send_announcement": {"queue": "maintenance"},
     "celery.chord_unlock": {"queue": "scoring"},  # polls a run's shards where the backend cannot count them
 }
 # A baseline run's shards form a chord, which needs a result backend; nothing else stores results
@@ -237,6 +271,28 @@ SENTRY_ENVIRONMENT = env_str("SENTRY_ENVIRONMENT", "production" if PRODUCTION el
 SENTRY_TRACES_SAMPLE_RATE = env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0)
 SENTRY_ENABLED = sentry_init(dsn=SENTRY_DSN, environment=SENTRY_ENVIRONMENT,
                              traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE, release=env_str("SENTRY_RELEASE"))
+# E-mail: SMTP in production (EMAIL_HOST...), Django's file backend in the embedded demo, so that the
+# verification and password-reset mails can be read in var/demo/mail. EMAIL_URL sets it all in one
+# (smtp://user:password@host:587?tls=1, file:///path, console://); EMAIL_BACKEND names a backend outright.
+EMAIL_FILE_PATH = str(VAR_DIR / "demo" / "mail")
+_email = email_settings(default_backend="django.core.mail.backends.smtp.EmailBackend" if PRODUCTION
+                        else "django.core.mail.backends.filebased.EmailBackend", file_path=EMAIL_FILE_PATH)
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST = _email["EMAIL_HOST"]
+EMAIL_PORT = _email["EMAIL_PORT"]
+EMAIL_HOST_USER = _email["EMAIL_HOST_USER"]
+EMAIL_HOST_PASSWORD = _email["EMAIL_HOST_PASSWORD"]
+EMAIL_USE_TLS = _email["EMAIL_USE_TLS"]
+EMAIL_USE_SSL = _email["EMAIL_USE_SSL"]
+EMAIL_FILE_PATH = _email["EMAIL_FILE_PATH"]
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "EgoMask leaderboard <noreply@localhost>")
+SERVER_EMAIL = env_str("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
+# The site's address for links in mails sent by workers (no request to build them from).
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# A mail that the server could not send is tried again this many times, waiting 2**n * this long.
+MAIL_MAX_RETRIES = env_int("MAIL_MAX_RETRIES", 5)
+MAIL_RETRY_SECONDS = env_int("MAIL_RETRY_SECONDS", 30)
 
 SUBMISSION_MAX_BYTES = env_int("SUBMISSION_MAX_BYTES", 2 * 1024**3)
 # The same file from the same team to the same phase within this long is a retried upload (a lost answer),

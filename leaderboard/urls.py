@@ -10,6 +10,7 @@ urlpatterns = [
     path("api/", include("leaderboard.evalai.urls")),
     path("", include("leaderboard.ops.urls")),
     path("", include("leaderboard.accounts.urls")),
+    path("", include("leaderboard.notifications.urls")),
     path("", include("leaderboard.challenges.urls")),
     path("", include("leaderboard.submissions.urls")),
     path("", include("leaderboard.baselines.urls")),

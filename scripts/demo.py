@@ -85,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
 
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leaderboard.settings")
+    # Links in the mails the worker sends (no request to take the address from) point at this server.
+    os.environ.setdefault("SITE_URL", f"http://{args.host}:{args.port}")
     import django
 
     django.setup()
@@ -119,6 +121,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"broker: {settings.CELERY_BROKER_URL.split('@')[-1]}", flush=True)
             for username, password in DEMO_LOGINS:
                 print(f"username: {username}  password: {password}", flush=True)
+            if settings.EMAIL_BACKEND.endswith("filebased.EmailBackend"):
+                print(f"mail (sign-up verification, password reset, notifications): one file per message in "
+                      f"{settings.EMAIL_FILE_PATH}/", flush=True)
             print("Ctrl-C stops the web server and the worker.\n", flush=True)
         time.sleep(0.2)
     if signals:

@@ -68,3 +68,10 @@ def team_by_invite_code(*, invite_code: str) -> Team | None:
 def token_get(*, user: AbstractBaseUser) -> Token | None:
     """The user's API token, if one was made."""
     return Token.objects.filter(user=user).first()
+
+
+def email_verified(*, user: AbstractBaseUser | AnonymousUser) -> bool:
+    """Whether the user has confirmed an e-mail address (allauth's EmailAddress, verified)."""
+    from allauth.account.models import EmailAddress
+
+    return user.is_authenticated and EmailAddress.objects.filter(user=user, verified=True).exists()

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import authenticate, get_user_model, password_validation
+from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from rest_framework.authtoken.models import Token
 
@@ -12,33 +11,6 @@ from leaderboard.challenges.models import Challenge
 from leaderboard.errors import ApplicationError, Conflict, NotAllowed, NotFound
 
 from .models import Membership, Team, new_invite_code
-
-
-def user_signup(*, username: str, email: str, password: str) -> AbstractBaseUser:
-    User = get_user_model()
-    username = username.strip()
-    if not username:
-        raise ApplicationError("Choose a user name.")
-    user = User(username=username, email=email.strip())
-    try:
-        User._meta.get_field("username").run_validators(username)
-    except ValidationError as exc:
-        raise ApplicationError(" ".join(exc.messages), detail={"username": exc.messages}) from None
-    if len(username) > User._meta.get_field("username").max_length:
-        raise ApplicationError("The user name is too long.")
-    if User.objects.filter(username__iexact=username).exists():
-        raise Conflict(f"The user name {username!r} is taken; choose another.")
-    try:
-        password_validation.validate_password(password, user)
-    except ValidationError as exc:
-        raise ApplicationError(" ".join(exc.messages), detail={"password": exc.messages}) from None
-    user.set_password(password)
-    try:
-        with transaction.atomic():
-            user.save()
-    except IntegrityError:  # someone took the name between the check and the save
-        raise Conflict(f"The user name {username!r} is taken; choose another.") from None
-    return user
 
 
 def team_create(*, challenge: Challenge, user: AbstractBaseUser, name: str) -> Team:

@@ -1,12 +1,18 @@
-from django.contrib.auth import views as auth_views
-from django.urls import path
+from allauth.account import urls as allauth_urls
+from allauth.account import views as allauth_views
+from django.urls import include, path
 
 from . import views
 
+# allauth's pages live under /account/, except the three everyone types or bookmarks, which keep the
+# addresses they had before allauth (/login/, /signup/, /logout/; the tests and the docs use them).
+_AT_THE_TOP = {"account_login", "account_signup", "account_logout"}
+
 urlpatterns = [
-    path("signup/", views.signup, name="signup"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("signup/", views.signup_view, name="account_signup"),
+    path("login/", views.login_view, name="account_login"),
+    path("logout/", allauth_views.logout, name="account_logout"),
+    path("account/", include([p for p in allauth_urls.urlpatterns if p.name not in _AT_THE_TOP])),
     path("account/api-token/", views.api_token, name="api_token"),
     path("account/api-token/create/", views.api_token_create, name="api_token_create"),
     path("account/api-token/rotate/", views.api_token_rotate, name="api_token_rotate"),

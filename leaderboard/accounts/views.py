@@ -1,10 +1,14 @@
-"""Sign-up and team pages. Login and logout are django.contrib.auth's own views (see urls.py)."""
+"""Team and API-token pages, and the two allauth views we adjust (login, sign-up); the rest of the account
+pages (logout, e-mail addresses, password change and reset) are allauth's own (see urls.py)."""
 
 from __future__ import annotations
 
+from allauth.account import views as allauth_views
+from allauth.core import ratelimit
+from django import forms
 from django.contrib import messages
-from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -15,31 +19,39 @@ from leaderboard.errors import ApplicationError
 from leaderboard.webkit import challenge_or_404, render_error, safe_next
 
 from . import selectors, services
-from .forms import SignupForm, TeamCreateForm, TeamJoinForm
+from .forms import TeamCreateForm, TeamJoinForm
 from .models import Team
 
 
-def signup(request: HttpRequest) -> HttpResponse:
-    if request.user.is_authenticated:
-        return redirect(safe_next(request, reverse("home")))
-    form = SignupForm(request.POST or None)
-    status = 200
-    if request.method == "POST":
-        status = 400
-        if form.is_valid():
-            data = form.cleaned_data
-            try:
-                user = services.user_signup(username=data["username"], email=data["email"],
-                                            password=data["password1"])
-            except ApplicationError as exc:
-                form.add_error("password1" if "password" in exc.detail else None, exc.message)
-                status = exc.status
-            else:
-                login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-                messages.success(request, f"Welcome, {user.get_username()}. Create or join a team on a challenge page.")
-                return redirect(safe_next(request, reverse("home")))
-    return render(request, "registration/signup.html", {"form": form, "next": safe_next(request, "")},
-                  status=status)
+class LoginView(allauth_views.LoginView):
+    """allauth's login (user name or e-mail address), answering 429 once the failed-login limit is reached,
+    so that a client (or a guessing script) is told plainly that it must wait."""
+
+    def form_invalid(self, form: forms.Form) -> HttpResponse:
+        response = super().form_invalid(form)
+        codes = {error.code for error in form.errors.as_data().get(NON_FIELD_ERRORS, [])}
+        if "too_many_login_attempts" in codes:
+            response.status_code = 429
+        return response
+
+
+class SignupView(allauth_views.SignupView):
+    """allauth's sign-up; a refused form answers 400, so that scripts and tests can tell it from a page view."""
+
+    def form_invalid(self, form: forms.Form) -> HttpResponse:
+        response = super().form_invalid(form)
+        response.status_code = 400
+        return response
+
+
+login_view = LoginView.as_view()
+signup_view = SignupView.as_view()
+
+
+def _join_rate_limited(request: HttpRequest) -> HttpResponse | None:
+    """429 (templates/429.html) once this user or this address tried too many invite codes
+    (ACCOUNT_RATE_LIMITS["team_join"]): GETs count too, since a code's page says whether it exists."""
+    return ratelimit.consume_or_429(request, action="team_join", limit_get=True)
 
 
 @login_required
@@ -86,6 +98,8 @@ def team_create(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 def team_join(request: HttpRequest, code: str) -> HttpResponse:
     """GET: confirm which team the link joins. POST: join it."""
+    if limited := _join_rate_limited(request):
+        return limited
     team = selectors.team_by_invite_code(invite_code=code)
     if team is None:
         return render_error(request, "This invite link is not valid (it may have been replaced); "
@@ -108,6 +122,8 @@ def team_join(request: HttpRequest, code: str) -> HttpResponse:
 @require_POST
 def team_join_code(request: HttpRequest) -> HttpResponse:
     """Join with a code typed into a challenge page's team box."""
+    if limited := _join_rate_limited(request):
+        return limited
     form = TeamJoinForm(request.POST)
     back = safe_next(request, reverse("my_teams"))
     if not form.is_valid():

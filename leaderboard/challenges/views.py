@@ -1,4 +1,5 @@
-"""The home page, the challenge list, and what to submit (the format page and each phase's example zip).
+"""The home page, the challenge list, what to submit (the format page and each phase's example zip), and
+a challenge's terms.
 The challenge page (a phase with the viewer's team and quota) is served by the submissions app, which
 knows the quotas."""
 
@@ -9,16 +10,20 @@ import re
 from pathlib import Path
 
 from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
+from leaderboard.errors import ApplicationError
 from leaderboard.lib.markup import render_markdown
-from leaderboard.webkit import challenge_or_404, phase_or_404
+from leaderboard.webkit import challenge_or_404, phase_or_404, safe_next
 from scoring.example import example_submission
 
-from . import selectors
+from . import selectors, terms
 
 
 def _listing(request: HttpRequest, template: str) -> HttpResponse:
@@ -80,3 +85,29 @@ def phase_example(request: HttpRequest, slug: str, phase_slug: str) -> HttpRespo
     response = HttpResponse(example_submission(inputs, splits), content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="{challenge.slug}-{phase.slug}-example.zip"'
     return response
+
+
+def challenge_terms(request: HttpRequest, slug: str) -> HttpResponse:
+    """The challenge's terms, and for a signed-in user the "I accept" form or the date they accepted."""
+    challenge = challenge_or_404(request, slug)
+    status, error = 200, ""
+    if request.method == "POST":
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if request.POST.get("accept") != "yes":
+            status, error = 400, "Tick “I accept the terms” to accept them."
+        else:
+            try:
+                terms.terms_accept(user=request.user, challenge=challenge,
+                                   terms_sha256_seen=request.POST.get("terms_sha256", ""))
+            except ApplicationError as exc:
+                status, error = exc.status, exc.message
+            else:
+                messages.success(request, f"You accepted the terms of {challenge.title}.")
+                return redirect(safe_next(request, reverse("challenge_terms", args=[challenge.slug])))
+    return render(request, "challenges/terms.html", {
+        "challenge": challenge, "terms_html": render_markdown(challenge.terms),
+        "terms_sha256": terms.terms_sha256(challenge=challenge),
+        "acceptance": terms.terms_acceptance(user=request.user, challenge=challenge),
+        "error": error, "next": safe_next(request, ""),
+    }, status=status)

@@ -22,12 +22,14 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from leaderboard.accounts.models import Team
-from leaderboard.accounts.selectors import team_for
-from leaderboard.challenges.models import Phase
+from leaderboard.accounts.selectors import email_verified, team_for
+from leaderboard.challenges.models import Phase, TermsAcceptance
 from leaderboard.challenges.permissions import Can, organizer_can
+from leaderboard.challenges.terms import terms_accepted
 from leaderboard.errors import ApplicationError, Conflict, NotAllowed, QuotaExceeded, TooLarge
 
 from . import queue
@@ -77,7 +79,30 @@ def submission_admit(*, phase: Phase, user: AbstractBaseUser, is_baseline: bool 
     now = now or timezone.now()
     if not phase.is_open(now):
         raise NotAllowed(closed_reason(phase=phase, now=now))
+    refusal = participant_refusal(phase=phase, user=user)
+    if refusal is not None:
+        raise refusal
     return team
+
+
+def participant_refusal(*, phase: Phase, user: AbstractBaseUser) -> NotAllowed | None:
+    """What the submitter (not the team) must do first, as the error to raise, or None: verify an e-mail
+    address before their first submission (SUBMIT_REQUIRES_VERIFIED_EMAIL), accept the challenge's current
+    terms where the phase requires them. Its detail has the URL to go to (verify_url, terms_url)."""
+    if (settings.SUBMIT_REQUIRES_VERIFIED_EMAIL and not email_verified(user=user)
+            # Accounts from before verification existed keep submitting: the rule is for a first submission.
+            and not Submission.objects.filter(user=user, is_baseline=False).exists()):
+        url = settings.SITE_URL + reverse("account_email")
+        return NotAllowed(f"Verify your e-mail address before your first submission: open the link we mailed you, "
+                          f"or send a new one from {url}", detail={"verify_url": url})
+    if not terms_accepted(user=user, phase=phase):
+        url = settings.SITE_URL + reverse("challenge_terms", args=[phase.challenge.slug])
+        again = " again: they changed since you accepted them" if TermsAcceptance.objects.filter(
+            user=user, challenge=phase.challenge).exists() else ""
+        return NotAllowed(f"The phase {phase.name!r} takes submissions only from participants who accepted the "
+                          f"terms of {phase.challenge.title}. Read and accept them{again} at {url}",
+                          detail={"terms_url": url})
+    return None
 
 
 def closed_reason(*, phase: Phase, now: dt.datetime) -> str:
@@ -104,13 +129,16 @@ def quota_refusal(*, phase: Phase, team: Team | None, now: dt.datetime) -> Quota
     )
 
 
-def why_not_now(*, phase: Phase, team: Team | None, now: dt.datetime) -> str:
+def why_not_now(*, phase: Phase, team: Team | None, now: dt.datetime, user: AbstractBaseUser | None = None) -> str:
     """Why this team (None: the user has none) cannot submit to the phase now, in the words submitting would
     answer, or "" when it can: for pages that disable the form and say why."""
     if team is None:
         return NO_TEAM
     if not phase.is_open(now):
         return closed_reason(phase=phase, now=now)
+    participant = participant_refusal(phase=phase, user=user) if user is not None else None
+    if participant is not None:
+        return participant.message
     refusal = quota_refusal(phase=phase, team=team, now=now)
     return refusal.message if refusal else ""
 

@@ -138,9 +138,12 @@ def submit(request: HttpRequest, slug: str, phase_slug: str) -> HttpResponse:
             return JsonResponse({"error": error, "fields": form.errors.get_json_data()}, status=status)
     team = team_for(user=request.user, challenge=challenge)
     now = timezone.now()
-    blocked = admission.why_not_now(phase=phase, team=team, now=now)
+    blocked = admission.why_not_now(phase=phase, team=team, now=now, user=request.user)
+    participant = admission.participant_refusal(phase=phase, user=request.user) if blocked and team else None
     return render(request, "submissions/submit.html", {
         "challenge": challenge, "phase": phase, "form": form, "team": team,
+        # where to go to lift what the submitter must do first (verify an address, accept the terms)
+        "blocked_links": participant.detail if participant is not None and participant.message == blocked else {},
         "blocked": blocked, "error": "" if error == blocked else error,  # one sentence, not the same one twice
         "quota": selectors.quota_for(phase=phase, team_id=team.pk, now=now) if team else None,
         "max_bytes": settings.SUBMISSION_MAX_BYTES,

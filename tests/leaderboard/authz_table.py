@@ -26,7 +26,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.authtoken.models import Token
 
+from allauth.account.models import EmailAddress
+
 from leaderboard.accounts.models import Membership, Team
+from leaderboard.challenges.models import TermsAcceptance
+from leaderboard.notifications.models import Preferences
 from leaderboard.submissions.models import Submission, Upload
 
 from .authz_world import PERSONAS, World, file_sha
@@ -81,6 +85,23 @@ def team_a_members(world: World, user: Any) -> int:
     return Membership.objects.filter(team_id=world.ids["team_a"]).count()
 
 
+def own_acceptances(world: World, user: Any) -> int:
+    return TermsAcceptance.objects.filter(user=user).count() if user else 0
+
+
+def own_addresses(world: World, user: Any) -> int:
+    return EmailAddress.objects.filter(user=user).count() if user else 0
+
+
+def own_preferences(world: World, user: Any) -> tuple[bool, bool] | None:
+    return Preferences.objects.filter(user=user).values_list("submission_mails", "announcement_mails").first()
+
+
+def owner_preferences(world: World, user: Any) -> tuple[bool, bool] | None:
+    return Preferences.objects.filter(user_id=world.ids["owner_pk"]).values_list(
+        "submission_mails", "announcement_mails").first()
+
+
 def drop_own_token(world: World, user: Any) -> None:
     Token.objects.filter(user=user).delete()
 
@@ -116,7 +137,11 @@ def own_credentials(world: World, persona: str) -> dict[str, str]:
 
 def login_credentials(world: World, persona: str) -> dict[str, str]:
     user = world.user(persona) or world.user("outsider")  # anonymous logs in as eve
-    return {"username": user.get_username(), "password": PASSWORD}
+    return {"login": user.get_username(), "password": PASSWORD}
+
+
+def new_address(world: World, persona: str) -> dict[str, str]:
+    return {"action_add": "", "email": f"second-{persona}@example.org"}
 
 
 def upload_completion(world: World, persona: str) -> dict[str, str]:
@@ -171,6 +196,12 @@ SITE: dict[str, list[Probe]] = {
                      twin="/challenges/nope/organize/"),
                  get("/challenges/draft/organize/", "302 404 404 404 404 200 404 404 200",
                      twin="/challenges/nope/organize/")],
+    # The terms: anyone reads them (as the challenge page); whoever is signed in may accept them (for themselves).
+    "challenge_terms": [get("/challenges/egomask/terms/", every(200)),
+                        get("/challenges/draft/terms/", DRAFT_ORGANIZERS, twin="/challenges/nope/terms/"),
+                        post("/challenges/egomask/terms/", "302 302+ 302+ 302+ 302+ 302+ 302+ 302+ 302+",
+                             data=lambda w, p: {"accept": "yes", "terms_sha256": w.ids["terms_sha256"]},
+                             state=own_acceptances)],
     "challenge_format": [get("/challenges/egomask/format/", every(200)),
                          get("/challenges/draft/format/", DRAFT_ORGANIZERS, twin="/challenges/nope/format/")],
     # Downloads: the example zip is made from public inputs only (the leak check reads its entries).
@@ -213,11 +244,34 @@ SITE: dict[str, list[Probe]] = {
         post(SUB % "private" + "public/", "302 404 302+ 302+ 404 404 302 302 302", data={"is_public": "1"},
              state=field(Submission, "private", "is_public"), twin=SUB % "missing" + "public/")],
     # --- accounts -----------------------------------------------------------------------------------------
-    "signup": [get("/signup/", "200 302 302 302 302 302 302 302 302"),
-               post("/signup/", "302+ 302 302 302 302 302 302 302 302", data=SIGNUP, state=users)],
-    "login": [get("/login/",
-                  "200 302 302 302 302 302 302 302 302"), post("/login/", every(302), data=login_credentials)],
-    "logout": [get("/logout/", every(405)), post("/logout/", every(302))],
+    "account_signup": [get("/signup/", "200 302 302 302 302 302 302 302 302"),
+                       post("/signup/", "302+ 302 302 302 302 302 302 302 302", data=SIGNUP, state=users)],
+    "account_login": [get("/login/", "200 302 302 302 302 302 302 302 302"),
+                      post("/login/", every(302), data=login_credentials)],
+    "account_logout": [get("/logout/", "302 200 200 200 200 200 200 200 200"), post("/logout/", every(302))],
+    # allauth's pages (under /account/): one's own account only, so every signed-in persona alike.
+    "account_inactive": [get("/account/inactive/", every(200))],
+    "account_reauthenticate": [get("/account/reauthenticate/", "302 200 200 200 200 200 200 200 200")],
+    "account_email": [get("/account/email/", "302 200 200 200 200 200 200 200 200"),
+                      post("/account/email/", "302 302+ 302+ 302+ 302+ 302+ 302+ 302+ 302+", data=new_address,
+                           state=own_addresses)],
+    "account_email_verification_sent": [get("/account/confirm-email/", every(200))],
+    "account_confirm_email": [get("/account/confirm-email/not-a-key/", every(200))],  # "expired or invalid"
+    "account_change_password": [get("/account/password/change/", "302 200 200 200 200 200 200 200 200")],
+    "account_set_password": [get("/account/password/set/", every(302))],  # they have a password: change it
+    "account_confirm_login_code": [get("/account/login/code/confirm/", every(302))],  # no code asked for
+    "account_reset_password": [get("/account/password/reset/", every(200)),
+                               post("/account/password/reset/", every(302), data={"email": "alice@example.org"})],
+    "account_reset_password_done": [get("/account/password/reset/done/", every(200))],
+    "account_reset_password_from_key": [get("/account/password/reset/key/1-not-a-key/", every(200))],  # "no longer"
+    "account_reset_password_from_key_done": [get("/account/password/reset/key/done/", every(200))],
+    # --- notifications: one's own choices; the unsubscribe link is signed (the token is the credential) ----------
+    "notification_settings": [get("/account/notifications/", "302 200 200 200 200 200 200 200 200"),
+                              post("/account/notifications/", "302 302+ 302+ 302+ 302+ 302+ 302+ 302+ 302+",
+                                   data={"submission_mails": "on"}, state=own_preferences)],
+    "notification_unsubscribe": [get("/unsubscribe/{unsubscribe_owner}/", every(200)),
+                                 post("/unsubscribe/{unsubscribe_owner}/", every("200+"), state=owner_preferences),
+                                 post("/unsubscribe/forged/", every(404), state=owner_preferences)],
     "api_token": [get("/account/api-token/", "302 200 200 200 200 200 200 200 200")],
     "api_token_create": [post("/account/api-token/create/",
                               "302 302+ 302+ 302+ 302+ 302+ 302+ 302+ 302+", prepare=drop_own_token,
@@ -403,6 +457,9 @@ ADMIN_RULES = {
     "auth_user": AdminRule(add="403 403 403 200", delete=False, staff_only=True),
     "auth_group": AdminRule(add="403 403 403 200", delete=False, staff_only=True),
     "authtoken_tokenproxy": AdminRule(add="403 403 403 200", delete=False, staff_only=True),
+    "account_emailaddress": AdminRule(add="403 403 403 200", delete=False, staff_only=True),  # allauth's
+    # Announcing is moderation: the hosts who moderate write, send and (while unsent) delete them.
+    "notifications_announcement": SCOPED,
 }
 
 

@@ -36,6 +36,9 @@ from leaderboard.accounts.models import Team
 from leaderboard.baselines.models import BaselineRun, ReportedResult
 from leaderboard.challenges.models import Challenge, Host, PhaseSplit
 from leaderboard.challenges.services import phase_create
+from leaderboard.challenges.terms import terms_sha256
+from leaderboard.notifications.models import Announcement
+from leaderboard.notifications.selectors import unsubscribe_token
 from leaderboard.submissions.models import Submission, Upload
 from leaderboard.submissions.parts import part_signature
 from leaderboard.submissions.uploads import upload_receive_part, upload_start
@@ -134,6 +137,10 @@ def world(challenge, phase, alice, bob, carol, eve, organizer, submit, score, pr
     reported = ReportedResult.objects.create(phase=phase, method="Paper method", source_url="https://example.org/p",
                                              values={"overall": {"IoU_gold_pred": 12.5}})
     group = Group.objects.create(name="Reviewers")
+    Challenge.objects.filter(pk=challenge.pk).update(terms="Play **fair**.")
+    challenge.refresh_from_db()
+    announcement = Announcement.objects.create(challenge=challenge, subject="Welcome", body="Hello",
+                                               created_by=organizer)
 
     draft = Challenge.objects.create(slug="draft", title="Draft challenge", is_published=False)
     draft_phase = phase_create(challenge=draft, slug="dphase", name="Draft phase")
@@ -161,7 +168,10 @@ def world(challenge, phase, alice, bob, carol, eve, organizer, submit, score, pr
                   "accounts_team": team_a.pk, "challenges_challenge": challenge.pk,
                   "challenges_groundtruthbundle": bundle.pk, "submissions_submission": public.pk,
                   "challenges_phase": phase.pk, "baselines_baselinerun": run.pk,
-                  "baselines_reportedresult": reported.pk},
+                  "baselines_reportedresult": reported.pk, "account_emailaddress": alice.emailaddress_set.get().pk,
+                  "notifications_announcement": announcement.pk},
+        "unsubscribe_owner": unsubscribe_token(user=alice, topic="announcements"),
+        "terms_sha256": terms_sha256(challenge=challenge),
     }
     team_a_only, team_c_only = ("owner", "teammate", *HOSTS), ("other_team", *HOSTS)
     secrets = [_secret(f"ground truth mask {rle!r}", rle) for rle in sorted(_gt_rles(synthetic["gt_dir"]))]

@@ -19,6 +19,7 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
+from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
 from django.db import connections
 from playwright.sync_api import sync_playwright
@@ -84,9 +85,12 @@ def prediction_zip(synthetic):
     return make
 
 
-def make_user(username: str, **extra: object):
-    return get_user_model().objects.create_user(username=username, password=PASSWORD,
+def make_user(username: str, *, verified: bool = True, **extra: object):
+    """A user whose address is verified (as a participant's must be before a first submission) unless told."""
+    user = get_user_model().objects.create_user(username=username, password=PASSWORD,
                                                 email=f"{username}@example.org", **extra)
+    EmailAddress.objects.create(user=user, email=user.email, verified=verified, primary=True)
+    return user
 
 
 @contextlib.contextmanager
@@ -187,6 +191,15 @@ def _clean_gt_cache():
     services._load_cached.cache_clear()
     yield
     services._load_cached.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """allauth's rate limits (login, sign-up, reset, invite codes) count in the default cache, per process:
+    forget them, so that one test's logins do not use up another's."""
+    from django.core.cache import cache
+
+    cache.clear()
 
 
 # --- a real browser ---------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from django.core import mail
 from playwright.sync_api import expect
 
 from leaderboard.submissions.models import Submission
@@ -26,9 +27,14 @@ def test_it_signs_up_creates_a_team_uploads_and_sees_the_score(live_server, phas
         page.get_by_label("Username").fill("researcher")
         page.get_by_label("Email").fill("researcher@example.org")
         page.get_by_label(re.compile(r"^Password:?$")).fill("a-long-browser-password-7")
-        page.get_by_label("Password again").fill("a-long-browser-password-7")
+        page.get_by_label("Password (again)").fill("a-long-browser-password-7")
         page.get_by_role("button", name="Create account").click()
         expect(page.get_by_text("researcher").first).to_be_visible()
+        # A first submission needs a verified address: follow the link in the mail.
+        (welcome,) = mail.outbox
+        page.goto(re.search(r"http://\S+/account/confirm-email/\S+/", welcome.body).group(0))
+        page.get_by_role("button", name="Confirm").click()
+        expect(page.get_by_text("You have confirmed researcher@example.org").first).to_be_visible()
 
         page.goto(f"{live_server.url}/challenges/{phase.challenge.slug}/")
         page.get_by_label("Create a team").fill("Browser Team")

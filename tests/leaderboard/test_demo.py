@@ -67,6 +67,14 @@ def test_it_prints_the_logins_participant_first(seed):
     assert organizer_can(host, challenge, Can.CONFIGURE) and not organizer_can(host, challenge, Can.MANAGE_HOSTS)
 
 
+def test_its_people_have_verified_addresses_and_it_says_where_mail_goes(seed, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    output = seed()
+    assert f"is written to files in {settings.EMAIL_FILE_PATH}" in output
+    unverified = get_user_model().objects.exclude(emailaddress__verified=True)
+    assert list(unverified.values_list("username", flat=True)) == []  # a first submission needs one
+
+
 def test_it_seeds_once(seed):
     seed()
     before = counts()

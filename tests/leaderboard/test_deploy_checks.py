@@ -119,7 +119,7 @@ def test_it_sends_the_session_and_csrf_cookies_as_secure_only(client, production
     page = client.get("/login/", **https)
     assert page.cookies["csrftoken"]["secure"] is True
     token = page.cookies["csrftoken"].value
-    logged_in = client.post("/login/", {"username": "eve", "password": PASSWORD, "csrfmiddlewaretoken": token},
+    logged_in = client.post("/login/", {"login": "eve", "password": PASSWORD, "csrfmiddlewaretoken": token},
                             **https)
     assert logged_in.status_code == 302
     session = logged_in.cookies["sessionid"]

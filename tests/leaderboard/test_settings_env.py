@@ -4,6 +4,7 @@ from them. No database."""
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -19,7 +20,9 @@ ENV_NAMES = ("DATABASE_URL", "SECRET_KEY", "CACHE_URL", "S3_BUCKET", "S3_ENDPOIN
              "S3_SECRET_ACCESS_KEY", "S3_REGION", "S3_PREFIX", "S3_ADDRESSING_STYLE", "PRIVATE_STORAGE_DIR",
              "CELERY_BROKER_URL", "DEBUG", "SUBMISSION_MAX_BYTES", "SCORING_TIME_LIMIT", "SCORING_STUCK_AFTER",
              "GROUND_TRUTH_CACHE_DIR", "SECURE_COOKIES", "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS",
-             "SECURE_HSTS_INCLUDE_SUBDOMAINS", "SECURE_HSTS_PRELOAD", "BEHIND_PROXY")
+             "SECURE_HSTS_INCLUDE_SUBDOMAINS", "SECURE_HSTS_PRELOAD", "BEHIND_PROXY", "EMAIL_URL", "EMAIL_BACKEND",
+             "EMAIL_HOST", "EMAIL_PORT", "EMAIL_HOST_USER", "EMAIL_HOST_PASSWORD", "EMAIL_USE_TLS", "EMAIL_USE_SSL",
+             "EMAIL_FILE_PATH", "DEFAULT_FROM_EMAIL")
 
 
 @pytest.mark.parametrize("raw", ["1", "true", "TRUE", "Yes", "on", " on "])
@@ -144,21 +147,26 @@ def test_it_makes_no_secret_file_when_the_key_is_given(load_settings, tmp_path):
 def test_it_routes_and_sends_only_tasks_that_exist():
     import leaderboard.baselines.tasks
     import leaderboard.challenges.tasks
+    import leaderboard.notifications.tasks
     import leaderboard.submissions.tasks  # noqa: F401  (registers the tasks, as a worker's autodiscovery does)
     from leaderboard import celery_app
     from leaderboard.baselines.dispatch import RUN_GPU_SHARD
     from leaderboard.baselines.dispatch import TASK_NAMES as BASELINE_TASK_NAMES
+    from leaderboard.notifications.services import SEND_ANNOUNCEMENT, SEND_SUBMISSION_MAIL
+    from leaderboard.notifications.services import TASK_NAMES as MAIL_TASK_NAMES
     from leaderboard.settings import CELERY_BEAT_SCHEDULE, CELERY_TASK_ROUTES
     from leaderboard.submissions.queue import CLEAN_UP_UPLOADS, RECONCILE_SUBMISSIONS, TASK_NAMES
 
     registered = set(celery_app.tasks)
     assert set(CELERY_TASK_ROUTES) <= registered, set(CELERY_TASK_ROUTES) - registered
-    assert set(TASK_NAMES) | set(BASELINE_TASK_NAMES) <= registered  # sent by name: a typo would never run
+    # Sent by name: a typo would never run.
+    assert set(TASK_NAMES) | set(BASELINE_TASK_NAMES) | set(MAIL_TASK_NAMES) <= registered
     assert {entry["task"] for entry in CELERY_BEAT_SCHEDULE.values()} <= registered
     # Only the GPU runners' shards go to the gpu queue; the reconciler and the clean-up have a queue of their
-    # own (a busy scoring queue must not delay a recovery); everything else is CPU work.
+    # own (a busy scoring queue must not delay a recovery), shared with the mails; everything else is CPU work.
     queues = {name: route["queue"] for name, route in CELERY_TASK_ROUTES.items() if route["queue"] != "scoring"}
-    assert queues == {RUN_GPU_SHARD: "gpu", RECONCILE_SUBMISSIONS: "maintenance", CLEAN_UP_UPLOADS: "maintenance"}
+    assert queues == {RUN_GPU_SHARD: "gpu", RECONCILE_SUBMISSIONS: "maintenance", CLEAN_UP_UPLOADS: "maintenance",
+                      SEND_SUBMISSION_MAIL: "maintenance", SEND_ANNOUNCEMENT: "maintenance"}
 
 
 @pytest.mark.parametrize(("name", "raw"), [("DEBUG", "sometimes"), ("SUBMISSION_MAX_BYTES", "2G"),
@@ -243,3 +251,38 @@ def test_it_lets_a_lab_behind_a_tls_proxy_choose_each_https_setting(load_setting
 def test_it_refuses_a_bad_https_setting(load_settings, name, raw):
     with pytest.raises(ImproperlyConfiguredEnv, match=name):
         load_settings(**PRODUCTION, **{name: raw})
+
+
+def test_it_writes_the_demo_s_mail_to_files_and_sends_production_s_by_smtp(load_settings, tmp_path):
+    demo = load_settings()
+    assert demo.EMAIL_BACKEND == "django.core.mail.backends.filebased.EmailBackend"
+    assert demo.EMAIL_FILE_PATH == str(tmp_path / "var" / "demo" / "mail")
+    production = load_settings(DATABASE_URL="postgres://u@db/egomask", SECRET_KEY="k" * 50, CACHE_URL="redis://r/1",
+                               EMAIL_HOST="smtp.example.org", EMAIL_PORT="587", EMAIL_USE_TLS="yes",
+                               DEFAULT_FROM_EMAIL="EgoMask <board@example.org>")
+    assert production.EMAIL_BACKEND == "django.core.mail.backends.smtp.EmailBackend"
+    assert (production.EMAIL_HOST, production.EMAIL_PORT, production.EMAIL_USE_TLS) == ("smtp.example.org", 587, True)
+    assert production.DEFAULT_FROM_EMAIL == "EgoMask <board@example.org>"
+
+
+def test_it_reads_one_email_url(load_settings):
+    module = load_settings(EMAIL_URL="smtp://board%40example.org:p%40ss@mail.example.org:2525?tls=1")
+    assert module.EMAIL_BACKEND == "django.core.mail.backends.smtp.EmailBackend"
+    assert (module.EMAIL_HOST, module.EMAIL_PORT, module.EMAIL_HOST_USER, module.EMAIL_HOST_PASSWORD,
+            module.EMAIL_USE_TLS, module.EMAIL_USE_SSL) == ("mail.example.org", 2525, "board@example.org", "p@ss",
+                                                           True, False)
+    assert load_settings(EMAIL_URL="smtps://mail.example.org").EMAIL_PORT == 465
+    assert load_settings(EMAIL_URL="file:///srv/mail").EMAIL_FILE_PATH == "/srv/mail"
+    assert load_settings(EMAIL_URL="console://").EMAIL_BACKEND == "django.core.mail.backends.console.EmailBackend"
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"EMAIL_URL": "imap://mail.example.org"}, "EMAIL_URL='imap://mail.example.org': the scheme must be one of"),
+    ({"EMAIL_URL": "smtp://mail.example.org:twentyfive"}, "the port is not a number"),
+    ({"EMAIL_URL": "file://"}, "name the folder"),
+    ({"EMAIL_PORT": "smtp"}, "EMAIL_PORT='smtp' is not an integer"),
+    ({"EMAIL_USE_TLS": "1", "EMAIL_USE_SSL": "1"}, "EMAIL_USE_TLS and EMAIL_USE_SSL are exclusive"),
+])
+def test_it_refuses_a_bad_mail_setting_by_name(load_settings, env, message):
+    with pytest.raises(ImproperlyConfiguredEnv, match=re.escape(message)):
+        load_settings(**env)

@@ -24,15 +24,16 @@ def test_it_refuses_different_passwords(client, db):
     r = client.post("/signup/", {"username": "newbie", "email": "newbie@example.org",
                                  "password1": PASSWORD, "password2": PASSWORD + "x"})
     assert r.status_code == 400
-    assert b"The two passwords differ." in r.content
+    assert b"You must type the same password each time." in r.content
     assert not get_user_model().objects.filter(username="newbie").exists()
 
 
-def test_it_shows_the_service_message_for_a_taken_name(client, eve):
+def test_it_refuses_a_taken_name_whatever_its_case(client, eve):
     r = client.post("/signup/", {"username": "EVE", "email": "x@example.org",
                                  "password1": PASSWORD, "password2": PASSWORD})
-    assert r.status_code == 409
-    assert b"is taken" in r.content
+    assert r.status_code == 400
+    assert b"already exists" in r.content
+    assert get_user_model().objects.filter(username__iexact="eve").count() == 1
 
 
 def test_it_shows_the_password_rules(client, db):
@@ -45,7 +46,7 @@ def test_it_shows_the_password_rules(client, db):
 def test_it_logs_in_and_out(client, eve):
     r = client.get("/login/")
     assert r.status_code == 200
-    r = client.post("/login/", {"username": "eve", "password": PASSWORD})
+    r = client.post("/login/", {"login": "eve", "password": PASSWORD})
     assert r.status_code == 302
     assert b"eve" in client.get("/").content
     r = client.post("/logout/")
@@ -54,9 +55,9 @@ def test_it_logs_in_and_out(client, eve):
 
 
 def test_it_refuses_a_wrong_password(client, eve):
-    r = client.post("/login/", {"username": "eve", "password": "wrong"})
+    r = client.post("/login/", {"login": "eve", "password": "wrong"})
     assert r.status_code == 200
-    assert b"correct username and password" in r.content
+    assert b"The username and/or password you specified are not correct." in r.content
 
 
 def test_it_shows_the_admin_link_to_staff_only(client, eve, organizer):
