@@ -259,7 +259,7 @@ def results_zip(*, phase: Phase) -> Iterator[bytes]:
     lines = _Lines()
     # The manifest comes last (a file missing from storage is known once tried); its lines wait in a spooled
     # file, in memory while small.
-    manifest = tempfile.SpooledTemporaryFile(max_size=CHUNK * 16)
+    manifest = tempfile.SpooledTemporaryFile(max_size=CHUNK * 16)  # noqa: SIM115 (closed by the with below)
     manifest.write(lines.row(MANIFEST_COLUMNS))
     with manifest, zipfile.ZipFile(pipe, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for submission in _finished_with_results(phase):

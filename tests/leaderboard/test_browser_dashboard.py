@@ -7,6 +7,7 @@ import csv
 import datetime as dt
 import io
 import os
+from pathlib import Path
 
 from django.utils import timezone
 from playwright.sync_api import expect
@@ -46,5 +47,5 @@ def test_it_draws_the_chart_and_downloads_an_export(live_server, phase, alice, p
 
     with page.expect_download() as info:
         page.locator(f"#phase-{phase.slug} a", has_text="submissions.csv").click()
-    rows = list(csv.DictReader(io.StringIO(open(info.value.path()).read())))
+    rows = list(csv.DictReader(io.StringIO(Path(info.value.path()).read_text())))
     assert sorted(row["method_name"] for row in rows) == ["Method 0", "Method 1", "Method 2"]

@@ -140,10 +140,10 @@ def _local(argv: list[str]) -> list[str]:
 def test_it_runs_each_services_command_here(name):
     argv = dict(_commands())[name]
     env = processes.worker_env("redis://127.0.0.1:6379/14")
-    if argv[0] == "gunicorn":  # load the configuration and the application, serve nothing
-        command = [*_local(argv[:1]), "--check-config", *argv[1:]]
-    else:  # every option parsed, then the help: an unknown option or a missing command fails
-        command = [*_local(argv), "--help"]
+    # gunicorn: load the configuration and the application, serve nothing; the others: every option parsed,
+    # then the help (an unknown option or a missing command fails)
+    command = ([*_local(argv[:1]), "--check-config", *argv[1:]] if argv[0] == "gunicorn"
+               else [*_local(argv), "--help"])
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, (command, done.stdout[-2000:], done.stderr[-2000:])
 

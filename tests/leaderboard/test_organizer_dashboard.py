@@ -150,7 +150,7 @@ def test_it_merges_a_reason_across_phases_and_counts_it_per_phase(challenge, pha
 def test_it_finds_stuck_submissions(phase, alice, carol, row, settings):
     settings.DASHBOARD_STUCK_FACTOR, settings.DASHBOARD_STUCK_WAIT_SECONDS = 10, 60
     minute = dt.timedelta(minutes=1)
-    for i in range(5):  # recent scored ones waited 30 s each: the median wait
+    for _ in range(5):  # recent scored ones waited 30 s each: the median wait
         row(carol, at=NOW - 60 * minute, started_at=NOW - 60 * minute + dt.timedelta(seconds=30))
     lost = row(alice, at=NOW - 10 * minute, status=S.SCORING, started_at=NOW - 9 * minute,
                lease_expires_at=NOW - 2 * minute)

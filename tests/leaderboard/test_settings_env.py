@@ -256,7 +256,7 @@ def test_it_refuses_a_bad_https_setting(load_settings, name, raw):
 def test_it_writes_the_demo_s_mail_to_files_and_sends_production_s_by_smtp(load_settings, tmp_path):
     demo = load_settings()
     assert demo.EMAIL_BACKEND == "django.core.mail.backends.filebased.EmailBackend"
-    assert demo.EMAIL_FILE_PATH == str(tmp_path / "var" / "demo" / "mail")
+    assert str(tmp_path / "var" / "demo" / "mail") == demo.EMAIL_FILE_PATH
     production = load_settings(DATABASE_URL="postgres://u@db/egomask", SECRET_KEY="k" * 50, CACHE_URL="redis://r/1",
                                EMAIL_HOST="smtp.example.org", EMAIL_PORT="587", EMAIL_USE_TLS="yes",
                                DEFAULT_FROM_EMAIL="EgoMask <board@example.org>")
