@@ -31,8 +31,8 @@ from leaderboard.challenges.permissions import Can, organizer_can
 from leaderboard.errors import ApplicationError, Conflict, NotAllowed, QuotaExceeded, TooLarge
 
 from . import queue
-from .models import FailureKind, Submission
-from .selectors import quota_for
+from .models import Disqualification, FailureKind, Submission
+from .selectors import quota_for, standing_disqualification
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 NOT_A_ZIP = "This is not a zip file."
@@ -74,10 +74,19 @@ def submission_admit(*, phase: Phase, user: AbstractBaseUser, is_baseline: bool 
     team = team_for(user=user, challenge=phase.challenge)
     if team is None:
         raise NotAllowed(NO_TEAM)
+    disqualified = standing_disqualification(phase=phase, team=team)
+    if disqualified is not None:
+        raise NotAllowed(disqualified_reason(disqualified))
     now = now or timezone.now()
     if not phase.is_open(now):
         raise NotAllowed(closed_reason(phase=phase, now=now))
     return team
+
+
+def disqualified_reason(disqualification: Disqualification) -> str:
+    """What a disqualified team is told, on its pages and when it submits."""
+    return f"Your team was disqualified from {disqualification.phase.name!r} by the organizers: " \
+           f"{disqualification.reason}"
 
 
 def closed_reason(*, phase: Phase, now: dt.datetime) -> str:
@@ -109,6 +118,9 @@ def why_not_now(*, phase: Phase, team: Team | None, now: dt.datetime) -> str:
     answer, or "" when it can: for pages that disable the form and say why."""
     if team is None:
         return NO_TEAM
+    disqualified = standing_disqualification(phase=phase, team=team)
+    if disqualified is not None:
+        return disqualified_reason(disqualified)
     if not phase.is_open(now):
         return closed_reason(phase=phase, now=now)
     refusal = quota_refusal(phase=phase, team=team, now=now)

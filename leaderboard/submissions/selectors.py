@@ -43,7 +43,7 @@ from leaderboard.baselines.models import ReportedResult
 from leaderboard.challenges.models import SPLIT_ORDER, Phase
 from scoring import METRICS
 
-from .models import BoardRow, Score, Submission, Upload
+from .models import BoardRow, Disqualification, Score, Submission, Upload
 
 TIE_TOLERANCE = 1e-6  # percent
 Viewer = AbstractBaseUser | AnonymousUser
@@ -97,6 +97,18 @@ def submission_access(*, submission: Submission, user: Viewer, now: dt.datetime 
         and submission.status in (*Submission.ACTIVE, Submission.Status.FINISHED),
         edit=team,
     )
+
+
+def standing_disqualification(*, phase: Phase, team: Team | None) -> Disqualification | None:
+    """The team's standing disqualification from the phase, if any (admission, the boards and the team's pages)."""
+    if team is None:
+        return None
+    return Disqualification.objects.filter(phase=phase, team=team, lifted_at__isnull=True).first()
+
+
+def team_disqualifications(*, team: Team) -> list[Disqualification]:
+    """The team's standing disqualifications, with their phases (what its pages tell it)."""
+    return list(Disqualification.objects.filter(team=team, lifted_at__isnull=True).select_related("phase"))
 
 
 def upload_is_owned_by(*, upload: Upload, user: Viewer) -> bool:
@@ -251,6 +263,9 @@ def board_entries(*, phase: Phase, splits: tuple[str, ...] = tuple(SPLIT_ORDER),
                                    submission__hidden=False)
               .order_by("submission__submitted_at", "submission__id").values_list(*_SCORE_FIELDS))
     superseded = baselines.superseded_baselines(phase=phase)
+    # A disqualified team's rows leave the phase's boards until it is reinstated (moderation.py).
+    disqualified = set(Disqualification.objects.filter(phase=phase, lifted_at__isnull=True)
+                       .values_list("team_id", flat=True))
     primary = _FIRST_METRIC + METRICS.index(phase.primary_metric)
     chosen: dict[str, list[tuple]] = {split: [] for split in splits}
     per_team: dict[tuple[str, int], list[tuple]] = defaultdict(list)
@@ -259,7 +274,7 @@ def board_entries(*, phase: Phase, splits: tuple[str, ...] = tuple(SPLIT_ORDER),
         if is_baseline:
             if submission_id not in superseded:
                 chosen[split].append(score)
-        elif team_id is not None and is_public:
+        elif team_id is not None and is_public and team_id not in disqualified:
             per_team[(split, team_id)].append(score)
     for (split, _), candidates in per_team.items():
         if phase.ranking_rule == Phase.Rule.LATEST:
