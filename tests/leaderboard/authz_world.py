@@ -36,7 +36,7 @@ from leaderboard.accounts.models import Team
 from leaderboard.baselines.models import BaselineRun, ReportedResult
 from leaderboard.challenges.models import Challenge, Host, PhaseSplit
 from leaderboard.challenges.services import phase_create
-from leaderboard.submissions.models import Submission, Upload
+from leaderboard.submissions.models import Disqualification, Submission, Upload
 from leaderboard.submissions.parts import part_signature
 from leaderboard.submissions.uploads import upload_receive_part, upload_start
 
@@ -122,7 +122,8 @@ def world(challenge, phase, alice, bob, carol, eve, organizer, submit, score, pr
     hidden = submit(alice, method_name="Hidden method of Team A")
     queued = submit(bob, method_name="Queued method of Team A")
     other = submit(carol, method_name="Public method of Team C")
-    other_private = submit(carol, method_name="Private method of Team C", is_public=False)
+    # Empty masks: the admin's download of its zip carries no ground-truth mask (a good prediction repeats some).
+    other_private = submit(carol, "empty", method_name="Private method of Team C", is_public=False)
     baseline = submit(organizer, method_name="Baseline method", is_baseline=True)
     Submission.objects.filter(pk__in=[private.pk, hidden.pk, other.pk, other_private.pk, baseline.pk]).update(
         **finished)
@@ -134,6 +135,10 @@ def world(challenge, phase, alice, bob, carol, eve, organizer, submit, score, pr
     reported = ReportedResult.objects.create(phase=phase, method="Paper method", source_url="https://example.org/p",
                                              values={"overall": {"IoU_gold_pred": 12.5}})
     group = Group.objects.create(name="Reviewers")
+    # A lifted one: the admin's rows have an object, and Team C still submits and is on the board.
+    lifted = Disqualification.objects.create(phase=phase, team=team_c, reason="Cell disqualification",
+                                             by=organizer, lifted_at=timezone.now(), lifted_by=organizer,
+                                             lift_reason="Cell reinstatement")
 
     draft = Challenge.objects.create(slug="draft", title="Draft challenge", is_published=False)
     draft_phase = phase_create(challenge=draft, slug="dphase", name="Draft phase")
@@ -152,6 +157,7 @@ def world(challenge, phase, alice, bob, carol, eve, organizer, submit, score, pr
         "draft_challenge": draft.pk, "draft_phase": draft_phase.pk,
         "draft_split": PhaseSplit.objects.get(phase=draft_phase, code="overall").pk,
         "public": public.pk, "private": private.pk, "hidden": hidden.pk, "queued": queued.pk, "other": other.pk,
+        "other_private": other_private.pk,
         "baseline": baseline.pk, "missing": MISSING, "team_a": team_a.pk, "team_c": team_c.pk,
         "invite_a": team_a.invite_code, "run": run.pk, "queued_run": queued_run.pk,
         "upload": upload.pk, "part_sig": part_signature(upload.pk, 1), "handle": upload.pk.int,
@@ -161,7 +167,7 @@ def world(challenge, phase, alice, bob, carol, eve, organizer, submit, score, pr
                   "accounts_team": team_a.pk, "challenges_challenge": challenge.pk,
                   "challenges_groundtruthbundle": bundle.pk, "submissions_submission": public.pk,
                   "challenges_phase": phase.pk, "baselines_baselinerun": run.pk,
-                  "baselines_reportedresult": reported.pk},
+                  "baselines_reportedresult": reported.pk, "submissions_disqualification": lifted.pk},
     }
     team_a_only, team_c_only = ("owner", "teammate", *HOSTS), ("other_team", *HOSTS)
     secrets = [_secret(f"ground truth mask {rle!r}", rle) for rle in sorted(_gt_rles(synthetic["gt_dir"]))]
