@@ -295,6 +295,7 @@ class LeaderboardRowOutput(serializers.Serializer):
     n_expressions = serializers.IntegerField(allow_null=True, help_text="null for a reported row")
     submitted_at = serializers.DateTimeField(allow_null=True, help_text="null for a reported row")
     submission_id = serializers.IntegerField(allow_null=True, help_text="null for a reported row")
+    flagged = serializers.BooleanField(help_text="flagged by the organizers: listed, with a mark")
 
 
 class LeaderboardOutput(serializers.Serializer):

@@ -259,6 +259,7 @@ class BoardRow(models.Model):
     IoU_gold_pred = models.FloatField(null=True, blank=True)
     n_expressions = models.PositiveIntegerField(null=True, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
+    flagged = models.BooleanField(default=False, help_text="flagged by the organizers: listed with a mark")
 
     class Meta:
         ordering = ["phase", "split", "position"]

@@ -183,6 +183,7 @@ class LeaderboardRow:
     # None for a team's row; for a baseline {"kind": "runner", "runner", "version", "run"},
     # {"kind": "uploaded", ...} or {"kind": "reported", "runner": None, "version": None, "source", "citation"}
     baseline: dict[str, object] | None = None
+    flagged: bool = False  # flagged by the organizers (moderation.py): listed, with a mark
 
     @property
     def is_reported(self) -> bool:
@@ -245,7 +246,7 @@ _ON_BOARD = [Submission.Status.FINISHED, *Submission.ACTIVE]
 _SCORE_FIELDS = ("split", "submission_id", "submission__team_id", "submission__is_baseline",
                  "submission__is_public", *METRICS, "n_expressions")
 _FIRST_METRIC = _SCORE_FIELDS.index(METRICS[0])
-_DETAILS = ("pk", "team__name", "method_name", "method_url", "code_url", "submitted_at")
+_DETAILS = ("pk", "team__name", "method_name", "method_url", "code_url", "submitted_at", "flagged")
 _IDS_PER_QUERY = 900  # under SQLite's oldest limit on a query's parameters
 
 
@@ -300,12 +301,12 @@ def board_entries(*, phase: Phase, splits: tuple[str, ...] = tuple(SPLIT_ORDER),
 
 def _submission_row(score: tuple, details: tuple, provenance: dict[int, dict[str, object]]) -> LeaderboardRow:
     _, submission_id, team_id, is_baseline, _, *values, n_expressions = score
-    team_name, method, method_url, code_url, submitted_at = details
+    team_name, method, method_url, code_url, submitted_at, flagged = details
     return LeaderboardRow(
         rank=None, team=team_name, team_id=team_id, method=method, method_url=method_url, code_url=code_url,
         is_baseline=is_baseline, scores=dict(zip(METRICS, values, strict=True)), n_expressions=n_expressions,
         submitted_at=submitted_at, submission_id=submission_id,
-        baseline=provenance.get(submission_id) if is_baseline else None)
+        baseline=provenance.get(submission_id) if is_baseline else None, flagged=flagged)
 
 
 def _reported_row(result: ReportedResult, split: str) -> LeaderboardRow:
@@ -394,7 +395,7 @@ def _stored_row(row: BoardRow) -> LeaderboardRow:
         rank=row.rank, team=row.team_name if row.team_id is not None else None, team_id=row.team_id,
         method=row.method, method_url=row.method_url, code_url=row.code_url, is_baseline=row.is_baseline,
         scores=dict(zip(METRICS, values, strict=True)), n_expressions=row.n_expressions,
-        submitted_at=row.submitted_at, submission_id=row.submission_id, baseline=row.baseline)
+        submitted_at=row.submitted_at, submission_id=row.submission_id, baseline=row.baseline, flagged=row.flagged)
 
 
 def submission_list(*, phase: Phase, team: Team) -> QuerySet[Submission]:

@@ -70,6 +70,10 @@ def test_it_flags_a_submission_that_stays_on_the_board(client, hosts, alice, car
     submission.refresh_from_db()
     assert (submission.flagged, submission.flag_reason) == (True, "Same numbers as a paper")
     assert board_teams(phase) == ["Team A"]  # flagged, not hidden
+    assert set(BoardRow.objects.filter(phase=phase).values_list("flagged", flat=True)) == {True}
+    board = client.get("/challenges/egomask/phases/test/leaderboard/overall/").content.decode()
+    assert '<span class="badge flagged" title="flagged by the organizers">flagged</span>' in board
+    assert client.get(f"/api/v1/phases/{phase.pk}/leaderboard/").json()["rows"][0]["flagged"] is True
 
     client.force_login(alice)
     assert "flagged by the organizers</span>: Same numbers as a paper" in client.get(
