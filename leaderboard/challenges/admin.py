@@ -34,6 +34,11 @@ class HostForm(forms.ModelForm):
         model = Host
         fields = ["user", "role"]
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:  # shown by username, as typed (the model's initial value is the user's id)
+            self.initial["user"] = self.instance.user.get_username()
+
 
 class HostInline(ChallengeInline):
     """Who runs the challenge: its owners choose (Can.MANAGE_HOSTS)."""

@@ -12,6 +12,7 @@ from django.test import TestCase
 from leaderboard.accounts.models import Membership, Team
 from leaderboard.baselines.models import BaselineRun, ReportedResult, ShardRun
 from leaderboard.celery import app as celery_app
+from leaderboard.challenges.permissions import Can, organizer_can
 from leaderboard.challenges.models import Challenge, GroundTruthBundle, Phase, PhaseSplit
 from leaderboard.submissions.models import Score, Submission
 from leaderboard.submissions.selectors import leaderboard_rows
@@ -53,11 +54,17 @@ def test_it_prints_the_logins_participant_first(seed):
     lines = seed().splitlines()
     logins = [line for line in lines if line.startswith("username: ")]
     assert logins == ["username: participant  password: egomask-participant",
-                      "username: organizer  password: egomask-organizer"]
+                      "username: organizer  password: egomask-organizer",
+                      "username: host  password: egomask-host"]
     User = get_user_model()
     assert User.objects.get(username="participant").check_password("egomask-participant")
     organizer = User.objects.get(username="organizer")
     assert organizer.check_password("egomask-organizer") and organizer.is_staff and organizer.is_superuser
+    # The host runs the demo challenge through its Host row, not as staff.
+    host = User.objects.get(username="host")
+    assert host.check_password("egomask-host") and not host.is_staff
+    challenge = Challenge.objects.get(slug="egomask")
+    assert organizer_can(host, challenge, Can.CONFIGURE) and not organizer_can(host, challenge, Can.MANAGE_HOSTS)
 
 
 def test_it_seeds_once(seed):

@@ -34,7 +34,7 @@ from leaderboard.baselines.models import BaselineRun
 from leaderboard.baselines.reported import PAPER_FILE, reported_import, reported_parse
 from leaderboard.baselines.services import baseline_run_create
 from leaderboard.baselines.work import baseline_run_here
-from leaderboard.challenges.models import Challenge, GroundTruthBundle, Phase
+from leaderboard.challenges.models import Challenge, GroundTruthBundle, Host, Phase
 from leaderboard.challenges.services import ground_truth_check, ground_truth_create, phase_create
 from leaderboard.submissions.grading import submission_score
 from leaderboard.submissions.models import Submission
@@ -42,8 +42,9 @@ from leaderboard.submissions.services import submission_create
 from scoring import SPLITS
 from scoring.synth import SCALES, synthesize, synthesize_predictions
 
-# (username, password): printed in this order; the organizer is staff and superuser.
-DEMO_LOGINS = [("participant", "egomask-participant"), ("organizer", "egomask-organizer")]
+# (username, password): printed in this order; the organizer is staff and superuser, the host runs the demo
+# challenge only (an organizer of it: Host, not staff), as a lab's co-organizer would.
+DEMO_LOGINS = [("participant", "egomask-participant"), ("organizer", "egomask-organizer"), ("host", "egomask-host")]
 OTHER_USERS = ["alex", "mira", "tomas"]  # password "egomask-demo"; not printed
 OTHER_PASSWORD = "egomask-demo"
 TEAMS = [  # (team, owner, other members)
@@ -137,6 +138,8 @@ class Command(BaseCommand):
         with transaction.atomic(), tempfile.TemporaryDirectory(prefix="egomask-demo-") as tmp:
             users = self._users()
             challenge = self._challenge()
+            Host.objects.get_or_create(challenge=challenge, user=users["host"],
+                                       defaults={"role": Host.Role.ORGANIZER, "added_by": users["organizer"]})
             bundle = self._ground_truth(challenge, gt_dir, scale)
             phases = self._phases(challenge, bundle, now)
             self._teams(challenge, users)
