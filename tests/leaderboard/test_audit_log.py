@@ -89,6 +89,8 @@ def test_the_page_is_filterable_and_only_for_the_challenges_hosts(client, hosts,
     other_phase.save()
 
     client.force_login(hosts["viewer"])
+    assert f'href="/admin/audit/{challenge.pk}/"' in client.get(
+        f"/admin/challenges/challenge/{challenge.pk}/change/").content.decode()
     page = client.get(f"/admin/audit/{challenge.pk}/").content.decode()
     assert "hidden: Spam entry" in page and "hector" in page
     assert "Phase of the other challenge" not in page
