@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.db.models import Model, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from simple_history.admin import SimpleHistoryAdmin
 
 from leaderboard.challenges.models import Challenge, Phase
 from leaderboard.challenges.permissions import Can, challenges_where, organizer_can
@@ -74,7 +78,47 @@ class ChallengeInline(admin.TabularInline):
     has_add_permission = has_delete_permission = has_change_permission
 
 
-class ChallengeScopedAdmin(admin.ModelAdmin):
+class ReasonForm(forms.Form):
+    """The reason an organizer gives for a moderation (recorded in the audit log; the team may see it)."""
+
+    reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+                             help_text="Recorded in the audit log; the team sees it for a hide, a flag or a "
+                                       "disqualification.")
+
+
+def reason_or_page(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet,
+                   title: str) -> str | HttpResponse:
+    """For a list action that needs a reason: the reason POSTed with it, or the page that asks for one (it posts
+    the action again with the same selection and the reason)."""
+    form = ReasonForm(request.POST if "apply_reason" in request.POST else None)
+    if form.is_valid():
+        return form.cleaned_data["reason"]
+    context = {**modeladmin.admin_site.each_context(request), "title": title, "form": form,
+               "objects": list(queryset), "action": request.POST.get("action", ""),
+               "opts": modeladmin.model._meta, "select_across": request.POST.get("select_across", "0")}
+    return TemplateResponse(request, "admin/reason_action.html", context)
+
+
+class ScopedHistoryAdmin(SimpleHistoryAdmin):
+    """simple-history's history page (who changed what, when, why: old → new) for the rows a user may view,
+    read only: no page of a past version (its form would save it, bypassing the services)."""
+
+    object_history_list_template = "admin/history_list.html"
+
+    def get_urls(self) -> list:
+        return admin.ModelAdmin.get_urls(self)  # without simple-history's revert form
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context: dict | None = None) -> HttpResponse:
+        if not hasattr(self.model, "history"):  # a model the audit log does not follow: Django's own page
+            return admin.ModelAdmin.history_view(self, request, object_id, extra_context)
+        if not self.get_queryset(request).filter(pk=unquote(object_id)).exists():
+            # As Django answers for a row one may not see: it does not exist (simple-history would show the
+            # history of a row outside the user's challenges).
+            return self._get_obj_does_not_exist_redirect(request, self.model._meta, object_id)
+        return super().history_view(request, object_id, extra_context)
+
+
+class ChallengeScopedAdmin(ScopedHistoryAdmin):
     """A model admin whose rows belong to a challenge: a host sees the rows of the challenges they may VIEW
     and changes those where their role grants `change_needs`; staff see all. Every question goes to
     leaderboard.challenges.permissions (the one rule); actions that moderate declare permissions=["moderate"].

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI's files, served from here: the docs page needs no CDN
     "allauth",
     "allauth.account",
+    "simple_history",  # the audit log (leaderboard/audit.py)
     "leaderboard.accounts",
     "leaderboard.challenges",
     "leaderboard.submissions",
@@ -72,11 +73,17 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "simple_history.middleware.HistoryRequestMiddleware",  # the audit log records who made a change
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "leaderboard.outages.OutageMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
+
+# The audit log: reasons are the organizers' own words (any length); history is read, never reverted from the
+# admin (a revert would bypass the services and their boards).
+SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
+SIMPLE_HISTORY_REVERT_DISABLED = True
 
 ROOT_URLCONF = "leaderboard.urls"
 WSGI_APPLICATION = "leaderboard.wsgi.application"

@@ -72,7 +72,9 @@ def team_detail(request: HttpRequest, team_id: int) -> HttpResponse:
     """A team's members: for its members and organizers only (see selectors.TeamAccess)."""
     team, access = _visible_or_404(request, team_id)
     context = {"team": team, "members": list(selectors.team_members(team=team)), "is_member": access.invite,
-               "is_owner": access.new_code}
+               "is_owner": access.new_code,
+               # Standing disqualifications (submissions.moderation), read through the relation: the team is told.
+               "disqualifications": list(team.disqualifications.filter(lifted_at__isnull=True).select_related("phase"))}
     if access.invite:  # the code is a key to the team: members only
         context["invite_url"] = request.build_absolute_uri(reverse("team_join", args=[team.invite_code]))
     return render(request, "accounts/team.html", context)

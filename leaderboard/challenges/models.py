@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+from simple_history.models import HistoricalRecords
 
 from leaderboard.storage import private_storage
 from scoring import METRICS, PRIMARY_METRIC
@@ -34,6 +35,8 @@ class Challenge(models.Model):
                                  "are written in, in its YAML and on its pages")
     is_published = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
+
+    history = HistoricalRecords()  # the audit log (leaderboard/audit.py)
 
     class Meta:
         ordering = ["-created_at", "id"]
@@ -65,6 +68,8 @@ class GroundTruthBundle(models.Model):
     public_inputs = models.JSONField(default=dict, blank=True, editable=False,
                                      help_text="what participants may see (videos, frames, expressions): no mask")
     created_at = models.DateTimeField(default=timezone.now)
+
+    history = HistoricalRecords()  # the audit log (leaderboard/audit.py)
 
     def __str__(self) -> str:
         return f"{self.name} ({self.version[:12] or self.status})"
@@ -99,6 +104,8 @@ class Phase(models.Model):
     ground_truth = models.ForeignKey(GroundTruthBundle, null=True, blank=True, on_delete=models.PROTECT,
                                      related_name="phases")
     created_at = models.DateTimeField(default=timezone.now)
+
+    history = HistoricalRecords()  # the audit log (leaderboard/audit.py)
 
     class Meta:
         ordering = ["challenge", "order", "id"]
@@ -151,6 +158,8 @@ class Host(models.Model):
     added_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                  related_name="+")
     added_at = models.DateTimeField(default=timezone.now)
+
+    history = HistoricalRecords()  # the audit log (leaderboard/audit.py)
 
     class Meta:
         ordering = ["challenge", "user__username"]

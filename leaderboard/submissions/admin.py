@@ -1,24 +1,34 @@
-"""Admin for organizers: submissions and their scores, and the phase admin's rescore action. Actions call
-the submission services."""
+"""Admin for organizers: submissions (a readable summary, downloads, moderation with a reason), their scores,
+disqualifications, and the phase admin's rescore action. Actions and buttons call the services (moderation.py,
+services.py), which check the user's right themselves; the pages are in admin_pages.py."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import Prefetch, QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
 
-from leaderboard.adminkit import ChallengeScopedAdmin, ReadOnlyInline, allowed, apply_each, plural
+from leaderboard.adminkit import ChallengeScopedAdmin, ReadOnlyInline, allowed, apply_each, plural, reason_or_page
 from leaderboard.challenges.admin import PhaseAdmin
 from leaderboard.challenges.models import Phase
-from leaderboard.challenges.permissions import Can, organizer_can
+from leaderboard.accounts.models import Team
+from leaderboard.challenges.permissions import Can, challenges_where, organizer_can
 from leaderboard.errors import ApplicationError
 
+from . import admin_pages
 from .boards import boards_deferred
-from .models import Score, ScoreHistory, Submission
+from .models import Disqualification, Score, ScoreHistory, Submission
+from .moderation import team_disqualify, team_reinstate
 from .rescoring import phase_set_ground_truth
-from .services import phase_rescore, submission_rescore, submission_set_baseline, submission_set_hidden
+from .selectors import standing_disqualification
+from .services import phase_rescore
 
 # The phase admin is challenges'; rescoring a phase is submissions' business, so the action is added
 # here, to a subclass registered in its place (challenges must not depend on submissions).
@@ -30,7 +40,10 @@ class PhaseWithRescoreAdmin(PhaseAdmin):
     actions = [*PhaseAdmin.actions, "rescore_all"]
 
     @admin.action(description="Rescore all submissions", permissions=["moderate"])
-    def rescore_all(self, request: HttpRequest, queryset: QuerySet[Phase]) -> None:
+    def rescore_all(self, request: HttpRequest, queryset: QuerySet[Phase]) -> HttpResponse | None:
+        reason = reason_or_page(self, request, queryset, "Rescore all submissions")
+        if not isinstance(reason, str):
+            return reason
         total = 0
         for phase in queryset.select_related("challenge").order_by("pk"):
             if not organizer_can(request.user, phase.challenge_id, Can.MODERATE):
@@ -38,11 +51,22 @@ class PhaseWithRescoreAdmin(PhaseAdmin):
                                   messages.ERROR)
                 continue
             try:
-                total += phase_rescore(phase=phase)
+                total += phase_rescore(phase=phase, by=request.user, reason=reason)
             except ApplicationError as exc:
                 self.message_user(request, f"{phase}: {exc.message}", messages.ERROR)
         self.message_user(request, f"{plural(total, 'submission')} of {plural(queryset.count(), 'phase')} "
                                    "queued for rescoring.", messages.SUCCESS)
+        return None
+
+
+def two_decimals(metric: str) -> Callable[[Any, Score], str]:
+    """A read-only column of an inline showing a score with two decimals (the boards' precision)."""
+    def shown(inline: Any, score: Score) -> str:
+        value = getattr(score, metric)
+        return "" if value is None else f"{value:.2f}"
+
+    shown.short_description = metric  # type: ignore[attr-defined]
+    return shown
 
 
     def save_model(self, request: HttpRequest, obj: Phase, form: forms.ModelForm, change: bool) -> None:
@@ -66,8 +90,29 @@ class PhaseWithRescoreAdmin(PhaseAdmin):
 
 class ScoreInline(ReadOnlyInline):
     model = Score
-    fields = ["split", "T_recall", "IoU_all", "IoU_gold", "IoU_gold_pred", "n_expressions", "scorer_version",
+    fields = ["split", "t_recall", "iou_all", "iou_gold", "iou_gold_pred", "n_expressions", "scorer_version",
               "gt_version", "created_at"]
+    t_recall, iou_all = two_decimals("T_recall"), two_decimals("IoU_all")
+    iou_gold, iou_gold_pred = two_decimals("IoU_gold"), two_decimals("IoU_gold_pred")
+    verbose_name, verbose_name_plural = "score", "scores (percent)"
+
+
+def _moderation_action(what: str) -> Callable[..., HttpResponse | None]:
+    """The list action of one moderation (admin_pages.MODERATIONS): asks for the reason, then calls its service
+    for each selected submission."""
+    moderation = admin_pages.MODERATIONS[what]
+
+    def action(modeladmin: SubmissionAdmin, request: HttpRequest, queryset: QuerySet[Submission]) -> Any:
+        reason = reason_or_page(modeladmin, request, queryset, moderation.label)
+        if not isinstance(reason, str):
+            return reason
+        apply_each(modeladmin, request, queryset.order_by("pk"), lambda s: moderation.call(s, request.user, reason),
+                   lambda n: f"{plural(n, 'submission')} {moderation.done}.",
+                   permitted=allowed(request, modeladmin, Can.MODERATE))
+        return None
+
+    action.__name__ = what
+    return admin.action(description=moderation.label, permissions=["moderate"])(action)
 
 
 class ScoreHistoryInline(ReadOnlyInline):
@@ -86,36 +131,73 @@ class SubmissionAdmin(ChallengeScopedAdmin):
     change_needs = Can.MODERATE
     add_needs = None  # submissions arrive through submission_create (site, API, CLI, seed_demo)
     delete_needs = None  # a host hides a submission; deleting one is for staff
+    change_form_template = "admin/submissions/submission/change_form.html"
     list_display = ["id", "method_name", "entrant", "phase", "status", "primary_score", "attempt", "is_baseline",
-                    "hidden", "is_public", "submitted_at"]
+                    "hidden", "flagged", "is_public", "submitted", "files"]
     list_display_links = ["id", "method_name"]
-    list_filter = ["phase", "status", "is_baseline", "hidden"]
+    list_filter = ["phase", "status", "is_baseline", "hidden", "flagged"]
     search_fields = ["method_name", "team__name"]
     list_select_related = ["phase__challenge", "team"]
     date_hierarchy = "submitted_at"
     inlines = [ScoreInline, ScoreHistoryInline]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
-    actions = ["rescore", "hide", "show", "mark_baseline", "unmark_baseline"]
+    actions = [_moderation_action(what) for what in admin_pages.MODERATIONS]
     fieldsets = [
         ("Method (shown on the boards)", {"fields": ["method_name", "method_description", "method_url", "code_url"]}),
-        ("Entry", {"fields": ["phase", "team", "user", "is_baseline", "is_public", "hidden"]}),
-        ("Scoring", {"fields": ["status", "attempt", "failure_kind", "failure_message", "problems", "warnings",
-                                "scorer_version", "gt_version", "submitted_at", "started_at", "finished_at",
-                                "scoring_seconds"]}),
-        ("Workers (for organizers)", {"fields": ["retry_reason", "lost_workers", "lease_expires_at", "unsent",
-                                                 "crash_report"], "classes": ["collapse"]}),
+        ("Entry", {"fields": ["phase", "team", "user", "is_baseline", "is_public", "hidden", "hidden_reason",
+                              "flagged", "flag_reason"]}),
+        ("Scoring", {"fields": ["status", "attempt", "failure_kind", "failure_message", "scorer_version",
+                                "gt_version"]}),
+        ("Workers (for organizers)", {"fields": ["retry_reason", "lost_workers", "lease_expires_at", "unsent"],
+                                      "classes": ["collapse"]}),
         ("Files (private storage)", {"fields": ["stored_file", "file_sha256", "file_size", "stored_details"]}),
     ]
-    readonly_fields = ["phase", "team", "user", "is_baseline", "is_public", "hidden", "status", "attempt",
-                       "failure_message", "problems", "warnings", "scorer_version", "gt_version", "submitted_at",
-                       "started_at", "finished_at", "scoring_seconds", "stored_file", "file_sha256", "file_size",
-                       "stored_details", "failure_kind", "retry_reason", "lost_workers", "lease_expires_at", "unsent",
-                       "crash_report"]
+    readonly_fields = ["phase", "team", "user", "is_baseline", "is_public", "hidden", "hidden_reason", "flagged",
+                       "flag_reason", "status", "attempt", "failure_message", "scorer_version", "gt_version",
+                       "stored_file", "file_sha256", "file_size", "stored_details", "failure_kind", "retry_reason",
+                       "lost_workers", "lease_expires_at", "unsent"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Submission]:
         overall = Score.objects.filter(split="overall")
         return super().get_queryset(request).prefetch_related(Prefetch("scores", queryset=overall,
                                                                        to_attr="overall_scores"))
+
+    def get_urls(self) -> list:
+        page = self.admin_site.admin_view
+        return [
+            path("<int:object_id>/download/upload.zip", page(self._download("upload")),
+                 name="submissions_submission_download_upload"),
+            path("<int:object_id>/download/per-expression.csv", page(self._download("details")),
+                 name="submissions_submission_download_details"),
+            path("<int:object_id>/moderate/<slug:what>/", page(self._moderate),
+                 name="submissions_submission_moderate"),
+            *super().get_urls(),
+        ]
+
+    def _visible(self, request: HttpRequest, object_id: int) -> Submission:
+        """A submission the user may VIEW (the queryset is scoped by the permission rule), else 404."""
+        found = super().get_queryset(request).select_related("phase__challenge", "team").filter(pk=object_id).first()
+        if found is None or not organizer_can(request.user, found.phase.challenge_id, Can.VIEW):
+            raise Http404("No such submission.")
+        return found
+
+    def _download(self, kind: str) -> Callable[..., HttpResponse]:
+        def view(request: HttpRequest, object_id: int) -> HttpResponse:
+            return admin_pages.download(request, self._visible(request, object_id), kind)
+        return view
+
+    def _moderate(self, request: HttpRequest, object_id: int, what: str) -> HttpResponse:
+        return admin_pages.moderate(request, self._visible(request, object_id), what)
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
+                    extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        submission = self.get_queryset(request).select_related("phase__challenge", "team").filter(
+            pk=object_id).first() if object_id.isdigit() else None
+        if submission is not None:
+            extra_context = {**(extra_context or {}), "summary": admin_pages.summary(submission),
+                             "sub": submission, "may_moderate": organizer_can(
+                                 request.user, submission.phase.challenge_id, Can.MODERATE)}
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def response_action(self, request: HttpRequest, queryset: QuerySet[Submission]):  # type: ignore[no-untyped-def]
         with boards_deferred():  # an action on many submissions (hide, delete...) rebuilds each board once
@@ -130,42 +212,99 @@ class SubmissionAdmin(ChallengeScopedAdmin):
         scores = getattr(submission, "overall_scores", None) or []
         return f"{getattr(scores[0], submission.phase.primary_metric):.2f}" if scores else ""
 
+    @admin.display(description="submitted", ordering="submitted_at")
+    def submitted(self, submission: Submission) -> str:
+        return f"{submission.submitted_at:%Y-%m-%d %H:%M} UTC"
+
+    @admin.display(description="files")
+    def files(self, submission: Submission) -> str:
+        upload = reverse("admin:submissions_submission_download_upload", args=[submission.pk])
+        if not submission.details:
+            return format_html('<a href="{}">zip</a>', upload)
+        details = reverse("admin:submissions_submission_download_details", args=[submission.pk])
+        return format_html('<a href="{}">zip</a> · <a href="{}">CSV</a>', upload, details)
+
     @admin.display(description="file")
     def stored_file(self, submission: Submission) -> str:
-        return submission.file.name  # private storage: a name, not a link
+        url = reverse("admin:submissions_submission_download_upload", args=[submission.pk])
+        return format_html('<a href="{}">download the zip</a> <span class="quiet">{}</span>', url,
+                           submission.file.name)
 
     @admin.display(description="per-expression results")
     def stored_details(self, submission: Submission) -> str:
-        return submission.details.name if submission.details else ""
+        if not submission.details:
+            return ""
+        url = reverse("admin:submissions_submission_download_details", args=[submission.pk])
+        return format_html('<a href="{}">download the CSV</a>', url)
 
-    @admin.action(description="Rescore (new attempt)", permissions=["moderate"])
-    def rescore(self, request: HttpRequest, queryset: QuerySet[Submission]) -> None:
-        apply_each(self, request, queryset.order_by("pk"), lambda s: submission_rescore(submission=s),
-                   lambda n: f"{plural(n, 'submission')} queued for rescoring.",
-                   permitted=allowed(request, self, Can.MODERATE))
 
-    @admin.action(description="Hide from leaderboards", permissions=["moderate"])
-    def hide(self, request: HttpRequest, queryset: QuerySet[Submission]) -> None:
-        apply_each(self, request, queryset.order_by("pk"), lambda s: submission_set_hidden(submission=s, hidden=True),
-                   lambda n: f"{plural(n, 'submission')} hidden from the leaderboards.",
-                   permitted=allowed(request, self, Can.MODERATE))
+class DisqualificationForm(forms.ModelForm):
+    """A new disqualification: the phase, the team and the reason the team is told."""
 
-    @admin.action(description="Show on leaderboards", permissions=["moderate"])
-    def show(self, request: HttpRequest, queryset: QuerySet[Submission]) -> None:
-        apply_each(self, request, queryset.order_by("pk"), lambda s: submission_set_hidden(submission=s, hidden=False),
-                   lambda n: f"{plural(n, 'submission')} shown on the leaderboards again.",
-                   permitted=allowed(request, self, Can.MODERATE))
+    class Meta:
+        model = Disqualification
+        fields = ["phase", "team", "reason"]
 
-    @admin.action(description="Mark as baseline", permissions=["moderate"])
-    def mark_baseline(self, request: HttpRequest, queryset: QuerySet[Submission]) -> None:
-        apply_each(self, request, queryset.order_by("pk"),
-                   lambda s: submission_set_baseline(submission=s, is_baseline=True),
-                   lambda n: f"{plural(n, 'submission')} marked as baseline.",
-                   permitted=allowed(request, self, Can.MODERATE))
+    def clean(self) -> dict[str, Any]:
+        # What team_disqualify would refuse, said on the form, next to the field.
+        data = super().clean()
+        phase, team = data.get("phase"), data.get("team")
+        if phase is not None and team is not None:
+            if team.challenge_id != phase.challenge_id:
+                self.add_error("team", f"The team {team.name!r} is not in the challenge of {phase}.")
+            elif standing_disqualification(phase=phase, team=team) is not None:
+                self.add_error("team", f"The team {team.name!r} is already disqualified from {phase}.")
+        return data
 
-    @admin.action(description="Unmark baseline", permissions=["moderate"])
-    def unmark_baseline(self, request: HttpRequest, queryset: QuerySet[Submission]) -> None:
-        apply_each(self, request, queryset.order_by("pk"),
-                   lambda s: submission_set_baseline(submission=s, is_baseline=False),
-                   lambda n: f"{plural(n, 'submission')} no longer marked as baseline.",
-                   permitted=allowed(request, self, Can.MODERATE))
+
+@admin.register(Disqualification)
+class DisqualificationAdmin(ChallengeScopedAdmin):
+    """Disqualifications: added here (team_disqualify) and lifted with the list action (team_reinstate), both
+    with a reason; never edited or deleted, so the record stays."""
+
+    challenge_path = "phase__challenge"
+    change_needs = Can.MODERATE
+    add_needs = Can.MODERATE
+    delete_needs = None
+    form = DisqualificationForm
+    list_display = ["team", "phase", "reason", "by", "at", "standing", "lifted_by", "lifted_at", "lift_reason"]
+    list_filter = ["phase", ("lifted_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["team", "phase__challenge", "by", "lifted_by"]
+    search_fields = ["team__name", "reason"]
+    actions = ["reinstate"]
+    readonly_fields = ["phase", "team", "reason", "by", "at", "lifted_at", "lifted_by", "lift_reason"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Disqualification | None = None) -> list[str]:
+        return [] if obj is None else self.readonly_fields
+
+    def get_fields(self, request: HttpRequest, obj: Disqualification | None = None) -> list[str]:
+        return ["phase", "team", "reason"] if obj is None else self.readonly_fields
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):  # type: ignore[no-untyped-def]
+        # A host disqualifies in the challenges they moderate only.
+        if db_field.name == "phase" and not request.user.is_staff:
+            kwargs["queryset"] = Phase.objects.filter(challenge__in=challenges_where(request.user, Can.MODERATE))
+        if db_field.name == "team" and not request.user.is_staff:
+            kwargs["queryset"] = Team.objects.filter(challenge__in=challenges_where(request.user, Can.MODERATE))
+        return admin.ModelAdmin.formfield_for_foreignkey(self, db_field, request, **kwargs)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # a disqualification is lifted (the action), not edited
+
+    @admin.display(boolean=True, description="standing")
+    def standing(self, disqualification: Disqualification) -> bool:
+        return disqualification.is_standing
+
+    def save_model(self, request: HttpRequest, obj: Disqualification, form: forms.ModelForm, change: bool) -> None:
+        saved = team_disqualify(phase=obj.phase, team=obj.team, by=request.user, reason=obj.reason)
+        obj.pk, obj.by, obj.at = saved.pk, saved.by, saved.at
+
+    @admin.action(description="Lift (reinstate the team)", permissions=["moderate"])
+    def reinstate(self, request: HttpRequest, queryset: QuerySet[Disqualification]) -> HttpResponse | None:
+        reason = reason_or_page(self, request, queryset, "Lift the disqualification")
+        if not isinstance(reason, str):
+            return reason
+        apply_each(self, request, queryset.filter(lifted_at__isnull=True).order_by("pk"),
+                   lambda d: team_reinstate(disqualification=d, by=request.user, reason=reason),
+                   lambda n: f"{plural(n, 'team')} reinstated.", permitted=allowed(request, self, Can.MODERATE))
+        return None

@@ -33,8 +33,8 @@ from leaderboard.challenges.terms import terms_accepted
 from leaderboard.errors import ApplicationError, Conflict, NotAllowed, QuotaExceeded, TooLarge
 
 from . import queue
-from .models import FailureKind, Submission
-from .selectors import quota_for
+from .models import Disqualification, FailureKind, Submission
+from .selectors import quota_for, standing_disqualification
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 NOT_A_ZIP = "This is not a zip file."
@@ -76,6 +76,9 @@ def submission_admit(*, phase: Phase, user: AbstractBaseUser, is_baseline: bool 
     team = team_for(user=user, challenge=phase.challenge)
     if team is None:
         raise NotAllowed(NO_TEAM)
+    disqualified = standing_disqualification(phase=phase, team=team)
+    if disqualified is not None:
+        raise NotAllowed(disqualified_reason(disqualified))
     now = now or timezone.now()
     if not phase.is_open(now):
         raise NotAllowed(closed_reason(phase=phase, now=now))
@@ -103,6 +106,12 @@ def participant_refusal(*, phase: Phase, user: AbstractBaseUser) -> NotAllowed |
                           f"terms of {phase.challenge.title}. Read and accept them{again} at {url}",
                           detail={"terms_url": url})
     return None
+
+
+def disqualified_reason(disqualification: Disqualification) -> str:
+    """What a disqualified team is told, on its pages and when it submits."""
+    return f"Your team was disqualified from {disqualification.phase.name!r} by the organizers: " \
+           f"{disqualification.reason}"
 
 
 def closed_reason(*, phase: Phase, now: dt.datetime) -> str:
@@ -134,6 +143,9 @@ def why_not_now(*, phase: Phase, team: Team | None, now: dt.datetime, user: Abst
     answer, or "" when it can: for pages that disable the form and say why."""
     if team is None:
         return NO_TEAM
+    disqualified = standing_disqualification(phase=phase, team=team)
+    if disqualified is not None:
+        return disqualified_reason(disqualified)
     if not phase.is_open(now):
         return closed_reason(phase=phase, now=now)
     participant = participant_refusal(phase=phase, user=user) if user is not None else None

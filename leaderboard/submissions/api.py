@@ -72,6 +72,10 @@ class SubmissionOutput(serializers.Serializer):
                                            "the scorer (counts against quota); internal: an error on our side")
     problems = serializers.ListField(child=serializers.DictField(), help_text="what made it fail (team only)")
     warnings = serializers.ListField(child=serializers.DictField(), help_text="scored, but look (team only)")
+    flagged = serializers.BooleanField(help_text="flagged by the organizers: on the boards, marked")
+    flag_reason = serializers.CharField(help_text="why it is flagged, in the organizers' words (team only)")
+    hidden_reason = serializers.CharField(help_text="why the organizers hide it from the boards (team only); "
+                                          "empty when it is not hidden")
     attempt = serializers.IntegerField()
     submitted_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
@@ -88,7 +92,7 @@ class SubmissionOutput(serializers.Serializer):
         data = super().to_representation(submission)
         access = self.context.get("access")
         if access is not None and not access.diagnostics:  # the team's own diagnostics, as on the web page
-            data["problems"], data["warnings"] = [], []
+            data["problems"], data["warnings"], data["flag_reason"], data["hidden_reason"] = [], [], "", ""
         return data
 
 
@@ -314,6 +318,7 @@ class LeaderboardRowOutput(serializers.Serializer):
     submission_id = serializers.IntegerField(allow_null=True, help_text="null for a reported row")
     rescoring = serializers.BooleanField(help_text="true while the submission is scored again (e.g. after a new "
                                          "ground truth): the scores are the previous attempt's until then")
+    flagged = serializers.BooleanField(help_text="flagged by the organizers: listed, with a mark")
 
 
 class LeaderboardOutput(serializers.Serializer):

@@ -97,6 +97,8 @@ def _row(row: LeaderboardRow, sort_index: int, submission_href: Callable[[int], 
         method += f' <a class="small-link" href="{escape(code_href)}" rel="noopener nofollow">code</a>'
     if row.rescoring:
         method += _RESCORING
+    if row.flagged:
+        method += ' <span class="badge flagged" title="flagged by the organizers">flagged</span>'
     cells = "".join(
         f'<td class="num{" sorted" if index == sort_index else ""}">'
         f'{"–" if value is None else two_decimals(value)}</td>'

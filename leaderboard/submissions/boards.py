@@ -5,7 +5,8 @@ stores them in board order by the primary metric. Every write that can change wh
 `board_changed(phase_id=...)` inside its own transaction, so a board is never behind a committed change
 and a rolled-back change leaves it as it was:
 - an attempt that ends (finished, failed, cancelled): signals.announce_end, which every such path calls;
-- a rescore, a team's public flag, an organizer's hidden or baseline flag, the method fields (services);
+- a rescore, a team's public flag, an organizer's hidden, flagged or baseline flag, a disqualification and
+  its lifting, the method fields (services, moderation);
 - reported rows imported (baselines.reported);
 - through the model signals connected below: a phase saved (ranking rule, primary metric, ground truth),
   a team renamed, a reported row saved or deleted, a submission or a baseline run deleted.
@@ -138,6 +139,7 @@ def _stored(phase: Phase, split: str, position: int, row: LeaderboardRow) -> Boa
         team_id=row.team_id, team_name=row.team or "", method=row.method, method_url=row.method_url,
         code_url=row.code_url, is_baseline=row.is_baseline, baseline=row.baseline,
         n_expressions=row.n_expressions, submitted_at=row.submitted_at, rescoring=row.rescoring,
+        flagged=row.flagged,
         **{m: row.scores.get(m) for m in METRICS})
 
 
@@ -147,7 +149,7 @@ def _digest(rows: list[tuple[str, int, LeaderboardRow]]) -> str:
     for split, position, row in rows:
         values = [split, position, row.rank, row.submission_id, row.team_id, row.team, row.method, row.method_url,
                   row.code_url, row.is_baseline, row.baseline, *(row.scores.get(m) for m in METRICS),
-                  row.n_expressions, row.submitted_at, row.rescoring]
+                  row.n_expressions, row.submitted_at, row.rescoring, row.flagged]
         digest.update(json.dumps([repr(v) if isinstance(v, float) else v for v in values], default=str,
                                  sort_keys=True).encode())
     return digest.hexdigest()

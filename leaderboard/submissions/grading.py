@@ -47,6 +47,7 @@ from leaderboard.lib.files import CHUNK
 from scoring import Evaluation, GroundTruth, InvalidSubmission, evaluate
 
 from . import queue
+from .history import record_changed
 from .models import FailureKind, RetryReason, Score, ScoreHistory, Submission
 from .signals import announce_end
 
@@ -65,7 +66,13 @@ def _claim(submission_id: int, attempt: int, from_status: str, to_status: str, *
     updated = Submission.objects.filter(pk=submission_id, attempt=attempt, status=from_status, **held).update(
         status=to_status, **fields
     )
+    if updated == 1:  # the audit log sees UPDATEs only through this (history.py); the losers record nothing
+        record_changed(submission_id=submission_id, reason=_by_worker(fields.get("lease_owner", owner)))
     return updated == 1
+
+
+def _by_worker(owner: object) -> str:
+    return f"worker {owner}" if owner else "worker"
 
 
 def _enqueue(submission: Submission) -> None:
@@ -167,6 +174,8 @@ def submission_take_over(*, submission_id: int, attempt: int, owner: str,
                         lease_expires_at=_lease_until(now), retry_reason=RetryReason.WORKER_LOST,
                         lost_workers=F("lost_workers") + 1)
     if taken:
+        record_changed(submission_id=submission_id, reason=f"{_by_worker(owner)} took over attempt {attempt}, "
+                       "left by a worker that stopped")
         log.warning("submission %s: attempt %s was left by a worker that stopped; attempt %s takes over",
                     submission_id, attempt, attempt + 1)
     return bool(taken)
@@ -179,6 +188,7 @@ def _stopped_too_often(submission_id: int, attempt: int) -> None:
         "it was not tried again. This does not count against your quota; the organizers have been told and can "
         "rescore it.",
     ):
+        record_changed(submission_id=submission_id, reason=f"{MAX_LOST_WORKERS} workers stopped while scoring it")
         log.error("submission %s: %s workers stopped while scoring it; failed", submission_id, MAX_LOST_WORKERS)
         announce_end(submission_id)
 
@@ -243,6 +253,7 @@ def _fail(submission: Submission, attempt: int, message: str, problems: list | N
         status=Status.FAILED, failure_message=message, problems=problems or [], finished_at=timezone.now(),
         failure_kind=kind, crash_report=crash_report,
     ):
+        record_changed(submission_id=submission.pk, reason=f"failed: {FailureKind(kind).label}")
         announce_end(submission.pk)
 
 
@@ -289,6 +300,7 @@ def _finish(submission_id: int, attempt: int, owner: str, evaluation: Evaluation
         submission.lease_expires_at = None
         submission.scorer_version, submission.gt_version = evaluation.scorer_version, evaluation.gt_version
         submission.finished_at, submission.scoring_seconds = now, seconds
+        submission._change_reason = f"scored by {_by_worker(owner)}"  # the audit log's words (simple-history)
         submission.save()
         announce_end(submission.pk)
 
@@ -300,6 +312,7 @@ def submission_fail_internal(*, submission_id: int, attempt: int, reason: str) -
         failure_message=f"{reason} This is not a problem with your file and does not count against your quota; "
         "the organizers can rescore it.",
     ):
+        record_changed(submission_id=submission_id, reason=f"failed: {reason}")
         announce_end(submission_id)
 
 
@@ -312,13 +325,14 @@ def submission_retry(*, submission_id: int, attempt: int, reason: str = "",
                                                                    status__in=Submission.ACTIVE).first()
         if submission is None:
             return None
-        submission.attempt = F("attempt") + 1
+        submission.attempt += 1  # row locked; not F(): the history row copies it
         submission.status, submission.started_at = Status.SUBMITTED, None
         submission.lease_owner, submission.lease_expires_at, submission.queued_at = "", None, timezone.now()
         fields = ["attempt", "status", "started_at", "lease_owner", "lease_expires_at", "queued_at"]
         if reason:
             submission.retry_reason = reason
             fields.append("retry_reason")
+        submission._change_reason = f"retry: {RetryReason(reason).label if reason in RetryReason.values else reason}"
         submission.save(update_fields=fields)
         submission.refresh_from_db()
         if enqueue:

@@ -5,6 +5,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from simple_history.models import HistoricalRecords
 
 from leaderboard.challenges.models import SPLIT_CHOICES
 from leaderboard.storage import private_storage
@@ -63,6 +64,10 @@ class Submission(models.Model):
     is_baseline = models.BooleanField(default=False)
     is_public = models.BooleanField(default=True, help_text="the team shows this submission on public boards")
     hidden = models.BooleanField(default=False, help_text="hidden by an organizer")
+    hidden_reason = models.TextField(blank=True, help_text="why it is hidden, in the organizers' words (the team "
+                                     "sees it)")
+    flagged = models.BooleanField(default=False, help_text="flagged by an organizer: stays on the boards, marked")
+    flag_reason = models.TextField(blank=True, help_text="why it is flagged (the team and the boards see it)")
     details = models.FileField(upload_to=_details_path, storage=private_storage, blank=True, max_length=500)
     scorer_version = models.CharField(max_length=32, blank=True)
     gt_version = models.CharField(max_length=64, blank=True)
@@ -86,6 +91,9 @@ class Submission(models.Model):
     crash_report = models.TextField(blank=True, help_text="for organizers: the scorer's traceback")
     idempotency_key = models.CharField(max_length=200, blank=True,
                                        help_text="the client's Idempotency-Key: a retried upload finds this one")
+    # The audit log: every save, and every conditional UPDATE of grading.py through history.record_changed.
+    # The lease's renewals are not history (they change only lease_expires_at, and are not recorded).
+    history = HistoricalRecords(excluded_fields=["lease_expires_at"])
 
     class Meta:
         ordering = ["-submitted_at", "-id"]
@@ -121,6 +129,37 @@ class Submission(models.Model):
                                                            failure_kind=FailureKind.CRASHED)
 
 
+class Disqualification(models.Model):
+    """A team disqualified from a phase by its organizers: its rows leave the phase's boards and it may not
+    submit there, with `reason` shown to the team, until the disqualification is lifted (kept, with who lifted
+    it and why: lifting is reversible too, by a new disqualification)."""
+
+    phase = models.ForeignKey("challenges.Phase", on_delete=models.CASCADE, related_name="disqualifications")
+    team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="disqualifications")
+    reason = models.TextField()
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                           related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    lifted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                  related_name="+")
+    lift_reason = models.TextField(blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["phase", "team"], condition=models.Q(lifted_at__isnull=True),
+                                               name="one_standing_disqualification")]
+
+    def __str__(self) -> str:
+        state = "lifted" if self.lifted_at else "standing"
+        return f"{self.team} disqualified from {self.phase} ({state})"
+
+    @property
+    def is_standing(self) -> bool:
+        return self.lifted_at is None
+
+
 class Score(models.Model):
     """One row per (submission, split): the four metrics in percent and the versions that made them."""
 
@@ -137,6 +176,11 @@ class Score(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["submission", "split"], name="one_score_per_split")]
+
+    def __str__(self) -> str:
+        # An admin's inline or a message names a score by what it says, never "Score object (45)".
+        values = ", ".join(f"{name} {value:.2f}" for name, value in self.metrics().items())
+        return f"{self.get_split_display()}: {values}"
 
     def metrics(self) -> dict[str, float]:
         return {"T_recall": self.T_recall, "IoU_all": self.IoU_all, "IoU_gold": self.IoU_gold,
@@ -248,6 +292,7 @@ class BoardRow(models.Model):
     submitted_at = models.DateTimeField(null=True, blank=True)
     rescoring = models.BooleanField(default=False, help_text="being scored again: the scores shown are the previous "
                                     "attempt's until the new one finishes")
+    flagged = models.BooleanField(default=False, help_text="flagged by the organizers: listed with a mark")
 
     class Meta:
         ordering = ["phase", "split", "position"]

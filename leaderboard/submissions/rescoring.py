@@ -84,7 +84,8 @@ def phase_set_ground_truth(*, phase: Phase, bundle: GroundTruthBundle | None, by
         rescored = 0
         if bundle is not None:
             for submission in stale_submissions(phase=locked, version=bundle.version):
-                submission_rescore(submission=submission)
+                submission_rescore(submission=submission, by=by,
+                                   reason=f"the ground truth is now {bundle.name} ({bundle.version[:12]})")
                 rescored += 1
     phase.ground_truth = bundle
     return GroundTruthSwitch(changed=True, rescored=rescored)

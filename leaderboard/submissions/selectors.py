@@ -44,7 +44,7 @@ from leaderboard.baselines.models import ReportedResult
 from leaderboard.challenges.models import SPLIT_ORDER, Phase
 from scoring import METRICS
 
-from .models import BoardRow, Score, ScoreHistory, Submission, Upload
+from .models import BoardRow, Disqualification, Score, ScoreHistory, Submission, Upload
 
 TIE_TOLERANCE = 1e-6  # percent
 Viewer = AbstractBaseUser | AnonymousUser
@@ -98,6 +98,18 @@ def submission_access(*, submission: Submission, user: Viewer, now: dt.datetime 
         and submission.status in (*Submission.ACTIVE, Submission.Status.FINISHED),
         edit=team,
     )
+
+
+def standing_disqualification(*, phase: Phase, team: Team | None) -> Disqualification | None:
+    """The team's standing disqualification from the phase, if any (admission, the boards and the team's pages)."""
+    if team is None:
+        return None
+    return Disqualification.objects.filter(phase=phase, team=team, lifted_at__isnull=True).first()
+
+
+def team_disqualifications(*, team: Team) -> list[Disqualification]:
+    """The team's standing disqualifications, with their phases (what its pages tell it)."""
+    return list(Disqualification.objects.filter(team=team, lifted_at__isnull=True).select_related("phase"))
 
 
 def upload_is_owned_by(*, upload: Upload, user: Viewer) -> bool:
@@ -174,6 +186,7 @@ class LeaderboardRow:
     baseline: dict[str, object] | None = None
     # True while the submission is scored again: the scores are its previous attempt's until the new one is in.
     rescoring: bool = False
+    flagged: bool = False  # flagged by the organizers (moderation.py): listed, with a mark
 
     @property
     def is_reported(self) -> bool:
@@ -236,7 +249,7 @@ _ON_BOARD = [Submission.Status.FINISHED, *Submission.ACTIVE]
 _SCORE_FIELDS = ("split", "submission_id", "submission__team_id", "submission__is_baseline",
                  "submission__is_public", *METRICS, "n_expressions")
 _FIRST_METRIC = _SCORE_FIELDS.index(METRICS[0])
-_DETAILS = ("pk", "team__name", "method_name", "method_url", "code_url", "submitted_at", "status")
+_DETAILS = ("pk", "team__name", "method_name", "method_url", "code_url", "submitted_at", "status", "flagged")
 _IDS_PER_QUERY = 900  # under SQLite's oldest limit on a query's parameters
 
 
@@ -254,6 +267,9 @@ def board_entries(*, phase: Phase, splits: tuple[str, ...] = tuple(SPLIT_ORDER),
                                    submission__hidden=False)
               .order_by("submission__submitted_at", "submission__id").values_list(*_SCORE_FIELDS))
     superseded = baselines.superseded_baselines(phase=phase)
+    # A disqualified team's rows leave the phase's boards until it is reinstated (moderation.py).
+    disqualified = set(Disqualification.objects.filter(phase=phase, lifted_at__isnull=True)
+                       .values_list("team_id", flat=True))
     primary = _FIRST_METRIC + METRICS.index(phase.primary_metric)
     chosen: dict[str, list[tuple]] = {split: [] for split in splits}
     per_team: dict[tuple[str, int], list[tuple]] = defaultdict(list)
@@ -262,7 +278,7 @@ def board_entries(*, phase: Phase, splits: tuple[str, ...] = tuple(SPLIT_ORDER),
         if is_baseline:
             if submission_id not in superseded:
                 chosen[split].append(score)
-        elif team_id is not None and is_public:
+        elif team_id is not None and is_public and team_id not in disqualified:
             per_team[(split, team_id)].append(score)
     for (split, _), candidates in per_team.items():
         if phase.ranking_rule == Phase.Rule.LATEST:
@@ -288,12 +304,13 @@ def board_entries(*, phase: Phase, splits: tuple[str, ...] = tuple(SPLIT_ORDER),
 
 def _submission_row(score: tuple, details: tuple, provenance: dict[int, dict[str, object]]) -> LeaderboardRow:
     _, submission_id, team_id, is_baseline, _, *values, n_expressions = score
-    team_name, method, method_url, code_url, submitted_at, status = details
+    team_name, method, method_url, code_url, submitted_at, status, flagged = details
     return LeaderboardRow(
         rank=None, team=team_name, team_id=team_id, method=method, method_url=method_url, code_url=code_url,
         is_baseline=is_baseline, scores=dict(zip(METRICS, values, strict=True)), n_expressions=n_expressions,
         submitted_at=submitted_at, submission_id=submission_id,
-        baseline=provenance.get(submission_id) if is_baseline else None, rescoring=status in Submission.ACTIVE)
+        baseline=provenance.get(submission_id) if is_baseline else None, rescoring=status in Submission.ACTIVE,
+        flagged=flagged)
 
 
 def _reported_row(result: ReportedResult, split: str) -> LeaderboardRow:
@@ -382,7 +399,8 @@ def _stored_row(row: BoardRow) -> LeaderboardRow:
         rank=row.rank, team=row.team_name if row.team_id is not None else None, team_id=row.team_id,
         method=row.method, method_url=row.method_url, code_url=row.code_url, is_baseline=row.is_baseline,
         scores=dict(zip(METRICS, values, strict=True)), n_expressions=row.n_expressions,
-        submitted_at=row.submitted_at, submission_id=row.submission_id, baseline=row.baseline, rescoring=row.rescoring)
+        submitted_at=row.submitted_at, submission_id=row.submission_id, baseline=row.baseline, rescoring=row.rescoring,
+        flagged=row.flagged)
 
 
 def submission_list(*, phase: Phase, team: Team) -> QuerySet[Submission]:

@@ -1,6 +1,7 @@
 """Writes for submissions on the web side: create (form and one-POST API upload), cancel, the team's
-public flag, the organizers' flags, rescore. Worker-side writes are in grading.py, large uploads in
-uploads.py, the checks both ways in share in admission.py."""
+public flag and method fields, rescore. The organizers' flags and disqualifications are in moderation.py,
+worker-side writes in grading.py, large uploads in uploads.py, the checks both ways in share in admission.py.
+Every write records the row in its history (the audit log, history.py), with who and why."""
 
 from __future__ import annotations
 
@@ -12,15 +13,16 @@ from typing import IO
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.base import File
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from leaderboard.challenges.models import Phase
-from leaderboard.errors import Conflict, NotAllowed
+from leaderboard.challenges.permissions import Can, organizer_can
+from leaderboard.errors import ApplicationError, Conflict, NotAllowed
 from leaderboard.lib.files import file_sha256
 
 from . import admission, queue
 from .boards import board_changed, boards_deferred
+from .history import record_changed
 from .models import Submission
 from .selectors import submission_access
 from .signals import announce_end
@@ -98,7 +100,7 @@ def submission_update_method(*, submission: Submission, user: AbstractBaseUser, 
               "code_url": submission.code_url if code_url is None else code_url.strip()}
     fields["method_name"] = admission.check_method_fields(method_name=fields["method_name"],
                                                           method_url=fields["method_url"], code_url=fields["code_url"])
-    return _set_flag(submission, **fields)
+    return set_flag(submission, by=user, reason="method details changed by the team", **fields)
 
 
 def submission_cancel(*, submission: Submission, user: AbstractBaseUser) -> Submission:
@@ -114,28 +116,38 @@ def submission_cancel(*, submission: Submission, user: AbstractBaseUser) -> Subm
         )
         if not updated:
             raise Conflict(f"This submission is already {Submission.objects.get(pk=submission.pk).status}.")
+        record_changed(submission_id=submission.pk, by=user, reason="cancelled")
         announce_end(submission.pk)
     submission.refresh_from_db()
     return submission
 
 
-def _set_flag(submission: Submission, **fields: object) -> Submission:
-    """Change fields the boards show (or whether they show the submission at all)."""
+def set_flag(submission: Submission, *, by: AbstractBaseUser | None, reason: str, **fields: object) -> Submission:
+    """Change fields the boards show (or whether they show the submission at all), recorded in its history
+    with who and why."""
     with transaction.atomic():
         Submission.objects.filter(pk=submission.pk).update(**fields)
+        record_changed(submission_id=submission.pk, by=by, reason=reason)
         board_changed(phase_id=submission.phase_id)
     submission.refresh_from_db()
     return submission
 
 
-def submission_set_hidden(*, submission: Submission, hidden: bool) -> Submission:
-    """Organizers hide a submission from every board (kept, still visible to its team)."""
-    return _set_flag(submission, hidden=hidden)
+
+def given_reason(reason: str) -> str:
+    """The organizer's reason for a moderation, stripped; ApplicationError without one (it is recorded, and the
+    team may see it)."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ApplicationError("Give a reason: it is recorded in the audit log (and the team sees it for a hide, "
+                               "a flag or a disqualification).", detail={"field": "reason"})
+    return reason
 
 
-def submission_set_baseline(*, submission: Submission, is_baseline: bool) -> Submission:
-    """Organizers mark a submission as a baseline entry (badged on the boards, no rank)."""
-    return _set_flag(submission, is_baseline=is_baseline)
+def check_moderates(*, by: AbstractBaseUser | None, challenge_id: int) -> None:
+    """NotAllowed unless `by` may moderate the challenge (the one rule, permissions.organizer_can)."""
+    if not organizer_can(by, challenge_id, Can.MODERATE):
+        raise NotAllowed("Only the challenge's organizers can do this.")
 
 
 def submission_set_public(*, submission: Submission, user: AbstractBaseUser, is_public: bool) -> Submission:
@@ -146,20 +158,30 @@ def submission_set_public(*, submission: Submission, user: AbstractBaseUser, is_
             raise Conflict(f"A {submission.status} submission is on no leaderboard; there is nothing to show "
                            "or hide.")
         raise NotAllowed("Only the submitting team can change this.")
-    return _set_flag(submission, is_public=is_public)
+    return set_flag(submission, by=user, reason="shown on the public board by the team" if is_public
+                     else "kept off the public board by the team", is_public=is_public)
 
 
-def submission_rescore(*, submission: Submission) -> Submission:
-    """Score a finished or failed submission again as a new attempt (cancelled ones stay cancelled)."""
+def submission_rescore(*, submission: Submission, by: AbstractBaseUser | None, reason: str) -> Submission:
+    """An organizer scores a finished or failed submission again as a new attempt (cancelled ones stay
+    cancelled); `reason` is recorded."""
+    reason = given_reason(reason)
+    check_moderates(by=by, challenge_id=Phase.objects.values_list("challenge_id", flat=True).get(
+        pk=submission.phase_id))
+    return _rescore(submission, by=by, reason=reason)
+
+
+def _rescore(submission: Submission, *, by: AbstractBaseUser | None, reason: str) -> Submission:
     with transaction.atomic():
         locked = Submission.objects.select_for_update().get(pk=submission.pk)
         if locked.status == Status.CANCELLED:
             raise Conflict("A cancelled submission is not rescored.")
-        locked.attempt = F("attempt") + 1
+        locked.attempt += 1  # row locked; not F(): the history row copies it
         locked.status, locked.started_at, locked.finished_at = Status.SUBMITTED, None, None
         locked.failure_message, locked.problems, locked.failure_kind, locked.crash_report = "", [], "", ""
         locked.lease_owner, locked.lease_expires_at, locked.lost_workers, locked.retry_reason = "", None, 0, ""
         locked.queued_at = timezone.now()
+        locked._history_user, locked._change_reason = by, f"rescored: {reason}"  # the audit log (simple-history)
         locked.save(update_fields=["attempt", "status", "started_at", "finished_at", "failure_message", "problems",
                                    "failure_kind", "crash_report", "lease_owner", "lease_expires_at", "lost_workers",
                                    "retry_reason", "queued_at"])
@@ -170,12 +192,14 @@ def submission_rescore(*, submission: Submission) -> Submission:
     return locked
 
 
-def phase_rescore(*, phase: Phase) -> int:
-    """Rescore every finished or failed submission of a phase (e.g. after a new ground truth). The boards
-    are rebuilt once, at the end; each new attempt's scores replace the old ones as it finishes."""
+def phase_rescore(*, phase: Phase, by: AbstractBaseUser | None, reason: str) -> int:
+    """An organizer rescores every finished or failed submission of a phase (e.g. after a new ground truth).
+    The boards are rebuilt once, at the end; each new attempt's scores replace the old ones as it finishes."""
+    reason = given_reason(reason)
+    check_moderates(by=by, challenge_id=phase.challenge_id)
     count = 0
     with boards_deferred():
         for submission in phase.submissions.filter(status__in=[Status.FINISHED, Status.FAILED]).order_by("id"):
-            submission_rescore(submission=submission)
+            _rescore(submission, by=by, reason=reason)
             count += 1
     return count

@@ -192,6 +192,9 @@ def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
         # The team's page (its members) is for its members and organizers; others see its name only.
         "team_visible": bool(submission.team and team_access(team=submission.team, user=request.user).view),
         "board_state": _board_state(submission),
+        # The team (and its organizers) are told why its rows left the boards.
+        "disqualified": selectors.standing_disqualification(phase=phase, team=submission.team)
+        if access.diagnostics else None,
         "method_form": MethodForm(initial={"method_name": submission.method_name,
                                            "method_description": submission.method_description,
                                            "method_url": submission.method_url, "code_url": submission.code_url},

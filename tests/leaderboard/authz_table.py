@@ -414,6 +414,10 @@ SITE: dict[str, list[Probe]] = {
 
 OUT = "302 302 302 302 302"  # the participants' columns: sent to the admin's login page, whatever they ask
 INSIDE = OUT + " 200 200 200 200"  # whoever runs a challenge (the other host runs the draft one) enters
+SEEN_BY_HOSTS = OUT + " 404 200 200 200"  # this challenge's hosts and staff; the other host: no such thing
+DRAFT_HOSTS = OUT + " 200 404 404 200"
+ADMIN_SUB = "/admin/submissions/submission/{public}/"
+ADMIN_MISSING_SUB = "/admin/submissions/submission/{missing}/"
 ADMIN_SITE: dict[str, list[Probe]] = {
     "admin:index": [get("/admin/", INSIDE)],
     "admin:login": [get("/admin/login/", "200 200 200 200 200 302 302 302 302")],  # it says a participant runs nothing
@@ -426,6 +430,28 @@ ADMIN_SITE: dict[str, list[Probe]] = {
     "admin:app_list": [get("/admin/accounts/", INSIDE)],
     # An unknown admin address sends participants to the login page too (no model names leak through 404s).
     "admin/(?P<url>.*)$": [get("/admin/nope/", OUT + " 404 404 404 404")],
+    # The audit log of a challenge and its CSV: whoever may VIEW the challenge (the draft one is the other host's).
+    "admin:audit_log": [get("/admin/audit/{challenge}/", SEEN_BY_HOSTS, twin="/admin/audit/{missing}/"),
+                        get("/admin/audit/{draft_challenge}/", DRAFT_HOSTS, twin="/admin/audit/{missing}/")],
+    "admin:audit_log_csv": [get("/admin/audit/{challenge}/audit.csv", SEEN_BY_HOSTS,
+                                twin="/admin/audit/{missing}/audit.csv"),
+                            get("/admin/audit/{draft_challenge}/audit.csv", DRAFT_HOSTS,
+                                twin="/admin/audit/{missing}/audit.csv")],
+    # A submission's files, streamed from private storage (the zip's entries are unpacked by the leak check):
+    # its challenge's hosts, the viewer too; to the other host it does not exist.
+    "admin:submissions_submission_download_upload": [
+        get("/admin/submissions/submission/{other_private}/download/upload.zip", SEEN_BY_HOSTS,
+            twin=ADMIN_MISSING_SUB + "download/upload.zip")],
+    "admin:submissions_submission_download_details": [
+        get(ADMIN_SUB + "download/per-expression.csv", SEEN_BY_HOSTS,
+            twin=ADMIN_MISSING_SUB + "download/per-expression.csv")],
+    # The moderation buttons: a POST with a reason, for who may MODERATE (the viewer is refused).
+    "admin:submissions_submission_moderate": [
+        post(ADMIN_SUB + "moderate/hide/", OUT + " 404 403 302+ 302+", data={"reason": "Cell reason"},
+             state=field(Submission, "public", "hidden"), twin=ADMIN_MISSING_SUB + "moderate/hide/"),
+        post(ADMIN_SUB + "moderate/flag/", OUT + " 404 403 302+ 302+", data={"reason": "Cell reason"},
+             state=field(Submission, "public", "flagged"), twin=ADMIN_MISSING_SUB + "moderate/flag/"),
+        get(ADMIN_SUB + "moderate/hide/", OUT + " 404 405 405 405", twin=ADMIN_MISSING_SUB + "moderate/hide/")],
 }
 
 
@@ -451,6 +477,8 @@ ADMIN_RULES = {
     # Added by services only: submissions by submission_create, teams by team_create, runs by run_baseline.
     # A host hides a submission rather than deleting it; a team goes with its submissions (staff only).
     "submissions_submission": AdminRule(add="403 403 403 403", delete=False, action="302 200 302"),
+    # A host who may MODERATE disqualifies a team (the other host: in their own challenge); lifted, never deleted.
+    "submissions_disqualification": AdminRule(add="200 403 200 200", delete=False, action="302 200 302"),
     "accounts_team": AdminRule(add="403 403 403 403", delete=False),
     "baselines_baselinerun": AdminRule(add="403 403 403 403", delete=True),
     # The site's accounts and tokens: staff only.

@@ -39,7 +39,7 @@ from leaderboard.challenges.services import phase_create
 from leaderboard.challenges.terms import terms_sha256
 from leaderboard.notifications.models import Announcement
 from leaderboard.notifications.selectors import unsubscribe_token
-from leaderboard.submissions.models import Submission, Upload
+from leaderboard.submissions.models import Disqualification, Submission, Upload
 from leaderboard.submissions.parts import part_signature
 from leaderboard.submissions.uploads import upload_receive_part, upload_start
 
@@ -125,7 +125,8 @@ def world(challenge, phase, alice, bob, carol, eve, organizer, submit, score, pr
     hidden = submit(alice, method_name="Hidden method of Team A")
     queued = submit(bob, method_name="Queued method of Team A")
     other = submit(carol, method_name="Public method of Team C")
-    other_private = submit(carol, method_name="Private method of Team C", is_public=False)
+    # Empty masks: the admin's download of its zip carries no ground-truth mask (a good prediction repeats some).
+    other_private = submit(carol, "empty", method_name="Private method of Team C", is_public=False)
     baseline = submit(organizer, method_name="Baseline method", is_baseline=True)
     Submission.objects.filter(pk__in=[private.pk, hidden.pk, other.pk, other_private.pk, baseline.pk]).update(
         **finished)
@@ -141,6 +142,10 @@ def world(challenge, phase, alice, bob, carol, eve, organizer, submit, score, pr
     challenge.refresh_from_db()
     announcement = Announcement.objects.create(challenge=challenge, subject="Welcome", body="Hello",
                                                created_by=organizer)
+    # A lifted one: the admin's rows have an object, and Team C still submits and is on the board.
+    lifted = Disqualification.objects.create(phase=phase, team=team_c, reason="Cell disqualification",
+                                             by=organizer, lifted_at=timezone.now(), lifted_by=organizer,
+                                             lift_reason="Cell reinstatement")
 
     draft = Challenge.objects.create(slug="draft", title="Draft challenge", is_published=False)
     draft_phase = phase_create(challenge=draft, slug="dphase", name="Draft phase")
@@ -159,6 +164,7 @@ def world(challenge, phase, alice, bob, carol, eve, organizer, submit, score, pr
         "draft_challenge": draft.pk, "draft_phase": draft_phase.pk,
         "draft_split": PhaseSplit.objects.get(phase=draft_phase, code="overall").pk,
         "public": public.pk, "private": private.pk, "hidden": hidden.pk, "queued": queued.pk, "other": other.pk,
+        "other_private": other_private.pk,
         "baseline": baseline.pk, "missing": MISSING, "team_a": team_a.pk, "team_c": team_c.pk,
         "invite_a": team_a.invite_code, "run": run.pk, "queued_run": queued_run.pk,
         "upload": upload.pk, "part_sig": part_signature(upload.pk, 1), "handle": upload.pk.int,
@@ -169,7 +175,7 @@ def world(challenge, phase, alice, bob, carol, eve, organizer, submit, score, pr
                   "challenges_groundtruthbundle": bundle.pk, "submissions_submission": public.pk,
                   "challenges_phase": phase.pk, "baselines_baselinerun": run.pk,
                   "baselines_reportedresult": reported.pk, "account_emailaddress": alice.emailaddress_set.get().pk,
-                  "notifications_announcement": announcement.pk},
+                  "notifications_announcement": announcement.pk, "submissions_disqualification": lifted.pk},
         "unsubscribe_owner": unsubscribe_token(user=alice, topic="announcements"),
         "terms_sha256": terms_sha256(challenge=challenge),
     }

@@ -31,7 +31,9 @@ def staff_client(client, organizer):
 
 
 def act(client, url: str, action: str, *objects) -> list[str]:
-    response = client.post(url, {"action": action, "_selected_action": [obj.pk for obj in objects]}, follow=True)
+    """Run a list action with a reason (the moderation actions ask for one, on a page of their own)."""
+    response = client.post(url, {"action": action, "_selected_action": [obj.pk for obj in objects],
+                                 "reason": "a test", "apply_reason": "Apply"}, follow=True)
     assert response.status_code == 200
     return [str(m) for m in get_messages(response.wsgi_request)]
 
@@ -200,10 +202,10 @@ def test_it_refuses_an_invalid_ground_truth(challenge, tmp_path):
         call_command("load_ground_truth", "egomask", str(archive), "--name", "broken", stdout=io.StringIO())
 
 
-def test_it_rescores_a_phase_from_the_command_line(alice, submit, score, phase):
+def test_it_rescores_a_phase_from_the_command_line(organizer, alice, submit, score, phase):
     submission = score(submit(alice))
     out = io.StringIO()
-    call_command("rescore_phase", "egomask", "test", stdout=out)
+    call_command("rescore_phase", "egomask", "test", "--user", "organizer", stdout=out)
     submission.refresh_from_db()
     assert (submission.attempt, submission.status) == (2, Submission.Status.SUBMITTED)
     assert out.getvalue().startswith("Queued 1 submission of egomask / Test phase")

@@ -321,7 +321,7 @@ def test_it_follows_a_rescore_after_the_first_scoring_failed(framed_phase, organ
                                          reason="The scorer stopped.")
     run.refresh_from_db()
     assert run.status == Status.FAILED
-    submission = submission_rescore(submission=run.submission)
+    submission = submission_rescore(submission=run.submission, by=organizer, reason="a test")
     with TestCase.captureOnCommitCallbacks(execute=True):
         grading.submission_score(submission_id=submission.pk, attempt=submission.attempt)
     run.refresh_from_db()

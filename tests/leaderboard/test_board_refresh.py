@@ -22,12 +22,11 @@ from leaderboard.challenges.services import phase_create
 from leaderboard.submissions import boards, grading
 from leaderboard.submissions.models import Board, BoardRow, Score, Submission
 from leaderboard.submissions.selectors import board_get, leaderboard_rows
+from leaderboard.submissions.moderation import submission_hide, submission_set_baseline
 from leaderboard.submissions.services import (
     phase_rescore,
     submission_cancel,
     submission_rescore,
-    submission_set_baseline,
-    submission_set_hidden,
     submission_set_public,
     submission_update_method,
 )
@@ -98,12 +97,12 @@ def test_it_keeps_the_version_when_a_change_changes_no_row(phase, two, alice):
     assert version(phase) == before
 
 
-def test_it_follows_the_organizers_flags(phase, two):
+def test_it_follows_the_organizers_flags(organizer, phase, two):
     perfect, noisy = two
-    submission_set_hidden(submission=noisy, hidden=True)
+    submission_hide(submission=noisy, by=organizer, reason="a test", hidden=True)
     assert [row[1] for row in served(phase)] == ["Team A"]
-    submission_set_hidden(submission=noisy, hidden=False)
-    submission_set_baseline(submission=perfect, is_baseline=True)
+    submission_hide(submission=noisy, by=organizer, reason="a test", hidden=False)
+    submission_set_baseline(submission=perfect, by=organizer, reason="a test", is_baseline=True)
     assert served(phase) == [(None, "Team A", "Perfect", perfect.pk), (1, "Team C", "Noisy", noisy.pk)]
     assert board_get(phase=phase, split="overall").rows[0].baseline == {"kind": "uploaded", "runner": None,
                                                                         "version": None}
@@ -118,34 +117,34 @@ def test_it_shows_a_new_method_name(phase, two, alice):
     assert (row.method, row.method_url) == ("Perfect v2", "https://example.org/v2")
 
 
-def test_it_keeps_the_scores_while_rescoring_and_drops_a_failed_attempt(phase, two, alice):
+def test_it_keeps_the_scores_while_rescoring_and_drops_a_failed_attempt(organizer, phase, two, alice):
     perfect, noisy = two
-    rescoring = submission_rescore(submission=perfect)
+    rescoring = submission_rescore(submission=perfect, by=organizer, reason="a test")
     assert [row[1] for row in served(phase)] == ["Team A", "Team C"]  # its previous scores stay
     grading.submission_fail_internal(submission_id=rescoring.pk, attempt=rescoring.attempt, reason="Boom.")
     assert [row[1] for row in served(phase)] == ["Team C"]
     # Rescoring it again puts it back with the scores it still has, until the new attempt ends.
-    again = submission_rescore(submission=Submission.objects.get(pk=perfect.pk))
+    again = submission_rescore(submission=Submission.objects.get(pk=perfect.pk), by=organizer, reason="a test")
     assert [row[1] for row in served(phase)] == ["Team A", "Team C"]
     submission_cancel(submission=again, user=alice)
     assert [row[1] for row in served(phase)] == ["Team C"]
     assert_materialized(phase)
 
 
-def test_it_shows_a_rescores_new_scores(phase, two, score):
+def test_it_shows_a_rescores_new_scores(organizer, phase, two, score):
     perfect, _ = two
     # Scores from an older ground truth, say: the board follows them once rebuilt.
     Score.objects.filter(submission=perfect).update(IoU_gold_pred=1.0)
     boards.board_changed(phase_id=phase.pk)
     assert [row[1] for row in served(phase)] == ["Team C", "Team A"]
-    score(submission_rescore(submission=perfect))
+    score(submission_rescore(submission=perfect, by=organizer, reason="a test"))
     assert [row[1] for row in served(phase)] == ["Team A", "Team C"]
     assert board_get(phase=phase, split="overall").rows[0].scores["IoU_gold_pred"] == 100.0
 
 
-def test_it_rebuilds_once_for_a_phases_rescore(phase, two):
+def test_it_rebuilds_once_for_a_phases_rescore(organizer, phase, two):
     with mock.patch.object(boards, "board_refresh", wraps=boards.board_refresh) as refresh:
-        assert phase_rescore(phase=phase) == 2
+        assert phase_rescore(phase=phase, by=organizer, reason="a test") == 2
     assert [call.kwargs for call in refresh.call_args_list] == [{"phase_id": phase.pk}]
     assert [row[1] for row in served(phase)] == ["Team A", "Team C"]
 
@@ -224,22 +223,22 @@ def test_it_drops_a_deleted_submission_and_survives_a_deleted_phase(phase, two, 
     assert not BoardRow.objects.filter(phase_id=phase.pk).exists()
 
 
-def test_it_leaves_the_board_as_it_was_when_the_change_rolls_back(phase, two):
+def test_it_leaves_the_board_as_it_was_when_the_change_rolls_back(organizer, phase, two):
     perfect, _ = two
     before = version(phase)
     with pytest.raises(RuntimeError), transaction.atomic():
-        submission_set_hidden(submission=perfect, hidden=True)
+        submission_hide(submission=perfect, by=organizer, reason="a test", hidden=True)
         assert [row[1] for row in served(phase)] == ["Team C"]  # inside: rebuilt with the change
         raise RuntimeError("the request failed after the change")
     assert version(phase) == before
     assert [row[1] for row in served(phase)] == ["Team A", "Team C"]
 
 
-def test_it_rebuilds_what_a_deferred_block_changed_once_at_its_end(phase, two):
+def test_it_rebuilds_what_a_deferred_block_changed_once_at_its_end(organizer, phase, two):
     perfect, noisy = two
     with mock.patch.object(boards, "board_refresh", wraps=boards.board_refresh) as refresh, boards.boards_deferred():
-        submission_set_hidden(submission=perfect, hidden=True)
-        submission_set_hidden(submission=noisy, hidden=True)
+        submission_hide(submission=perfect, by=organizer, reason="a test", hidden=True)
+        submission_hide(submission=noisy, by=organizer, reason="a test", hidden=True)
         assert refresh.call_count == 0
         assert len(served(phase)) == 2  # not rebuilt yet
     assert refresh.call_count == 1 and served(phase) == []
@@ -256,7 +255,8 @@ def test_it_builds_the_boards_of_a_phase_older_than_them(client, phase, two):
 def test_it_hides_in_bulk_from_the_admin_with_one_rebuild(client, organizer, phase, two):
     client.force_login(organizer)
     with mock.patch.object(boards, "board_refresh", wraps=boards.board_refresh) as refresh:
-        client.post("/admin/submissions/submission/", {"action": "hide", "_selected_action": [s.pk for s in two]})
+        client.post("/admin/submissions/submission/", {"action": "hide", "_selected_action": [s.pk for s in two],
+                                                       "reason": "a test", "apply_reason": "Hide"})
     assert refresh.call_count == 1 and served(phase) == []
 
 

@@ -109,8 +109,9 @@ def test_it_refuses_a_moderation_on_a_challenge_the_host_only_views(client, chal
     mine = submit(alice)
     theirs = _other_submission(other_challenge, phase, alice)
     client.force_login(user)
-    response = client.post("/admin/submissions/submission/", {"action": "hide",
-                                                               "_selected_action": [mine.pk, theirs.pk]}, follow=True)
+    response = client.post("/admin/submissions/submission/",
+                           {"action": "hide", "_selected_action": [mine.pk, theirs.pk], "reason": "Spam",
+                            "apply_reason": "Hide"}, follow=True)
     said = [str(m) for m in get_messages(response.wsgi_request)]
     assert any("you do not organize its challenge with that right" in m for m in said), said
     mine.refresh_from_db()

@@ -12,7 +12,7 @@ from leaderboard.accounts.models import Team
 from leaderboard.challenges.models import Phase
 from leaderboard.submissions.models import Score, Submission
 from leaderboard.submissions.selectors import leaderboard_rows
-from leaderboard.submissions.services import submission_set_hidden
+from leaderboard.submissions.moderation import submission_hide
 
 T0 = dt.datetime(2030, 3, 1, 9, 0, tzinfo=dt.UTC)
 PRIMARY = "IoU_gold_pred"
@@ -186,10 +186,10 @@ def test_it_refuses_an_unknown_metric(phase):
         board(phase, metric="accuracy")
 
 
-def test_it_leaves_out_hidden_private_failed_and_unfinished_submissions(phase, teams, entry):
+def test_it_leaves_out_hidden_private_failed_and_unfinished_submissions(organizer, phase, teams, entry):
     shown = entry(teams["A"], 50.0)
     hidden = entry(teams["A"], 90.0)
-    submission_set_hidden(submission=hidden, hidden=True)
+    submission_hide(submission=hidden, by=organizer, reason="a test", hidden=True)
     entry(teams["A"], 85.0, is_public=False)
     entry(teams["B"], 95.0, status=Submission.Status.FAILED)
     for status in Submission.ACTIVE:  # never scored yet: no Score rows
@@ -198,16 +198,16 @@ def test_it_leaves_out_hidden_private_failed_and_unfinished_submissions(phase, t
     rows = board(phase).rows
     assert [(r.rank, r.team, r.submission_id) for r in rows] == [(1, "A", shown.pk)]
 
-    submission_set_hidden(submission=hidden, hidden=False)
+    submission_hide(submission=hidden, by=organizer, reason="a test", hidden=False)
     assert [r.submission_id for r in board(phase).rows] == [hidden.pk]
 
 
-def test_it_keeps_previous_scores_on_the_board_while_a_submission_is_rescored(phase, teams, entry):
+def test_it_keeps_previous_scores_on_the_board_while_a_submission_is_rescored(organizer, phase, teams, entry):
     from leaderboard.submissions.services import submission_rescore
 
     first = entry(teams["A"], 60.0)
     entry(teams["B"], 50.0)
-    submission_rescore(submission=first)
+    submission_rescore(submission=first, by=organizer, reason="a test")
     first.refresh_from_db()
     assert (first.status, first.attempt) == (Submission.Status.SUBMITTED, 2)
     assert ranks(board(phase)) == [(1, "A", 60.0), (2, "B", 50.0)]
@@ -216,9 +216,9 @@ def test_it_keeps_previous_scores_on_the_board_while_a_submission_is_rescored(ph
     assert ranks(board(phase)) == [(1, "B", 50.0)]
 
 
-def test_it_leaves_out_hidden_baselines(phase, teams, entry):
+def test_it_leaves_out_hidden_baselines(organizer, phase, teams, entry):
     baseline = entry(None, 75.0, is_baseline=True)
-    submission_set_hidden(submission=baseline, hidden=True)
+    submission_hide(submission=baseline, by=organizer, reason="a test", hidden=True)
     assert board(phase).rows == ()
 
 

@@ -124,9 +124,9 @@ def test_it_does_nothing_on_a_second_call_for_the_same_attempt(alice, submit, sc
     assert Submission.objects.get(pk=submission.pk).finished_at == submission.finished_at
 
 
-def test_it_ignores_a_stale_attempt_after_a_rescore(alice, submit, score):
+def test_it_ignores_a_stale_attempt_after_a_rescore(organizer, alice, submit, score):
     submission = score(submit(alice, quality="good"))
-    rescored = submission_rescore(submission=submission)
+    rescored = submission_rescore(submission=submission, by=organizer, reason="a test")
     assert rescored.attempt == 2
 
     assert submission_score(submission_id=submission.pk, attempt=1) is None
@@ -319,7 +319,7 @@ def test_it_has_no_per_video_results_before_scoring(alice, submit):
 # --- rescore ---------------------------------------------------------------------------------
 
 
-def test_it_rescores_as_a_new_attempt_and_replaces_the_scores(alice, submit, score,
+def test_it_rescores_as_a_new_attempt_and_replaces_the_scores(organizer, alice, submit, score,
                                                               django_capture_on_commit_callbacks):
     submission = score(submit(alice, quality="good"))
     true_scores = _scores(submission)
@@ -327,7 +327,7 @@ def test_it_rescores_as_a_new_attempt_and_replaces_the_scores(alice, submit, sco
 
     with scoring_tasks_sent() as delay, \
             django_capture_on_commit_callbacks(execute=True):
-        rescored = submission_rescore(submission=submission)
+        rescored = submission_rescore(submission=submission, by=organizer, reason="a test")
     delay.assert_called_once_with(submission.pk, 2)
     assert (rescored.status, rescored.attempt) == (Status.SUBMITTED, 2)
     assert (rescored.started_at, rescored.finished_at) == (None, None)
@@ -340,7 +340,7 @@ def test_it_rescores_as_a_new_attempt_and_replaces_the_scores(alice, submit, sco
         rescored.gt_version}
 
 
-def test_it_rescores_a_failed_submission_once_the_ground_truth_is_attached(alice, challenge, submit, score,
+def test_it_rescores_a_failed_submission_once_the_ground_truth_is_attached(organizer, alice, challenge, submit, score,
                                                                            ground_truth):
     bare = phase_create(challenge=challenge, slug="bare", name="No GT yet")
     failed = score(submit(alice, phase=bare, quality="perfect"))
@@ -348,23 +348,23 @@ def test_it_rescores_a_failed_submission_once_the_ground_truth_is_attached(alice
     bare.ground_truth = ground_truth
     bare.save()
 
-    rescored = submission_rescore(submission=failed)
+    rescored = submission_rescore(submission=failed, by=organizer, reason="a test")
     assert (rescored.status, rescored.failure_message, rescored.problems) == (Status.SUBMITTED, "", [])
     finished = score(rescored)
     assert finished.status == Status.FINISHED
     assert _scores(finished)["overall"] == {m: 100.0 for m in METRICS}
 
 
-def test_it_does_not_rescore_a_cancelled_submission(alice, submit):
+def test_it_does_not_rescore_a_cancelled_submission(organizer, alice, submit):
     submission = submit(alice)
     submission_cancel(submission=submission, user=alice)
     with pytest.raises(Conflict):
-        submission_rescore(submission=submission)
+        submission_rescore(submission=submission, by=organizer, reason="a test")
     current = Submission.objects.get(pk=submission.pk)
     assert (current.status, current.attempt) == (Status.CANCELLED, 1)
 
 
-def test_it_rescores_the_finished_and_failed_submissions_of_a_phase(alice, carol, submit, score, phase,
+def test_it_rescores_the_finished_and_failed_submissions_of_a_phase(organizer, alice, carol, submit, score, phase,
                                                                     django_capture_on_commit_callbacks):
     finished = score(submit(alice, quality="good"))
     failed = submit(carol)
@@ -375,7 +375,7 @@ def test_it_rescores_the_finished_and_failed_submissions_of_a_phase(alice, carol
 
     with scoring_tasks_sent() as delay, \
             django_capture_on_commit_callbacks(execute=True):
-        assert phase_rescore(phase=phase) == 2
+        assert phase_rescore(phase=phase, by=organizer, reason="a test") == 2
     assert sorted(c.args for c in delay.call_args_list) == sorted([(finished.pk, 2), (failed.pk, 2)])
 
     state = {s.pk: (s.status, s.attempt) for s in Submission.objects.all()}
