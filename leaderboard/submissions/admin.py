@@ -58,17 +58,6 @@ class PhaseWithRescoreAdmin(PhaseAdmin):
                                    "queued for rescoring.", messages.SUCCESS)
         return None
 
-
-def two_decimals(metric: str) -> Callable[[Any, Score], str]:
-    """A read-only column of an inline showing a score with two decimals (the boards' precision)."""
-    def shown(inline: Any, score: Score) -> str:
-        value = getattr(score, metric)
-        return "" if value is None else f"{value:.2f}"
-
-    shown.short_description = metric  # type: ignore[attr-defined]
-    return shown
-
-
     def save_model(self, request: HttpRequest, obj: Phase, form: forms.ModelForm, change: bool) -> None:
         # A new ground truth goes through phase_set_ground_truth (checks, rescore), as the commands do.
         if not change or "ground_truth" not in form.changed_data:
@@ -86,6 +75,16 @@ def two_decimals(metric: str) -> Callable[[Any, Score], str]:
             self.message_user(request, f"{plural(switch.rescored, 'submission')} queued for rescoring against the "
                                        "new ground truth; the boards keep their scores until the new ones are in.",
                               messages.SUCCESS)
+
+
+def two_decimals(metric: str) -> Callable[[Any, Score], str]:
+    """A read-only column of an inline showing a score with two decimals (the boards' precision)."""
+    def shown(inline: Any, score: Score) -> str:
+        value = getattr(score, metric)
+        return "" if value is None else f"{value:.2f}"
+
+    shown.short_description = metric  # type: ignore[attr-defined]
+    return shown
 
 
 class ScoreInline(ReadOnlyInline):
