@@ -217,7 +217,7 @@ def test_it_refuses_the_command_for_a_non_organizer_or_a_bad_phase(phase, made, 
         call_command("export_phase", "--phase", "test", "--out", str(tmp_path), "--as", "alice")
     with pytest.raises(CommandError, match="no phase 'nope'"):
         call_command("export_phase", "--phase", "egomask/nope", "--out", str(tmp_path), "--as", "alice")
-    with pytest.raises(CommandError, match="no such user"):
+    with pytest.raises(CommandError, match="There is no user .nobody"):
         call_command("export_phase", "--phase", "egomask/test", "--out", str(tmp_path), "--as", "nobody")
     assert not tmp_path.exists()
 

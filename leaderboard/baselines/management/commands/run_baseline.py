@@ -15,7 +15,9 @@ from scoring.runners import RUNNERS
 from ...models import BaselineRun
 from ...services import baseline_run_create, baseline_run_queue, baseline_run_resend
 from ...work import baseline_run_here
-from ._phase_arg import find_organizer, find_phase
+from leaderboard.commandkit import acting_user
+
+from ._phase_arg import find_phase
 
 
 def _options(pairs: list[str]) -> dict[str, str]:
@@ -47,7 +49,7 @@ class Command(BaseCommand):
     def handle(self, *args: object, name: str | None, phase: str | None, challenge: str | None, shards: int,
                weights: str | None, option: list[str], device: str | None, user: str | None, here: bool,
                resume: int | None, **rest: object) -> None:
-        organizer = find_organizer(user)
+        organizer = acting_user(user, option="--user")
         try:
             if resume is not None:
                 run = BaselineRun.objects.filter(pk=resume).first()

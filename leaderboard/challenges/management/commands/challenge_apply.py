@@ -11,7 +11,7 @@ from leaderboard.challenges.challengefile.apply import challenge_apply
 from leaderboard.challenges.challengefile.yamlfile import SpecErrors
 from leaderboard.errors import ApplicationError
 
-from ._acting import find_actor
+from leaderboard.commandkit import acting_user
 
 
 class Command(BaseCommand):
@@ -28,7 +28,7 @@ class Command(BaseCommand):
             text = file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise CommandError(f"Cannot read {file}: {getattr(exc, 'strerror', None) or exc}.") from None
-        actor = find_actor(username)
+        actor = acting_user(username)
         try:
             plan = challenge_apply(text=text, base_dir=file.resolve().parent, by=actor, dry_run=dry_run)
         except SpecErrors as exc:

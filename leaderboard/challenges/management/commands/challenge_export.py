@@ -11,7 +11,7 @@ from leaderboard.challenges.challengefile.export import challenge_export
 from leaderboard.challenges.models import Challenge
 from leaderboard.challenges.permissions import Can, organizer_can
 
-from ._acting import find_actor
+from leaderboard.commandkit import acting_user
 
 
 class Command(BaseCommand):
@@ -28,7 +28,7 @@ class Command(BaseCommand):
         challenge = Challenge.objects.filter(slug=slug).first()
         if challenge is None:
             raise CommandError(f"There is no challenge {slug!r}.")
-        if not organizer_can(find_actor(username), challenge, Can.VIEW):
+        if not organizer_can(acting_user(username), challenge, Can.VIEW):
             raise CommandError(f"You may not see the configuration of {slug!r}.")
         text = challenge_export(challenge=challenge)
         if out is None:

@@ -10,7 +10,7 @@ from leaderboard.challenges.selectors import bundle_find
 from leaderboard.errors import ApplicationError
 from leaderboard.submissions.rescoring import phase_set_ground_truth
 
-from ._acting import find_actor
+from leaderboard.commandkit import acting_user
 
 
 class Command(BaseCommand):
@@ -30,7 +30,7 @@ class Command(BaseCommand):
             challenge__slug=challenge_slug, slug=phase_slug).first()
         if target is None:
             raise CommandError(f"There is no phase {phase_slug!r} in a challenge {challenge_slug!r}.")
-        actor = find_actor(username)
+        actor = acting_user(username)
         found, why = bundle_find(challenge=target.challenge, ref=bundle)
         if found is None:
             raise CommandError(why)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from leaderboard.baselines.management.commands._phase_arg import find_organizer
+from leaderboard.commandkit import acting_user
 from leaderboard.challenges.models import Challenge
 from leaderboard.challenges.permissions import Can, organizer_can
 from leaderboard.errors import ApplicationError
@@ -35,7 +35,7 @@ class Command(BaseCommand):
         if found is None:
             raise CommandError(f"There is no challenge {challenge!r}.")
         body = self._read(body_file)
-        user = find_organizer(as_user)
+        user = acting_user(as_user)
         audience = selectors.announcement_audience(challenge=found)
         if dry_run:
             if not organizer_can(user, found, Can.MODERATE):

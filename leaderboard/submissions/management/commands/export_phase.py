@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from leaderboard.challenges.models import Phase
+from leaderboard.commandkit import acting_user
 from leaderboard.submissions.exports import EXPORTS, export_allowed, phase_export
 
 
@@ -20,19 +20,6 @@ def _phase(spec: str) -> Phase:
     if found is None:
         raise CommandError(f"--phase {spec!r}: there is no phase {phase!r} in a challenge {challenge!r}.")
     return found
-
-
-def _acting_user(username: str | None):  # type: ignore[no-untyped-def]
-    users = get_user_model().objects
-    if username:
-        user = users.filter(username=username).first()
-        if user is None:
-            raise CommandError(f"--as {username!r}: there is no such user.")
-        return user
-    supers = list(users.filter(is_superuser=True, is_active=True)[:2])
-    if len(supers) != 1:
-        raise CommandError("Say whose rights the export uses: --as USERNAME (an organizer of the challenge).")
-    return supers[0]
 
 
 class Command(BaseCommand):
@@ -47,7 +34,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: object, phase: str, out: str, username: str | None, **options: object) -> None:
         found = _phase(phase)
-        user = _acting_user(username)
+        user = acting_user(username)
         if not export_allowed(phase=found, by=user):  # asked again by phase_export; here before anything is made
             raise CommandError(f"{user.get_username()!r} does not organize the challenge {found.challenge.slug!r}: "
                                "name an organizer with --as.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from leaderboard.baselines.management.commands._phase_arg import find_organizer
+from leaderboard.commandkit import acting_user
 from leaderboard.challenges.models import Phase
 from leaderboard.errors import ApplicationError
 from leaderboard.submissions.services import phase_rescore
@@ -26,7 +26,7 @@ class Command(BaseCommand):
         if found is None:
             raise CommandError(f"no phase {phase!r} in challenge {challenge!r}")
         try:
-            count = phase_rescore(phase=found, by=find_organizer(user), reason=reason)
+            count = phase_rescore(phase=found, by=acting_user(user, option="--user"), reason=reason)
         except ApplicationError as exc:
             raise CommandError(exc.message) from None
         self.stdout.write(f"Queued {count} submission{'' if count == 1 else 's'} of {found} for rescoring.")
