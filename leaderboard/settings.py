@@ -218,6 +218,7 @@ CELERY_TASK_ROUTES = {
     "leaderboard.baselines.tasks.assemble_run": {"queue": "scoring"},
     "leaderboard.notifications.tasks.send_submission_mail": {"queue": "maintenance"},
     "leaderboard.notifications.tasks.send_announcement": {"queue": "maintenance"},
+    "leaderboard.notifications.tasks.retry_mail": {"queue": "maintenance"},
     "celery.chord_unlock": {"queue": "scoring"},  # polls a run's shards where the backend cannot count them
 }
 # A baseline run's shards form a chord, which needs a result backend; nothing else stores results
@@ -297,9 +298,12 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "EgoMask leaderboard <noreply
 SERVER_EMAIL = env_str("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
 # The site's address for links in mails sent by workers (no request to build them from).
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
-# A mail that the server could not send is tried again this many times, waiting 2**n * this long.
-MAIL_MAX_RETRIES = env_int("MAIL_MAX_RETRIES", 5)
-MAIL_RETRY_SECONDS = env_int("MAIL_RETRY_SECONDS", 30)
+# A mail that the server refused (or whose task was lost) is sent by a sweep every MAIL_RETRY_SECONDS, for
+# MAIL_RETRY_WINDOW seconds after the submission ended or the announcement was queued.
+MAIL_RETRY_SECONDS = env_int("MAIL_RETRY_SECONDS", 60)
+MAIL_RETRY_WINDOW = env_int("MAIL_RETRY_WINDOW", 24 * 3600)
+CELERY_BEAT_SCHEDULE["retry-mail"] = {"task": "leaderboard.notifications.tasks.retry_mail",
+                                      "schedule": MAIL_RETRY_SECONDS, "options": {"expires": MAIL_RETRY_SECONDS}}
 
 SUBMISSION_MAX_BYTES = env_int("SUBMISSION_MAX_BYTES", 2 * 1024**3)
 # The same file from the same team to the same phase within this long is a retried upload (a lost answer),

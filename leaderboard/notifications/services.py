@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
+
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import F
+from django.db.models import CharField, Exists, F, OuterRef, Value
+from django.db.models.functions import Cast, Concat
 from django.urls import reverse
 from django.utils import timezone
 
@@ -16,12 +21,15 @@ from leaderboard.submissions import queue
 from leaderboard.submissions.models import Submission
 
 from . import selectors
-from .mail import compose, deliver_once
+from .mail import SEND_ERRORS, compose, deliver_once
 from .models import Announcement, Delivery, Preferences
+
+log = logging.getLogger(__name__)
 
 SEND_SUBMISSION_MAIL = "leaderboard.notifications.tasks.send_submission_mail"
 SEND_ANNOUNCEMENT = "leaderboard.notifications.tasks.send_announcement"
-TASK_NAMES = (SEND_SUBMISSION_MAIL, SEND_ANNOUNCEMENT)
+RETRY_MAIL = "leaderboard.notifications.tasks.retry_mail"
+TASK_NAMES = (SEND_SUBMISSION_MAIL, SEND_ANNOUNCEMENT, RETRY_MAIL)
 SUBJECT_MAX = Announcement._meta.get_field("subject").max_length
 MAILED_STATUSES = (Submission.Status.FINISHED, Submission.Status.FAILED)
 
@@ -149,4 +157,37 @@ def announcement_deliver(*, announcement_id: int) -> int:
             Announcement.objects.filter(pk=announcement.pk).update(sent_count=F("sent_count") + 1)
     Announcement.objects.filter(pk=announcement.pk).update(sent_at=timezone.now(),
                                                            opted_out=audience.opted_out)
+    return sent
+
+
+# --- what was not sent ------------------------------------------------------------------------------------
+
+
+def mail_retry_pending(*, now: dt.datetime | None = None, limit: int = 200) -> int:
+    """Send the mails that a refused send or a lost task left unsent; how many went out now.
+
+    Submissions that finished or failed within MAIL_RETRY_WINDOW seconds (and more than MAIL_RETRY_SECONDS
+    ago: their own task may be at work) whose submitter wants the mail and has no Delivery for that outcome,
+    then announcements queued in the window and not completely delivered. The first refusal ends the sweep:
+    a mail server that is down refuses the rest too, and the next sweep tries again. deliver_once keeps a
+    mail that a task sends at the same moment from going out twice.
+    """
+    now = now or timezone.now()
+    since, settled = now - dt.timedelta(seconds=settings.MAIL_RETRY_WINDOW), now - dt.timedelta(
+        seconds=settings.MAIL_RETRY_SECONDS)
+    keys = Concat(Value("submission:"), Cast("pk", CharField()), Value(":"), F("status"), output_field=CharField())
+    unsent = (Submission.objects.filter(status__in=MAILED_STATUSES, is_baseline=False, user__isnull=False,
+                                        finished_at__gte=since, finished_at__lte=settled)
+              .exclude(user__notification_preferences__submission_mails=False)
+              .annotate(mail_key=keys).filter(~Exists(Delivery.objects.filter(key=OuterRef("mail_key"))))
+              .order_by("finished_at").values_list("pk", "status")[:limit])
+    sent = 0
+    try:
+        for submission_id, status in unsent:
+            sent += submission_mail_send(submission_id=submission_id, status=status)
+        for announcement_id in (Announcement.objects.filter(queued_at__gte=since, queued_at__lte=settled,
+                                                            sent_at__isnull=True).values_list("pk", flat=True)):
+            sent += announcement_deliver(announcement_id=announcement_id)
+    except SEND_ERRORS as exc:
+        log.warning("the mail server refused a mail (%s: %s); the next sweep tries again", type(exc).__name__, exc)
     return sent

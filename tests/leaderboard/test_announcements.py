@@ -4,9 +4,12 @@ the admin or `manage.py announce`."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.core import mail
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from leaderboard.challenges.models import Challenge, Host
 from leaderboard.errors import ApplicationError, Conflict, NotAllowed
@@ -58,14 +61,19 @@ def test_it_leaves_out_members_who_opted_out(challenge, organizer, members, djan
     assert (announcement.recipients, announcement.opted_out) == (2, 1)
 
 
-def test_it_mails_nobody_twice_when_the_task_is_retried(challenge, organizer, members, settings):
+def test_it_mails_nobody_twice_when_the_sweep_finishes_a_refused_announcement(challenge, organizer, members,
+                                                                              settings):
     settings.EMAIL_BACKEND = FLAKY
-    FlakySMTPBackend.reset(fail={2})  # the second recipient's first try fails: the task retries
+    FlakySMTPBackend.reset(fail={2})  # the second recipient's first try fails: the task stops there
     announcement = services.announcement_create(challenge=challenge, user=organizer, subject="S", body="B")
     with mail_tasks_run():
         services.announcement_send(announcement=announcement, user=organizer)
-        send_announcement.apply(args=(announcement.pk,))
-    send_announcement.apply(args=(announcement.pk,))  # and a redelivered message on top
+        send_announcement.apply(args=(announcement.pk,))  # as the worker runs the queued task
+    assert len(mail.outbox) == 1 and Announcement.objects.get(pk=announcement.pk).sent_at is None
+    later = timezone.now() + dt.timedelta(seconds=settings.MAIL_RETRY_SECONDS + 1)
+    assert services.mail_retry_pending(now=later) == 2  # the sweep sends the other two
+    send_announcement.apply(args=(announcement.pk,))  # and a redelivered message on top sends nobody
+    assert services.mail_retry_pending(now=later) == 0  # delivered: the sweep leaves it alone
     assert sorted(m.to[0] for m in mail.outbox) == ["alice@example.org", "bob@example.org", "carol@example.org"]
     assert Delivery.objects.filter(announcement=announcement).count() == 3
     assert FlakySMTPBackend.tries == 4
