@@ -30,3 +30,7 @@ DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
 # between throttle checks: on Redis that would flush a database other test runs may be using.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
           "boards-local": CACHES["boards-local"]}  # noqa: F405
+# Worker processes the tests start (pytest-django does this for the test process itself): their mails go
+# nowhere rather than to an SMTP server on localhost that is not there, unless a test names a backend.
+if not os.environ.get("EMAIL_URL") and not os.environ.get("EMAIL_BACKEND"):
+    EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
