@@ -234,6 +234,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
 def bucket(s3_server) -> str:
     name = f"egomask-{uuid.uuid4().hex[:12]}"
     s3_server.client().create_bucket(Bucket=name)
+    s3_server.warm(name)
     return name
 
 

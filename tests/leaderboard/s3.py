@@ -78,6 +78,20 @@ class S3Server:
                                             stdin=subprocess.DEVNULL, cwd=self.log_path.parent)
         _wait_ready(self)
 
+    def warm(self, bucket: str) -> None:
+        """Until an object can be written to and deleted from a new bucket: SeaweedFS grows the volumes of a
+        bucket's collection on its first write, and a write during that (more likely just after a restart)
+        answers InternalError. A test then starts from a bucket that takes writes, as a real one does."""
+        client, deadline = self.client(), time.monotonic() + START_TIMEOUT
+        while True:
+            try:
+                client.put_object(Bucket=bucket, Key="warm-up", Body=b"ok")
+                client.delete_object(Bucket=bucket, Key="warm-up")
+                return
+            except Exception:
+                _check_alive(self, deadline)
+                time.sleep(0.2)
+
     def client(self, access_key: str | None = None, secret_key: str | None = None) -> BaseClient:
         return boto3.client(
             "s3", endpoint_url=self.endpoint, aws_access_key_id=access_key or self.access_key,
