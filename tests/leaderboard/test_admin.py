@@ -183,7 +183,7 @@ def test_it_queues_a_new_check_and_the_worker_says_why_a_bundle_is_invalid(
 
 # The same operations from the command line (manage.py), for organizers without a browser.
 
-def test_it_loads_ground_truth_and_attaches_it(phase, synthetic, tmp_path):
+def test_it_loads_ground_truth_and_attaches_it(phase, synthetic, tmp_path, organizer):
     archive = tmp_path / "gt-v2.zip"
     archive.write_bytes(synthetic["gt_zip"])
     out = io.StringIO()
@@ -191,11 +191,23 @@ def test_it_loads_ground_truth_and_attaches_it(phase, synthetic, tmp_path):
     bundle = GroundTruthBundle.objects.get(name="v2")
     assert bundle.status == GroundTruthBundle.Status.READY
     phase.refresh_from_db()
+    # The same zip is the same version: the phase has another bundle row, and nothing is stale to rescore.
     assert phase.ground_truth == bundle
     assert f"Bundle #{bundle.pk} 'v2' is ready" in out.getvalue()
+    assert "0 submission(s) queued for rescoring" in out.getvalue()
 
 
-def test_it_refuses_an_invalid_ground_truth(challenge, tmp_path):
+def test_it_refuses_ground_truth_from_someone_who_does_not_configure_the_challenge(phase, synthetic, tmp_path,
+                                                                                  alice):
+    archive = tmp_path / "gt-v2.zip"
+    archive.write_bytes(synthetic["gt_zip"])
+    with pytest.raises(CommandError, match="may not add ground truth to 'egomask'"):
+        call_command("load_ground_truth", "egomask", str(archive), "--name", "v2", "--as", "alice",
+                     stdout=io.StringIO())
+    assert not GroundTruthBundle.objects.filter(name="v2").exists()
+
+
+def test_it_refuses_an_invalid_ground_truth(challenge, tmp_path, organizer):
     archive = tmp_path / "broken.zip"
     archive.write_bytes(b"not a zip")
     with pytest.raises(CommandError, match="is invalid"):

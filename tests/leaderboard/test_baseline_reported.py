@@ -25,6 +25,19 @@ def import_paper(phase_slug: str = "test") -> str:
     return out.getvalue()
 
 
+@pytest.fixture(autouse=True)
+def _acting_superuser(request):
+    """The command acts as the only superuser (the organizer persona) unless told --as."""
+    if "db" in request.fixturenames or "phase" in request.fixturenames:
+        request.getfixturevalue("organizer")
+
+
+def test_it_refuses_a_participant(phase, alice):
+    with pytest.raises(CommandError, match="alice may not change the reported rows"):
+        call_command("import_reported", "--phase", "test", "--as", "alice", stdout=io.StringIO())
+    assert not phase.reported_results.exists()
+
+
 @pytest.fixture
 def board(alice, carol, phase, submit, score):
     """Team A (perfect) and Team C (noisy) on the phase."""
