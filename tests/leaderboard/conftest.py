@@ -231,11 +231,12 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
 
 
 @pytest.fixture
-def bucket(s3_server) -> str:
+def bucket(s3_server) -> Iterator[str]:
     name = f"egomask-{uuid.uuid4().hex[:12]}"
     s3_server.client().create_bucket(Bucket=name)
     s3_server.warm(name)
-    return name
+    yield name
+    s3_server.remove(name)
 
 
 @pytest.fixture

@@ -92,6 +92,18 @@ class S3Server:
                 _check_alive(self, deadline)
                 time.sleep(0.2)
 
+    def remove(self, bucket: str) -> None:
+        """Delete a bucket and what is in it (its collection's volumes go with it); quietly, if the server is
+        down (a test that stopped it) or the bucket is gone."""
+        client = self.client()
+        try:
+            for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+                for item in page.get("Contents", []):
+                    client.delete_object(Bucket=bucket, Key=item["Key"])
+            client.delete_bucket(Bucket=bucket)
+        except Exception:  # the test may have stopped the server or removed the bucket itself
+            pass
+
     def client(self, access_key: str | None = None, secret_key: str | None = None) -> BaseClient:
         return boto3.client(
             "s3", endpoint_url=self.endpoint, aws_access_key_id=access_key or self.access_key,
@@ -135,7 +147,10 @@ def seaweedfs_s3(root: Path) -> Iterator[S3Server]:
     command = [
         str(weed_binary()), "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
         f"-master.port={master}", f"-master.port.grpc={master_grpc}", "-master.volumeSizeLimitMB=64",
-        f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}", "-volume.max=64",
+        # Each bucket is a collection that takes 7 volumes on its first write, and the tests of a session share
+        # one server with a bucket each: 64 volume slots ran out after nine buckets ("No writable volumes and
+        # no free volumes left"). Volumes are not preallocated, so slots cost nothing until written.
+        f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}", "-volume.max=2000",
         "-filer", f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
         "-s3", f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}", "-s3.port.iceberg=0", "-s3.port.lance=0",
         f"-s3.config={config}",
