@@ -1,7 +1,8 @@
 """The organizers' exports at the size of a long challenge: a phase of 10 000 scored submissions from 1 000
 teams (`manage.py seed_load`), of which `--details` carry a stored per-expression results file of
 realistic size (one row per expression of the real benchmark, ~1 200 rows), exported as the server streams
-them (exports.phase_export, the code behind the API and `manage.py export_phase`).
+them (exports.phase_export, the code behind the API and `manage.py export_phase`). Exit 1 unless every
+submission is in the JSON export and every results file in the zip.
 
     python benchmarks/bench_exports.py [--submissions 10000 --teams 1000] [--details 1000] [--db egomask_exports]
 
@@ -14,10 +15,13 @@ are constant memory and a query count that grows by batches, not by rows.
 from __future__ import annotations
 
 import argparse
+import io
+import json
 import os
 import subprocess
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,24 +59,39 @@ def measure(args: argparse.Namespace) -> None:
     header = "split,video,expression,T_recall,IoU_all,IoU_gold,IoU_gold_pred,gold_frames,pred_frames\n"
     row = "long,P01_01_0001,the red mug on the left of the kettle,{:.6f},{:.6f},{:.6f},{:.6f},412,398\n"
     body = (header + "".join(row.format(i / 1200, i / 1300, i / 1400, i / 1500) for i in range(1200))).encode()
-    for submission in Submission.objects.filter(phase=phase).order_by("pk")[:args.details]:
+    # As the scorer leaves them: on finished submissions (the zip holds those only).
+    for submission in Submission.objects.filter(phase=phase, status=Submission.Status.FINISHED).order_by("pk")[
+            :args.details]:
         submission.details.save("results.csv", ContentFile(body), save=True)
     print(f"{Submission.objects.filter(phase=phase).count()} submissions, {args.details} with a results file of "
           f"{len(body) / 1024:.0f} KiB")
     print(f"{'export':18s} {'seconds':>8s} {'MiB out':>8s} {'queries':>8s} {'py peak MiB':>12s} {'RSS +MiB':>9s}")
     for name in EXPORTS:
+        # Timed on its own (tracemalloc slows Python down several times), then streamed again for the memory.
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        tracemalloc.start()
         started, size = time.perf_counter(), 0
         with CaptureQueriesContext(connection) as queries:
             for chunk in phase_export(phase=phase, name=name, by=user).chunks:
                 size += len(chunk)
         seconds = time.perf_counter() - started
+        rss_growth = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024
+        tracemalloc.start()
+        for _ in phase_export(phase=phase, name=name, by=user).chunks:
+            pass
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-        rss_growth = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024
         print(f"{name:18s} {seconds:8.2f} {size / 2**20:8.1f} {len(queries):8d} {peak / 2**20:12.1f} "
               f"{rss_growth:9.1f}")
+    # What came out is complete: every submission in the JSON, every results file (and the manifest) in the zip.
+    listed = json.loads(b"".join(phase_export(phase=phase, name="submissions.json", by=user).chunks))["submissions"]
+    with zipfile.ZipFile(io.BytesIO(b"".join(phase_export(phase=phase, name="results.zip", by=user).chunks))) as z:
+        entries = len(z.namelist())
+    total = Submission.objects.filter(phase=phase).count()
+    complete = len(listed) == total and entries == args.details + 1
+    print(f"complete: {len(listed)} of {total} submissions in the JSON, {entries - 1} results files and the manifest "
+          f"in the zip: {'OK' if complete else 'INCOMPLETE'}")
+    if not complete:
+        sys.exit(1)
 
 
 def main() -> None:

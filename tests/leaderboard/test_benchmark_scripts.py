@@ -1,7 +1,8 @@
-"""The kill loop and the board load benchmark in a short form (CI), so the scripts whose full runs give the
-figures in the README keep working: each must end with exit 0, which they give only when nothing was lost,
-nothing was scored twice, no status went backwards (the kill loop; its recovery target too) and no
-request failed (the board benchmark; its speed targets depend on the machine and are only printed)."""
+"""The kill loop, the board load benchmark and the exports benchmark in a short form (CI), so the scripts
+whose full runs give the figures in the README keep working: each must end with exit 0, which they give only
+when nothing was lost, nothing was scored twice, no status went backwards (the kill loop; its recovery target
+too), no request failed (the board benchmark; its speed targets depend on the machine and are only printed)
+and every submission and results file was exported (the exports benchmark)."""
 
 from __future__ import annotations
 
@@ -33,3 +34,10 @@ def test_the_board_load_benchmark_serves_every_request():
     rows = [line for line in out.splitlines() if line.startswith(("JSON board", "HTML page"))]
     assert len(rows) == 5, out
     assert "Seeded 600 submissions" in out and "from 60 teams" in out
+
+
+def test_the_exports_benchmark_streams_every_submission_and_file():
+    out = _run("benchmarks/bench_exports.py", "--submissions", "300", "--teams", "30", "--details", "12",
+               "--db", "egomask_exports_ci")
+    assert "300 submissions, 12 with a results file" in out
+    assert "complete: 300 of 300 submissions in the JSON, 12 results files and the manifest in the zip: OK" in out
