@@ -252,6 +252,11 @@ SITE: dict[str, list[Probe]] = {
     # allauth's pages (under /account/): one's own account only, so every signed-in persona alike.
     "account_inactive": [get("/account/inactive/", every(200))],
     "account_reauthenticate": [get("/account/reauthenticate/", "302 200 200 200 200 200 200 200 200")],
+    # Confirming one's password again by a mailed code (allauth 65.22): asking shows the form, confirming
+    # without having asked goes back to asking.
+    "account_request_reauthentication_code": [get("/account/reauthenticate/code/",
+                                                  "302 200 200 200 200 200 200 200 200")],
+    "account_confirm_reauthentication_code": [get("/account/reauthenticate/code/confirm/", every(302))],
     "account_email": [get("/account/email/", "302 200 200 200 200 200 200 200 200"),
                       post("/account/email/", "302 302+ 302+ 302+ 302+ 302+ 302+ 302+ 302+", data=new_address,
                            state=own_addresses)],
