@@ -4,6 +4,7 @@ import zoneinfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
@@ -65,11 +66,14 @@ class GroundTruthBundle(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     message = models.TextField(blank=True)
     summary = models.JSONField(default=dict, blank=True)
+    traits = models.JSONField(default=dict, blank=True, editable=False,
+                              help_text="per-expression egocentric traits and their buckets (scoring.diagnostics), "
+                              "computed once for this version")
     public_inputs = models.JSONField(default=dict, blank=True, editable=False,
                                      help_text="what participants may see (videos, frames, expressions): no mask")
     created_at = models.DateTimeField(default=timezone.now)
 
-    history = HistoricalRecords()  # the audit log (leaderboard/audit.py)
+    history = HistoricalRecords(excluded_fields=["traits"])  # the audit log (leaderboard/audit.py)
 
     def __str__(self) -> str:
         return f"{self.name} ({self.version[:12] or self.status})"
@@ -98,7 +102,27 @@ class Phase(models.Model):
     reveal_at = models.DateTimeField(null=True, blank=True, help_text="a private board becomes public then")
     ranking_rule = models.CharField(max_length=10, choices=Rule.choices, default=Rule.BEST)
     primary_metric = models.CharField(max_length=20, choices=METRIC_CHOICES, default=PRIMARY_METRIC)
-    show_expression_details = models.BooleanField(default=False)
+    show_expression_details = models.BooleanField(
+        default=False, help_text="teams see their per-expression results, per-video and per-frame details (a test "
+        "phase keeps this off: nothing is told per video)")
+    bootstrap_samples = models.PositiveIntegerField(
+        default=1000, validators=[MinValueValidator(100), MaxValueValidator(100_000)],
+        help_text="bootstrap resamples (over videos) for the 95% confidence intervals and the paired tests")
+    tie_level = models.FloatField(
+        default=0.05, validators=[MinValueValidator(0.0001), MaxValueValidator(0.5)],
+        help_text="adjacent rows whose paired test does not reject at this level (Holm-corrected along the board) "
+        "are shown as statistically tied")
+    min_bucket_size = models.PositiveIntegerField(
+        default=10, validators=[MinValueValidator(1)],
+        help_text="a trait bucket with fewer expressions is not shown to teams (test phases tell nothing per video)")
+    ladder = models.BooleanField(
+        default=False, help_text="the Ladder (Blum & Hardt, 2015): a team's shown score changes only when a new "
+        "submission beats it by more than the step, rounded to the step; exact scores when the phase ends")
+    ladder_step = models.FloatField(default=1.0, validators=[MinValueValidator(0.01), MaxValueValidator(50.0)],
+                                    help_text="the Ladder's step, in points of the primary metric")
+    quota_counts_failed = models.BooleanField(
+        default=False, help_text="submissions that fail on the file count against the quota (failing uploads are a "
+        "probing channel too)")
     requires_terms = models.BooleanField(default=False, help_text="the submitter must have accepted the challenge's "
                                          "current terms before a submission is taken")
     ground_truth = models.ForeignKey(GroundTruthBundle, null=True, blank=True, on_delete=models.PROTECT,

@@ -89,11 +89,13 @@ class Submission(models.Model):
                                     help_text="why the current attempt is a retry")
     failure_kind = models.CharField(max_length=10, choices=FailureKind.choices, blank=True)
     crash_report = models.TextField(blank=True, help_text="for organizers: the scorer's traceback")
+    receipt = models.JSONField(default=dict, blank=True, editable=False,
+                               help_text="the signed receipt of the latest scoring (leaderboard/receipts.py)")
     idempotency_key = models.CharField(max_length=200, blank=True,
                                        help_text="the client's Idempotency-Key: a retried upload finds this one")
     # The audit log: every save, and every conditional UPDATE of grading.py through history.record_changed.
     # The lease's renewals are not history (they change only lease_expires_at, and are not recorded).
-    history = HistoricalRecords(excluded_fields=["lease_expires_at"])
+    history = HistoricalRecords(excluded_fields=["lease_expires_at", "receipt"])
 
     class Meta:
         ordering = ["-submitted_at", "-id"]
@@ -170,6 +172,8 @@ class Score(models.Model):
     IoU_gold = models.FloatField()
     IoU_gold_pred = models.FloatField()
     n_expressions = models.PositiveIntegerField()
+    ci = models.JSONField(default=dict, blank=True, help_text="95% bootstrap interval per metric, in percent: "
+                          "{metric: [low, high]} (scoring.stats)")
     scorer_version = models.CharField(max_length=32)
     gt_version = models.CharField(max_length=64)
     created_at = models.DateTimeField(default=timezone.now)
@@ -200,6 +204,7 @@ class ScoreHistory(models.Model):
     IoU_gold = models.FloatField()
     IoU_gold_pred = models.FloatField()
     n_expressions = models.PositiveIntegerField()
+    ci = models.JSONField(default=dict, blank=True)
     scorer_version = models.CharField(max_length=32)
     gt_version = models.CharField(max_length=64)
     scored_at = models.DateTimeField(default=timezone.now)
@@ -288,6 +293,9 @@ class BoardRow(models.Model):
     IoU_all = models.FloatField(null=True, blank=True)
     IoU_gold = models.FloatField(null=True, blank=True)
     IoU_gold_pred = models.FloatField(null=True, blank=True)
+    ci = models.JSONField(null=True, blank=True, help_text="the scores' 95% intervals, {metric: [low, high]}")
+    tie_group = models.PositiveIntegerField(null=True, blank=True, help_text="the rank of the first row of its "
+                                            "group of statistically tied rows (None: no paired data)")
     n_expressions = models.PositiveIntegerField(null=True, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     rescoring = models.BooleanField(default=False, help_text="being scored again: the scores shown are the previous "
@@ -300,3 +308,26 @@ class BoardRow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.phase_id}/{self.split} #{self.position} {self.method}"
+
+
+def _analysis_path(instance: Analysis, filename: str) -> str:
+    return f"submissions/{instance.submission_id}/analysis/{filename}"
+
+
+class Analysis(models.Model):
+    """What the statistics and diagnostics need of a scored submission, beside its Score rows: the
+    per-expression metrics (for paired tests and trait buckets), its results by trait bucket and its
+    error types, and the per-frame timelines (a file: shown only where the phase allows details)."""
+
+    submission = models.OneToOneField(Submission, primary_key=True, on_delete=models.CASCADE,
+                                      related_name="analysis")
+    gt_version = models.CharField(max_length=64)
+    values = models.BinaryField(help_text="float64 array (4 metrics x expressions, in the ground truth's "
+                                "order of expressions: GroundTruthBundle.traits), fractions in [0, 1]")
+    by_trait = models.JSONField(default=dict, blank=True)
+    errors = models.JSONField(default=dict, blank=True)
+    timelines = models.FileField(upload_to=_analysis_path, storage=private_storage, blank=True, max_length=500)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"analysis of submission {self.submission_id}"
