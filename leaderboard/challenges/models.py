@@ -146,6 +146,10 @@ class Phase(models.Model):
             and (self.ends_at is None or now < self.ends_at)
         )
 
+    def ladder_active(self, now=None) -> bool:  # type: ignore[no-untyped-def]
+        """The Ladder is on and the phase has not ended: exact scores stay hidden from everyone but organizers."""
+        return self.ladder and (self.ends_at is None or (now or timezone.now()) < self.ends_at)
+
     def is_revealed(self, now=None) -> bool:  # type: ignore[no-untyped-def]
         if self.visibility == self.Visibility.PUBLIC:
             return True

@@ -66,6 +66,8 @@ class Access:
     set_public   show it on or keep it off the public board: its team, not for a baseline, and only
                  while it can be on a board (active or finished; a failed or cancelled one never is)
     edit         change the method name, description and links: its team
+    exact_scores the exact scores, their intervals and the receipt: organizers always, anyone else unless the
+                 phase runs the Ladder and has not ended (then only the Ladder's shown score)
     """
 
     view: bool
@@ -74,6 +76,7 @@ class Access:
     cancel: bool
     set_public: bool
     edit: bool
+    exact_scores: bool
 
 
 def is_on_public_board(*, submission: Submission, now: dt.datetime | None = None) -> bool:
@@ -97,6 +100,7 @@ def submission_access(*, submission: Submission, user: Viewer, now: dt.datetime 
         set_public=team and not submission.is_baseline
         and submission.status in (*Submission.ACTIVE, Submission.Status.FINISHED),
         edit=team,
+        exact_scores=organizer or not submission.phase.ladder_active(now),
     )
 
 
