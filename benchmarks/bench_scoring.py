@@ -16,6 +16,9 @@ where one in-process evaluation of each set spends its time.
 The worker's scoring service is timed too (benchmarks/bench_service.py, on the embedded defaults):
 a stored upload to scores written, the ground truth already parsed (`--no-service` skips it).
 
+The statistics (issue 11) are timed in process per set: bootstrap intervals (B=1000), frame timelines,
+results by trait; their sum must stay <= 0.5 s.
+
 Targets on the 2-core development machine (issue 7): good and hallucinating <= 0.8 s wall,
 tracker <= 1.5 s, all <= 100 MB peak RSS, exact to 1e-9 against the dense reference, >= 200x, and
 the service within 1.3x of `egomask eval`.
@@ -129,6 +132,45 @@ def profile(gt_root: Path, archive: Path) -> list[tuple[str, float]]:
     return stages
 
 
+def statistics(gt_root: Path, archive: Path, samples: int) -> list[tuple[str, float]]:
+    """Seconds the statistics add to one in-process evaluation (issue 11): the bootstrap intervals of every
+    split and metric (first submission of a ground-truth version: its resamples drawn; later ones: reused),
+    the frame timelines, the traits (once per ground-truth version) and the results by trait and errors."""
+    sys.path.insert(0, str(ROOT))
+    from scoring import evaluate, load_ground_truth, stats
+    from scoring.diagnostics import aligned, by_trait, errors, traits
+
+    gt = load_ground_truth(gt_root)
+
+    def best(work, repeat: int = 3) -> tuple[float, object]:
+        times, out = [], None
+        for _ in range(repeat):
+            start = time.perf_counter()
+            out = work()
+            times.append(time.perf_counter() - start)
+        return min(times), out
+
+    plain, evaluation = best(lambda: evaluate(gt, archive))
+    with_timelines, evaluation = best(lambda: evaluate(gt, archive, timelines=True))
+    splits = tuple(s for s in evaluation.summaries if s != stats.OVERALL)
+
+    def bootstrap(cold: bool) -> object:
+        if cold:
+            stats._cached.cache_clear()
+        return stats.intervals(evaluation.expressions, gt.version, splits=splits, overall=True, samples=samples)
+
+    cold, _ = best(lambda: bootstrap(True))
+    warm, _ = best(lambda: bootstrap(False))
+    traits_seconds, found = best(lambda: traits(gt), repeat=1)
+    breakdown, _ = best(lambda: (by_trait(found, *aligned(found, evaluation.expressions)),
+                                 errors(evaluation.expressions)))
+    return [("evaluation (plain)", plain), ("evaluation with frame timelines", with_timelines),
+            (f"bootstrap intervals, B={samples}, resamples drawn", cold),
+            (f"bootstrap intervals, B={samples}, resamples reused", warm),
+            ("traits of the ground truth (once per version)", traits_seconds),
+            ("results by trait bucket + error types", breakdown)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", default="full", choices=["tiny", "small", "full"])
@@ -138,6 +180,7 @@ def main() -> None:
     parser.add_argument("--no-dense", action="store_true", help="skip the (slow) dense reference")
     parser.add_argument("--profile", action="store_true", help="also print where the time goes, per set")
     parser.add_argument("--no-service", action="store_true", help="skip the worker's scoring service (needs [server])")
+    parser.add_argument("--samples", type=int, default=1000, help="bootstrap resamples (B) for the statistics' timing")
     args = parser.parse_args()
     sets = args.sets.split(",")
     data = Path(args.data) / args.scale
@@ -182,6 +225,15 @@ def main() -> None:
                   f"speed-up {dense_wall / wall:.0f}x; largest per-expression difference {largest:.1e}")
             checks += [(f"{name}: exact to 1e-9", largest <= 1e-9),
                        (f"{name}: >= 200x dense", dense_wall / wall >= 200)]
+        timings = dict(statistics(gt, archive, args.samples))
+        for label, seconds in timings.items():
+            print(f"    statistics: {label:52s} {seconds:6.3f} s")
+        added = (timings[f"bootstrap intervals, B={args.samples}, resamples drawn"]
+                 + timings["results by trait bucket + error types"]
+                 + max(0.0, timings["evaluation with frame timelines"] - timings["evaluation (plain)"]))
+        print(f"  statistics added to scoring (bootstrap, timelines, buckets; traits are per ground truth): "
+              f"{added:.3f} s")
+        checks.append((f"{name}: statistics add <= 0.5 s", added <= 0.5))
         if args.profile:
             for label, seconds in profile(gt, archive):
                 print(f"    {label:52s} {seconds:6.3f} s")

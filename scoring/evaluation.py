@@ -34,6 +34,33 @@ Submission = str | os.PathLike[str] | Source
 
 
 @dataclass(frozen=True)
+class Timeline:
+    """Frame by frame, one expression: positions (in its video's `frames`) of the ground-truth frames G, the
+    predicted frames P, and the IoU of each hit (G ∩ P, in order)."""
+
+    n_frames: int
+    gt: tuple[int, ...]
+    pred: tuple[int, ...]
+    hit_ious: tuple[float, ...]
+
+    def as_dict(self) -> dict[str, object]:
+        """Compact: G and P as [start, stop) ranges, hits as [position, IoU] pairs."""
+        hits = sorted(set(self.gt) & set(self.pred))
+        return {"n": self.n_frames, "gt": _ranges(self.gt), "pred": _ranges(self.pred),
+                "hits": [[p, round(iou, 4)] for p, iou in zip(hits, self.hit_ious)]}
+
+
+def _ranges(positions: Sequence[int]) -> list[list[int]]:
+    out: list[list[int]] = []
+    for p in positions:
+        if out and out[-1][1] == p:
+            out[-1][1] = p + 1
+        else:
+            out.append([p, p + 1])
+    return out
+
+
+@dataclass(frozen=True)
 class ExpressionResult:
     split: str
     video: str
@@ -41,6 +68,7 @@ class ExpressionResult:
     obj_id: str
     missing: bool  # no prediction at all for this expression: scored as empty
     scores: ExpressionScores
+    timeline: Timeline | None = None  # only when evaluate(..., timelines=True)
 
     def as_row(self) -> dict[str, object]:
         """A flat row (per-expression CSV); metrics as fractions in [0, 1]."""
@@ -55,6 +83,7 @@ class ExpressionResult:
             "n_gt": s.n_gt,
             "n_pred": s.n_pred,
             "n_hit": s.n_hit,
+            "n_low_iou": s.n_low_iou,
             **{name: s.metric(name) for name in METRICS},
         }
 
@@ -113,6 +142,7 @@ class _Pass:
     """What one pass over a submission found: rows in the ground truth's order, warnings, problems."""
 
     limits: Limits
+    timelines: bool = False
     rows: list[ExpressionResult | None] = field(default_factory=list)
     warnings: list[ScoringWarning] = field(default_factory=list)
     found_errors: list[tuple[int, InvalidSubmission]] = field(default_factory=list)  # (expression slot, problem)
@@ -152,7 +182,8 @@ def _score(gt: GroundTruth, source: Source, layout: Layout, splits: tuple[str, .
         if files is None:
             if not run.found_errors:
                 run.rows[-1] = ExpressionResult(expression.split, expression.video, expression.exp_id,
-                                                expression.obj_id, True, _scores(gt, expression, {}, ()))
+                                                expression.obj_id, True, _scores(gt, expression, {}, ()),
+                                                _timeline(gt, expression, {}, ()) if run.timelines else None)
             continue
         run.found += 1
         if run.full:
@@ -193,9 +224,11 @@ def _flush(gt: GroundTruth, pending: list[_Pending], run: _Pass) -> None:
         ious = inter / (gt.runs.areas[pairs[:, 0]] + parsed.areas[pairs[:, 1]] - inter)
         bounds = np.cumsum([0, *(len(h) for h in hits)]).tolist()
         for k, p in enumerate(pending):
-            scores = _scores(gt, p.expression, own[k], ious[bounds[k] : bounds[k + 1]], len(truths[k]))
+            own_ious = ious[bounds[k] : bounds[k + 1]]
+            scores = _scores(gt, p.expression, own[k], own_ious, len(truths[k]))
             e = p.expression
-            run.rows[p.slot] = ExpressionResult(e.split, e.video, e.exp_id, e.obj_id, False, scores)
+            timeline = _timeline(gt, e, own[k], own_ious) if run.timelines else None
+            run.rows[p.slot] = ExpressionResult(e.split, e.video, e.exp_id, e.obj_id, False, scores, timeline)
     pending.clear()
 
 
@@ -230,6 +263,14 @@ def _scores(gt: GroundTruth, expression: Expression, predicted: Mapping[str, int
     return scores_from_ious(len(frames), len(gt.mask_indices(expression)) if n_gt is None else n_gt, n_pred, ious)
 
 
+def _timeline(gt: GroundTruth, expression: Expression, predicted: Mapping[str, int], ious: Sequence[float]
+              ) -> Timeline:
+    frames = gt.videos[expression.video].frames
+    truth = gt.mask_indices(expression)
+    return Timeline(len(frames), tuple(i for i, f in enumerate(frames) if f in truth),
+                    tuple(i for i, f in enumerate(frames) if f in predicted), tuple(float(x) for x in ious))
+
+
 def _summaries(rows: list[ExpressionResult], splits: tuple[str, ...], split: str | None) -> dict[str, MetricSummary]:
     summaries = {s: summarize(r.scores for r in rows if r.split == s) for s in splits}
     if split in (None, "all"):
@@ -237,9 +278,10 @@ def _summaries(rows: list[ExpressionResult], splits: tuple[str, ...], split: str
     return summaries
 
 
-def _one_pass(gt: GroundTruth, submission: Submission, split: str | None, limits: Limits) -> tuple[_Pass, Layout]:
+def _one_pass(gt: GroundTruth, submission: Submission, split: str | None, limits: Limits,
+              timelines: bool = False) -> tuple[_Pass, Layout]:
     splits = select_splits(gt, split)
-    run = _Pass(limits)
+    run = _Pass(limits, timelines)
     with _opened(submission, limits) as source:
         layout = index_layout(source.files, source.folders, videos={n: v.split for n, v in gt.videos.items()})
         run.warnings.extend(layout.warnings)
@@ -258,10 +300,12 @@ def evaluate(
     *,
     split: str | None = None,
     limits: Limits | None = None,
+    timelines: bool = False,
 ) -> Evaluation:
-    """Score `submission` (zip, folder or open Source). Raises InvalidSubmission listing every problem."""
+    """Score `submission` (zip, folder or open Source). Raises InvalidSubmission listing every problem.
+    With `timelines`, each row also carries its frame-by-frame Timeline (the server's diagnostics)."""
     limits = limits or Limits()
-    run, layout = _one_pass(gt, submission, split, limits)
+    run, layout = _one_pass(gt, submission, split, limits, timelines)
     if run.errors:
         raise run.errors[0].with_problems(tuple(run.errors))
     rows = [row for row in run.rows if row is not None]

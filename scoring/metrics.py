@@ -28,6 +28,7 @@ from . import rle
 
 METRICS: tuple[str, ...] = ("T_recall", "IoU_all", "IoU_gold", "IoU_gold_pred")
 PRIMARY_METRIC = "IoU_gold_pred"
+LOW_IOU = 0.5  # a hit (a frame of G ∩ P) below this IoU counts as a low-IoU hit (scoring.diagnostics)
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class ExpressionScores:
     IoU_all: float
     IoU_gold: float
     IoU_gold_pred: float
+    n_low_iou: int = 0  # hits whose IoU is below LOW_IOU
 
     def metric(self, name: str) -> float:
         return float(getattr(self, name))
@@ -65,6 +67,7 @@ def scores_from_ious(n_frames: int, n_gt: int, n_pred: int, ious: Sequence[float
         IoU_all=(iou_sum + (n_frames - n_union)) / n_frames,
         IoU_gold=iou_sum / n_gt,
         IoU_gold_pred=iou_sum / n_union,
+        n_low_iou=int(np.count_nonzero(np.asarray(ious, dtype=np.float64) < LOW_IOU)),
     )
 
 
