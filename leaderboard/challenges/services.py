@@ -16,6 +16,7 @@ from django.db import transaction
 
 from leaderboard.errors import ApplicationError, NotAllowed
 from leaderboard.lib.files import file_sha256
+from scoring import diagnostics
 from scoring import GroundTruth, InvalidGroundTruth, load_ground_truth
 from scoring.example import public_inputs
 
@@ -135,7 +136,8 @@ def ground_truth_check(*, bundle_id: int) -> GroundTruthBundle:
             for split in gt.splits
         }
         bundle.public_inputs = public_inputs(gt)
-    bundle.save(update_fields=["status", "message", "version", "summary", "public_inputs"])
+        bundle.traits = diagnostics.traits(gt).as_dict()
+    bundle.save(update_fields=["status", "message", "version", "summary", "public_inputs", "traits"])
     return bundle
 
 

@@ -319,6 +319,16 @@ class LeaderboardRowOutput(serializers.Serializer):
     rescoring = serializers.BooleanField(help_text="true while the submission is scored again (e.g. after a new "
                                          "ground truth): the scores are the previous attempt's until then")
     flagged = serializers.BooleanField(help_text="flagged by the organizers: listed, with a mark")
+    ci = serializers.DictField(child=serializers.ListField(child=serializers.FloatField(), min_length=2,
+                                                           max_length=2), allow_null=True,
+                               help_text="95% bootstrap interval of each metric, in percent: {metric: [low, high]} "
+                               "(resampling videos; null for a reported row)")
+    tie_group = serializers.IntegerField(allow_null=True, help_text="the rank of the first row of this row's group of "
+                                         "rows not distinguishable by a paired bootstrap test on the primary metric "
+                                         "(Holm-corrected along the board); null where there is no such test (a "
+                                         "reported row, or a board sorted by another metric)")
+    tied_with = serializers.ListField(child=serializers.IntegerField(), help_text="the ranks of the other rows "
+                                      "of its tie group (empty: distinguishable from its neighbours)")
 
 
 class LeaderboardOutput(serializers.Serializer):
@@ -351,7 +361,8 @@ class LeaderboardApi(APIView):
 
 
 _iso = serializers.DateTimeField().to_representation  # ISO 8601 in UTC, as in the JSON
-CSV_COLUMNS = ["rank", "team", "method", "is_baseline", *METRICS, "submitted_at", "submission_id", "baseline"]
+CSV_COLUMNS = ["rank", "team", "method", "is_baseline", *METRICS, "submitted_at", "submission_id", "baseline",
+               *(f"{m}_ci_{end}" for m in METRICS for end in ("low", "high")), "tie_group"]
 
 
 def _baseline_cell(baseline: dict[str, object] | None) -> str:
@@ -370,7 +381,8 @@ _cell = spreadsheet_safe  # team and method names are typed by users: never a fo
 
 class LeaderboardCsvApi(APIView):
     """The same leaderboard as a CSV download (columns: rank, team, method, is_baseline, the four metrics,
-    submitted_at, submission_id, baseline). A board that is still private answers 403 with its reveal time."""
+    submitted_at, submission_id, baseline, each metric's interval (low, high), tie_group). A board that is still
+    private answers 403 with its reveal time."""
 
     permission_classes = [AllowAny]
 
@@ -404,5 +416,7 @@ def _csv(board: selectors.Leaderboard) -> str:
         writer.writerow([_cell(v) for v in (
             row.rank if row.rank is not None else "", row.team or "", row.method, str(row.is_baseline).lower(),
             *(row.scores.get(m, "") for m in METRICS), _iso(row.submitted_at) if row.submitted_at else "",
-            row.submission_id or "", _baseline_cell(row.baseline))])
+            row.submission_id or "", _baseline_cell(row.baseline),
+            *((row.ci or {}).get(m, ["", ""])[end] for m in METRICS for end in (0, 1)),
+            row.tie_group if row.tie_group is not None else "")])
     return buffer.getvalue()

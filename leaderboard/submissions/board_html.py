@@ -101,7 +101,7 @@ def _row(row: LeaderboardRow, sort_index: int, submission_href: Callable[[int], 
         method += ' <span class="badge flagged" title="flagged by the organizers">flagged</span>'
     cells = "".join(
         f'<td class="num{" sorted" if index == sort_index else ""}">'
-        f'{"–" if value is None else two_decimals(value)}</td>'
+        f'{"–" if value is None else two_decimals(value)}{_interval(row, METRICS[index])}</td>'
         for index, value in enumerate(row.scores.get(m) for m in METRICS))
     if row.submission_id and row.submitted_at:
         when = timezone.localtime(row.submitted_at)
@@ -110,5 +110,23 @@ def _row(row: LeaderboardRow, sort_index: int, submission_href: Callable[[int], 
     else:
         submitted = f'<a href="{escape(method_href)}" rel="noopener nofollow">source</a>' if method_href else ""
     rank = row.rank if row.rank else _NO_RANK
+    if row.tied_with:
+        rank = f'{rank}<span class="tie" title="not distinguishable from these rows by a paired bootstrap test ' \
+               f'on the primary metric">statistically tied with {tied_text(row.tied_with)}</span>'
     return (f'<tr class="{classes}"{team}><td class="num rank">{rank}</td><td>{who}</td>'
             f"<td>{method}</td>{cells}<td>{submitted}</td></tr>")
+
+
+def _interval(row: LeaderboardRow, metric: str) -> str:
+    found = (row.ci or {}).get(metric)
+    if not found:
+        return ""
+    low, high = two_decimals(found[0]), two_decimals(found[1])
+    return f'<span class="ci" title="95% interval, bootstrap over videos">{low}–{high}</span>'
+
+
+def tied_text(ranks: tuple[int, ...]) -> str:
+    """"#2", "#2, #4" or "#2–#6" (a run of three or more)."""
+    if len(ranks) >= 3 and list(ranks) == list(range(ranks[0], ranks[0] + len(ranks))):
+        return f"#{ranks[0]}–#{ranks[-1]}"
+    return ", ".join(f"#{r}" for r in ranks)

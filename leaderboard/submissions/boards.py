@@ -38,6 +38,7 @@ from leaderboard.baselines.models import BaselineRun, ReportedResult
 from leaderboard.challenges.models import Phase
 from scoring import METRICS
 
+from .board_stats import board_statistics
 from .models import Board, BoardRow, Submission
 from .selectors import LeaderboardRow, board_entries, rank_rows
 
@@ -97,14 +98,15 @@ def board_refresh(*, phase_id: int) -> Board | None:
         Board.objects.get_or_create(phase_id=phase_id)
         board = Board.objects.select_for_update().get(phase_id=phase_id)
         # Read after the lock: a change committed by the refresh we waited for is seen.
-        phase = Phase.objects.get(pk=phase_id)
+        phase = Phase.objects.select_related("ground_truth").get(pk=phase_id)
         rows = [(split, position, row) for split, entries in board_entries(phase=phase).items()
                 for position, row in enumerate(rank_rows(entries, phase.primary_metric))]
-        digest = _digest(rows)
+        statistics = board_statistics(phase=phase, rows=rows)
+        digest = _digest(rows, statistics)
         if board.version and digest == board.digest:
             return board
         BoardRow.objects.filter(phase_id=phase_id).delete()
-        BoardRow.objects.bulk_create([_stored(phase, *row) for row in rows], batch_size=1000)
+        BoardRow.objects.bulk_create([_stored(phase, *row, *statistics[row[:2]]) for row in rows], batch_size=1000)
         board.version += 1
         board.stamp = secrets.token_hex(8)
         board.digest = digest
@@ -133,8 +135,10 @@ def board_current(*, phase: Phase) -> tuple[int, str]:
     return found
 
 
-def _stored(phase: Phase, split: str, position: int, row: LeaderboardRow) -> BoardRow:
+def _stored(phase: Phase, split: str, position: int, row: LeaderboardRow, ci: dict | None,
+            tie_group: int | None) -> BoardRow:
     return BoardRow(
+        ci=ci, tie_group=tie_group,
         phase=phase, split=split, position=position, rank=row.rank, submission_id=row.submission_id,
         team_id=row.team_id, team_name=row.team or "", method=row.method, method_url=row.method_url,
         code_url=row.code_url, is_baseline=row.is_baseline, baseline=row.baseline,
@@ -143,13 +147,14 @@ def _stored(phase: Phase, split: str, position: int, row: LeaderboardRow) -> Boa
         **{m: row.scores.get(m) for m in METRICS})
 
 
-def _digest(rows: list[tuple[str, int, LeaderboardRow]]) -> str:
+def _digest(rows: list[tuple[str, int, LeaderboardRow]],
+            statistics: dict[tuple[str, int], tuple[dict | None, int | None]]) -> str:
     """sha256 of everything a served board shows of these rows (repr keeps NaN and every float digit)."""
     digest = hashlib.sha256()
     for split, position, row in rows:
         values = [split, position, row.rank, row.submission_id, row.team_id, row.team, row.method, row.method_url,
                   row.code_url, row.is_baseline, row.baseline, *(row.scores.get(m) for m in METRICS),
-                  row.n_expressions, row.submitted_at, row.rescoring, row.flagged]
+                  row.n_expressions, row.submitted_at, row.rescoring, row.flagged, *statistics[(split, position)]]
         digest.update(json.dumps([repr(v) if isinstance(v, float) else v for v in values], default=str,
                                  sort_keys=True).encode())
     return digest.hexdigest()

@@ -47,6 +47,7 @@ from leaderboard.lib.files import CHUNK
 from scoring import Evaluation, GroundTruth, InvalidSubmission, evaluate
 
 from . import queue
+from .analysis import Computed, analysis_compute, analysis_store
 from .history import record_changed
 from .models import FailureKind, RetryReason, Score, ScoreHistory, Submission
 from .signals import announce_end
@@ -111,7 +112,7 @@ def submission_score(*, submission_id: int, attempt: int) -> Submission | None:
             if not _claim(submission_id, attempt, Status.VALIDATING, Status.SCORING, owner=owner):
                 return None
             try:
-                evaluation = evaluate(gt, local)
+                evaluation = evaluate(gt, local, timelines=True)
             except InvalidSubmission as exc:
                 _fail(submission, attempt, f"Your submission could not be scored: {exc.summary()}.",
                       [problem.as_dict() for problem in exc.problems], kind=FailureKind.INVALID)
@@ -121,7 +122,8 @@ def submission_score(*, submission_id: int, attempt: int) -> Submission | None:
             except Exception as exc:  # the scorer met something in this file it does not foresee
                 _crashed(submission, attempt, exc)
                 return Submission.objects.get(pk=submission_id)
-        _finish(submission_id, attempt, owner, evaluation, time.monotonic() - started)
+        computed = analysis_compute(evaluation=evaluation, gt=gt, phase=submission.phase)
+        _finish(submission_id, attempt, owner, evaluation, computed, time.monotonic() - started)
     return Submission.objects.get(pk=submission_id)
 
 
@@ -278,14 +280,15 @@ def _details_csv(evaluation: Evaluation) -> bytes:
     return buffer.getvalue().encode()
 
 
-def _finish(submission_id: int, attempt: int, owner: str, evaluation: Evaluation, seconds: float) -> None:
+def _finish(submission_id: int, attempt: int, owner: str, evaluation: Evaluation, computed: Computed,
+            seconds: float) -> None:
     with transaction.atomic():
         submission = Submission.objects.select_for_update().get(pk=submission_id)
         if submission.attempt != attempt or submission.status != Status.SCORING or submission.lease_owner != owner:
             return  # a newer attempt (rescore, reconcile, take-over) owns this submission now
         now = timezone.now()
         for split, summary in evaluation.summaries.items():
-            values = {**summary.as_dict(), "n_expressions": summary.n_expressions,
+            values = {**summary.as_dict(), "n_expressions": summary.n_expressions, "ci": computed.ci.get(split, {}),
                       "scorer_version": evaluation.scorer_version, "gt_version": evaluation.gt_version}
             Score.objects.update_or_create(submission=submission, split=split, defaults=values)
             # The history keeps what this attempt gave, whatever replaces it later (a rescore).
@@ -293,6 +296,7 @@ def _finish(submission_id: int, attempt: int, owner: str, evaluation: Evaluation
                                                   defaults={**values, "scored_at": now})
         Score.objects.filter(submission=submission).exclude(split__in=list(evaluation.summaries)).delete()
         submission.details.save("per-expression.csv", ContentFile(_details_csv(evaluation)), save=False)
+        analysis_store(submission=submission, computed=computed)
         submission.status = Status.FINISHED
         submission.warnings = [w.as_dict() for w in evaluation.warnings]
         submission.failure_message, submission.problems = "", []

@@ -294,7 +294,7 @@ class BoardRow(models.Model):
     IoU_gold = models.FloatField(null=True, blank=True)
     IoU_gold_pred = models.FloatField(null=True, blank=True)
     ci = models.JSONField(null=True, blank=True, help_text="the scores' 95% intervals, {metric: [low, high]}")
-    tie_group = models.PositiveIntegerField(null=True, blank=True, help_text="the rank of the first row of its "
+    tie_group = models.PositiveIntegerField(null=True, blank=True, help_text="the position of the first row of its "
                                             "group of statistically tied rows (None: no paired data)")
     n_expressions = models.PositiveIntegerField(null=True, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)

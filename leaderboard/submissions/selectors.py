@@ -30,7 +30,7 @@ import io
 import math
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Prefetch, QuerySet
@@ -191,6 +191,12 @@ class LeaderboardRow:
     # True while the submission is scored again: the scores are its previous attempt's until the new one is in.
     rescoring: bool = False
     flagged: bool = False  # flagged by the organizers (moderation.py): listed, with a mark
+    # The statistics of a stored row (board_stats.py), not part of the ranking (live rows have none):
+    # the 95 % intervals of its scores, the rank of the first row of its tie group and the ranks it is tied with.
+    ci: dict[str, list[float]] | None = field(default=None, compare=False)
+    tie_group: int | None = field(default=None, compare=False)
+    tied_with: tuple[int, ...] = field(default=(), compare=False)
+    position: int | None = field(default=None, compare=False)  # in the stored board (primary metric order)
 
     @property
     def is_reported(self) -> bool:
@@ -391,10 +397,31 @@ def board_get(
         return Leaderboard(phase, split, metric, (), False, phase.reveal_at)
     rows = [_stored_row(row) for row in BoardRow.objects.filter(phase=phase, split=split).order_by("position")]
     if include_reported and metric == phase.primary_metric:
-        return Leaderboard(phase, split, metric, tuple(rows), True, phase.reveal_at)
+        return Leaderboard(phase, split, metric, _with_ties(tuple(rows), True), True, phase.reveal_at)
     if not include_reported:
         rows = [row for row in rows if not row.is_reported]
-    return Leaderboard(phase, split, metric, rank_rows(rows, metric), True, phase.reveal_at)
+    ranked = _with_ties(rank_rows(rows, metric), metric == phase.primary_metric)
+    return Leaderboard(phase, split, metric, ranked, True, phase.reveal_at)
+
+
+def _with_ties(rows: tuple[LeaderboardRow, ...], primary: bool) -> tuple[LeaderboardRow, ...]:
+    """Stored tie groups (by the position of their first row) as the ranks served. Groups come from the tests
+    on the primary metric: a board ordered by another metric shows none."""
+    if not primary:
+        return tuple(dataclasses.replace(row, tie_group=None, tied_with=()) for row in rows)
+    rank_at = {row.position: row.rank for row in rows}
+    members: dict[int, list[int]] = defaultdict(list)
+    for row in rows:
+        if row.tie_group is not None and row.rank is not None:
+            members[row.tie_group].append(row.rank)
+    out = []
+    for row in rows:
+        if row.tie_group is None or row.rank is None:
+            out.append(dataclasses.replace(row, tie_group=None, tied_with=()))
+            continue
+        others = tuple(sorted({r for r in members[row.tie_group] if r != row.rank}))
+        out.append(dataclasses.replace(row, tie_group=rank_at.get(row.tie_group), tied_with=others))
+    return tuple(out)
 
 
 def _stored_row(row: BoardRow) -> LeaderboardRow:
@@ -404,7 +431,7 @@ def _stored_row(row: BoardRow) -> LeaderboardRow:
         method=row.method, method_url=row.method_url, code_url=row.code_url, is_baseline=row.is_baseline,
         scores=dict(zip(METRICS, values, strict=True)), n_expressions=row.n_expressions,
         submitted_at=row.submitted_at, submission_id=row.submission_id, baseline=row.baseline, rescoring=row.rescoring,
-        flagged=row.flagged)
+        flagged=row.flagged, ci=row.ci, tie_group=row.tie_group, position=row.position)
 
 
 def submission_list(*, phase: Phase, team: Team) -> QuerySet[Submission]:

@@ -6,6 +6,7 @@ import pytest
 from django.utils import timezone
 
 from leaderboard.challenges.models import Phase
+from scoring import METRICS
 
 from .apiclient import assert_error, client_for
 
@@ -61,7 +62,10 @@ def test_it_downloads_the_board_as_csv(phase, board):
     assert r["Content-Disposition"] == 'attachment; filename="egomask-test-overall.csv"'
     rows = list(csv.reader(io.StringIO(r.content.decode())))
     assert rows[0] == ["rank", "team", "method", "is_baseline", "T_recall", "IoU_all", "IoU_gold", "IoU_gold_pred",
-                       "submitted_at", "submission_id", "baseline"]
+                       "submitted_at", "submission_id", "baseline",
+                       *(f"{m}_ci_{end}" for m in METRICS for end in ("low", "high")), "tie_group"]
+    # Perfect predictions: every resample of every video gives 100.
+    assert rows[1][11:19] == ["100.0"] * 8 and rows[1][19] == "1"
     assert [row[10] for row in rows[1:]] == ["", "uploaded", ""]  # an organizer's upload, not a runner's
     assert [row[:4] for row in rows[1:]] == [["1", "Team A", "Perfect", "false"], ["", "", "Baseline", "true"],
                                              ["2", "Team C", "'=Noisy", "false"]]  # never a formula

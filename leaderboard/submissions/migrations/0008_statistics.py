@@ -34,7 +34,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='boardrow',
             name='tie_group',
-            field=models.PositiveIntegerField(blank=True, help_text='the rank of the first row of its group of statistically tied rows (None: no paired data)', null=True),
+            field=models.PositiveIntegerField(blank=True, help_text='the position of the first row of its group of statistically tied rows (None: no paired data)', null=True),
         ),
         migrations.AddField(
             model_name='score',
