@@ -92,7 +92,7 @@ class Traits:
     expressions: tuple[ExpressionTraits, ...]
     buckets: Mapping[str, Bucketing]
 
-    def keys(self) -> list[tuple[str, str, str]]:
+    def expression_keys(self) -> list[tuple[str, str, str]]:
         return [(e.split, e.video, e.exp_id) for e in self.expressions]
 
     def as_dict(self) -> dict[str, object]:
@@ -202,7 +202,7 @@ class BucketResult:
 
 def aligned(traits_: Traits, rows: Iterable[object]) -> tuple[np.ndarray, np.ndarray]:
     """Per-expression metric fractions (E, 4) in the traits' order, and which of them were scored (E,)."""
-    position = {key: i for i, key in enumerate(traits_.keys())}
+    position = {key: i for i, key in enumerate(traits_.expression_keys())}
     values = np.full((len(position), len(METRICS)), np.nan)
     scored = np.zeros(len(position), dtype=bool)
     for row in rows:

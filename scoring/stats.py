@@ -21,6 +21,11 @@ paired test between them needs.
                     down over the m = rows - 1 tests); rows joined by a test that is not rejected are one
                     group. Ranks are not changed: groups are shown beside them.
 
+A split with fewer than MIN_CLUSTERS videos (after clustering) has no interval and no test: resampling one
+video says nothing about the variation between videos, so its interval would be a point and any difference
+"significant". Such a split gets None, and its tests p = 1 (never distinguishable). With few clusters (the long
+split's 15 videos) the percentile interval is somewhat too narrow; it is still far better than none.
+
 Everything is vectorised: one (B x clusters) matrix of draw counts, one matrix product per statistic.
 """
 
@@ -38,6 +43,7 @@ from .metrics import METRICS
 DEFAULT_SAMPLES = 1000
 DEFAULT_LEVEL = 0.95
 DEFAULT_ALPHA = 0.05
+MIN_CLUSTERS = 2
 OVERALL = "overall"
 
 
@@ -74,6 +80,15 @@ class Resampling:
             found[self.members, np.arange(self.n_expressions)] = 1.0
             object.__setattr__(self, "_indicator", found)
         return found
+
+    @property
+    def clusters(self) -> int:
+        return int(self.sizes.shape[0])
+
+    @property
+    def informative(self) -> bool:
+        """Enough videos for an interval or a test (MIN_CLUSTERS)."""
+        return self.clusters >= MIN_CLUSTERS
 
     @property
     def samples(self) -> int:
@@ -129,14 +144,15 @@ def percentile_interval(resampled: np.ndarray, level: float = DEFAULT_LEVEL) -> 
 
 @dataclass(frozen=True)
 class Intervals:
-    """Per split (and "overall"), per metric: the percentile interval in percent."""
+    """Per split (and "overall"), per metric: the percentile interval in percent (None: too few videos)."""
 
-    by_split: Mapping[str, Mapping[str, tuple[float, float]]]
+    by_split: Mapping[str, Mapping[str, tuple[float, float]] | None]
     samples: int
     level: float
 
-    def as_dict(self) -> dict[str, dict[str, list[float]]]:
-        return {split: {m: [low, high] for m, (low, high) in ci.items()} for split, ci in self.by_split.items()}
+    def as_dict(self) -> dict[str, dict[str, list[float]] | None]:
+        return {split: None if ci is None else {m: [low, high] for m, (low, high) in ci.items()}
+                for split, ci in self.by_split.items()}
 
 
 def metric_matrix(rows: Sequence[object]) -> np.ndarray:
@@ -149,7 +165,7 @@ def intervals(rows: Sequence[object], gt_version: str, *, splits: Sequence[str],
     """The intervals of an evaluation's per-expression rows (ExpressionResult: .split, .video, .scores)."""
     values = metric_matrix(rows)
     keys = [(row.split, row.video) for row in rows]  # type: ignore[attr-defined]
-    out: dict[str, dict[str, tuple[float, float]]] = {}
+    out: dict[str, dict[str, tuple[float, float]] | None] = {}
     groups = [(s, [i for i, k in enumerate(keys) if k[0] == s]) for s in splits]
     if overall:
         groups.append((OVERALL, list(range(len(keys)))))
@@ -157,6 +173,9 @@ def intervals(rows: Sequence[object], gt_version: str, *, splits: Sequence[str],
         if not index:
             continue
         plan = design(name, [keys[i] for i in index], gt_version, samples=samples, seed=seed)
+        if not plan.informative:
+            out[name] = None
+            continue
         bounds = 100.0 * percentile_interval(plan.means(values[index]), level)
         out[name] = {m: (float(bounds[0, j]), float(bounds[1, j])) for j, m in enumerate(METRICS)}
     return Intervals(by_split=out, samples=samples, level=level)
@@ -164,17 +183,17 @@ def intervals(rows: Sequence[object], gt_version: str, *, splits: Sequence[str],
 
 @dataclass(frozen=True)
 class PairedTest:
-    """A − B on one split and metric, in percent points."""
+    """A − B on one split and metric, in percent points (low and high None: too few videos to test; p 1)."""
 
     difference: float
-    low: float
-    high: float
+    low: float | None
+    high: float | None
     p_value: float
     n_expressions: int
 
-    def as_dict(self) -> dict[str, float | int]:
-        return {"difference": self.difference, "ci": [self.low, self.high], "p_value": self.p_value,
-                "n_expressions": self.n_expressions}
+    def as_dict(self) -> dict[str, object]:
+        return {"difference": self.difference, "ci": None if self.low is None else [self.low, self.high],
+                "p_value": self.p_value, "n_expressions": self.n_expressions}
 
 
 def p_value(resampled_differences: np.ndarray) -> np.ndarray:
@@ -189,6 +208,8 @@ def p_value(resampled_differences: np.ndarray) -> np.ndarray:
 def paired_test(a: np.ndarray, b: np.ndarray, plan: Resampling, level: float = DEFAULT_LEVEL) -> PairedTest:
     """Paired bootstrap of the mean of a − b (per-expression fractions of one metric, same expressions)."""
     diff = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    if not plan.informative:
+        return PairedTest(100.0 * float(diff.mean()), None, None, 1.0, int(diff.shape[0]))
     resampled = plan.means(diff)
     low, high = percentile_interval(resampled, level)
     return PairedTest(difference=100.0 * float(diff.mean()), low=100.0 * float(low), high=100.0 * float(high),
@@ -200,6 +221,8 @@ def adjacent_p_values(columns: np.ndarray, plan: Resampling) -> np.ndarray:
     columns = np.asarray(columns, dtype=np.float64)
     if columns.shape[1] < 2:
         return np.zeros(0)
+    if not plan.informative:
+        return np.ones(columns.shape[1] - 1)
     return p_value(plan.means(columns[:, :-1] - columns[:, 1:]))
 
 

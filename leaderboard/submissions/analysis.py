@@ -24,7 +24,7 @@ from scoring import Evaluation, GroundTruth
 from scoring.diagnostics import Traits, aligned, by_trait, errors, traits
 from scoring.stats import OVERALL, intervals
 
-from .models import Analysis, Score, Submission
+from .models import Analysis, Submission
 
 
 _TRAITS: dict[str, Traits] = {}  # per ground-truth version, in this worker process (a few versions at most)
@@ -42,7 +42,7 @@ def ground_truth_traits(gt: GroundTruth) -> Traits:
 
 @dataclass(frozen=True)
 class Computed:
-    ci: dict[str, dict[str, list[float]]]
+    ci: dict[str, dict[str, list[float]] | None]  # None: a split with too few videos for an interval
     values: bytes
     by_trait: dict[str, list[dict[str, object]]]
     errors: dict[str, dict[str, float | int]]
@@ -72,10 +72,8 @@ def analysis_compute(*, evaluation: Evaluation, gt: GroundTruth, phase: Phase) -
 
 
 def analysis_store(*, submission: Submission, computed: Computed) -> None:
-    """Write the intervals onto the Score rows and the rest into the submission's Analysis (inside the
-    transaction that writes the scores). The ground truth's traits are recorded on first use."""
-    for split, ci in computed.ci.items():
-        Score.objects.filter(submission=submission, split=split).update(ci=ci)
+    """Write the analysis of a submission (inside the transaction that writes its scores, with their intervals).
+    The ground truth's traits are recorded on first use."""
     analysis, _ = Analysis.objects.update_or_create(
         submission=submission,
         defaults={"gt_version": computed.gt_version, "values": computed.values, "by_trait": computed.by_trait,

@@ -52,6 +52,21 @@ class ScoresOutput(serializers.Serializer):
     overall = MetricsOutput(required=False)
 
 
+def _intervals_field() -> serializers.DictField:
+    return serializers.DictField(child=serializers.ListField(child=serializers.FloatField(), min_length=2,
+                                                             max_length=2), required=False)
+
+
+class IntervalsOutput(serializers.Serializer):
+    """Per board, the 95% interval of each metric in percent, {metric: [low, high]} (cluster bootstrap over
+    videos, computed when scored); a board is missing when it has too few videos for one."""
+
+    short = _intervals_field()
+    medium = _intervals_field()
+    long = _intervals_field()
+    overall = _intervals_field()
+
+
 class SubmissionOutput(serializers.Serializer):
     id = serializers.IntegerField()
     phase = serializers.IntegerField(source="phase_id")
@@ -83,10 +98,18 @@ class SubmissionOutput(serializers.Serializer):
     scorer_version = serializers.CharField()
     gt_version = serializers.CharField()
     scores = serializers.SerializerMethodField()
+    ci = serializers.SerializerMethodField()
 
     @extend_schema_field(ScoresOutput)
     def get_scores(self, submission: Submission) -> dict[str, dict[str, float]]:
         return selectors.scores_by_split(submission=submission)
+
+    @extend_schema_field(IntervalsOutput)
+    def get_ci(self, submission: Submission) -> dict[str, dict[str, list[float]]]:
+        access = self.context.get("access")
+        if access is not None and not access.exact_scores:
+            return {}
+        return selectors.intervals_by_split(submission=submission)
 
     def to_representation(self, submission: Submission) -> dict[str, Any]:
         data = super().to_representation(submission)

@@ -288,7 +288,7 @@ def _finish(submission_id: int, attempt: int, owner: str, evaluation: Evaluation
             return  # a newer attempt (rescore, reconcile, take-over) owns this submission now
         now = timezone.now()
         for split, summary in evaluation.summaries.items():
-            values = {**summary.as_dict(), "n_expressions": summary.n_expressions, "ci": computed.ci.get(split, {}),
+            values = {**summary.as_dict(), "n_expressions": summary.n_expressions, "ci": computed.ci.get(split) or {},
                       "scorer_version": evaluation.scorer_version, "gt_version": evaluation.gt_version}
             Score.objects.update_or_create(submission=submission, split=split, defaults=values)
             # The history keeps what this attempt gave, whatever replaces it later (a rescore).

@@ -446,6 +446,13 @@ def scores_by_split(*, submission: Submission) -> dict[str, dict[str, float]]:
     return {score.split: score.metrics() for score in rows}
 
 
+def intervals_by_split(*, submission: Submission) -> dict[str, dict[str, list[float]]]:
+    """The stored 95% intervals per split ({} for a split with too few videos, left out)."""
+    order = ["short", "medium", "long", "overall"]
+    rows = sorted(submission.scores.all(), key=lambda s: order.index(s.split) if s.split in order else 99)
+    return {score.split: score.ci for score in rows if score.ci}
+
+
 @dataclass(frozen=True)
 class VideoResult:
     split: str

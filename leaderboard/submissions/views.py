@@ -181,13 +181,18 @@ def _visible_or_404(request: HttpRequest, submission_id: int) -> tuple[Submissio
 def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
     submission, access = _visible_or_404(request, submission_id)
     phase = submission.phase
+    intervals = selectors.intervals_by_split(submission=submission)
     videos = [{"video": v, "values": _metric_values(v.scores)}
               for v in selectors.per_video_results(submission=submission)] if access.details else []
     return render(request, "submissions/submission.html", {
         "submission": submission, "phase": phase, "challenge": phase.challenge,
         "metrics": METRICS, "metric_help": METRIC_HELP,
-        "scores": [{"split": split, "values": _metric_values(values)}
+        "scores": [{"split": split, "values": _metric_values(values),
+                    "cells": list(zip(_metric_values(values),
+                                      [intervals.get(split, {}).get(m) if access.exact_scores else None
+                                       for m in METRICS]))}
                    for split, values in selectors.scores_by_split(submission=submission).items()],
+        "has_intervals": bool(intervals) and access.exact_scores,
         "access": access,
         # The team's page (its members) is for its members and organizers; others see its name only.
         "team_visible": bool(submission.team and team_access(team=submission.team, user=request.user).view),
