@@ -355,9 +355,9 @@ SITE: dict[str, list[Probe]] = {
     # test_receipts.py has one that does); only the really scored one has a receipt, the others answer 409.
     "api-submission-receipt": [
         get(V1 + "submissions/{public}/receipt/", every(200)),
-        *(get(V1 + "submissions/{%s}/receipt/" % kind, every(409)) for kind in ("other", "baseline")),
+        *(get(V1 + SUB[1:] % kind + "receipt/", every(409)) for kind in ("other", "baseline")),
         get(V1 + "submissions/{missing}/receipt/", every(404)),
-        *(get(V1 + "submissions/{%s}/receipt/" % kind, "404 404 409 409 404 404 409 409 409",
+        *(get(V1 + SUB[1:] % kind + "receipt/", "404 404 409 409 404 404 409 409 409",
               twin=V1 + "submissions/{missing}/receipt/") for kind in ("private", "hidden", "queued"))],
     "api-submission-cancel": [
         post(V1 + "submissions/{queued}/cancel/", "401 404 200+ 200+ 404 404 403 200+ 200+", state=queued_status,
