@@ -20,6 +20,7 @@ from typing import Any
 from ..metrics import METRICS
 from ..receipts import ReceiptError, Verified, check_file, load_public_keys, loads, verify
 from .exits import CommandError, ExitCode
+from .remote import SCORE_ROWS
 
 WELL_KNOWN = "/.well-known/egomask-receipt-key.json"
 
@@ -68,7 +69,10 @@ def _describe(done: Verified, file_checked: str | None) -> list[str]:
              f"  scored {p.get('scored_at')} · receipt issued {p.get('issued_at')}"]
     scores, cis = p.get("scores") or {}, p.get("ci") or {}
     counts = p.get("n_expressions") or {}
-    for split, values in scores.items() if isinstance(scores, dict) else ():
+    splits = sorted(scores, key=lambda s: SCORE_ROWS.index(s) if s in SCORE_ROWS else len(SCORE_ROWS)) \
+        if isinstance(scores, dict) else []
+    for split in splits:
+        values = scores[split]
         ci = cis.get(split) if isinstance(cis.get(split), dict) else {}
         cells = ", ".join(f"{m} {values[m]:.2f}{_interval(ci, m)}" for m in METRICS
                           if isinstance(values, dict) and isinstance(values.get(m), int | float))
