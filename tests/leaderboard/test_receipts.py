@@ -11,6 +11,7 @@ import io
 import zipfile
 
 import pytest
+from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
@@ -206,3 +207,21 @@ def test_the_submission_page_links_the_receipt(scored, alice, submit):
     assert scored.receipt["key_id"] in html and f'href="{WELL_KNOWN}"' in html
     queued = submit(alice, method_name="Waiting")
     assert "data-receipt" not in page.get(f"/submissions/{queued.pk}/").content.decode()
+
+
+def test_the_receipt_key_command_prints_the_published_keys_and_makes_new_ones(db, settings):
+    out = io.StringIO()
+    call_command("receipt_key", stdout=out)
+    (entry,) = Client().get(WELL_KNOWN).json()["keys"]
+    assert out.getvalue().split() == [entry["key_id"], entry["public_key"], "current", "(derived", "from",
+                                      "SECRET_KEY)"]
+    new = io.StringIO()
+    call_command("receipt_key", "--new", stdout=new)
+    settings.RECEIPT_SIGNING_KEY = new.getvalue().strip()
+    settings.RECEIPT_PREVIOUS_PUBLIC_KEYS = [entry["public_key"]]
+    out = io.StringIO()
+    call_command("receipt_key", stdout=out)
+    key = receipts.load_private_key(settings.RECEIPT_SIGNING_KEY).public_key()
+    assert out.getvalue().splitlines() == [f"{receipts.key_id(key)}  {receipts.public_b64(key)}  current "
+                                           "(RECEIPT_SIGNING_KEY)", f"{entry['key_id']}  {entry['public_key']}  "
+                                           "previous"]
