@@ -17,7 +17,7 @@ import datetime as dt
 import functools
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings
 from django.utils import timezone
 
@@ -43,11 +43,6 @@ def published_keys() -> dict[str, Any]:
     """The well-known document: the current public key first, then RECEIPT_PREVIOUS_PUBLIC_KEYS."""
     previous = [signing.load_public_keys(text)[0] for text in settings.RECEIPT_PREVIOUS_PUBLIC_KEYS]
     return signing.well_known_document(signing_key().public_key(), previous)
-
-
-def trusted_keys() -> list[Ed25519PublicKey]:
-    """The keys whose receipts this server vouches for (what the well-known document lists)."""
-    return signing.load_public_keys(signing.canonical_bytes(published_keys()))
 
 
 def _utc(moment: dt.datetime) -> str:

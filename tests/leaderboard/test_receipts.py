@@ -205,6 +205,8 @@ def test_the_submission_page_links_the_receipt(scored, alice, submit):
     html = page.get(f"/submissions/{scored.pk}/").content.decode()
     assert f'href="{url(scored)}"' in html and f'download="egomask-receipt-{scored.pk}.json"' in html
     assert scored.receipt["key_id"] in html and f'href="{WELL_KNOWN}"' in html
+    followed = page.get(url(scored))  # the link works with the site's session, no token
+    assert followed.status_code == 200 and receipts.loads(followed.content) == scored.receipt
     queued = submit(alice, method_name="Waiting")
     assert "data-receipt" not in page.get(f"/submissions/{queued.pk}/").content.decode()
 
