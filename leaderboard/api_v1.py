@@ -47,6 +47,8 @@ urlpatterns = [
     path("phases/<int:phase_id>/export/results.zip", export_view("results.zip"), name="api-export-results-zip"),
     path("phases/<int:phase_id>/uploads/", uploads.UploadStartApi.as_view(), name="api-upload-start"),
     path("submissions/<int:submission_id>/", submissions.SubmissionDetailApi.as_view(), name="api-submission"),
+    path("submissions/<int:submission_id>/receipt/", submissions.SubmissionReceiptApi.as_view(),
+         name="api-submission-receipt"),
     path("submissions/<int:submission_id>/cancel/", submissions.SubmissionCancelApi.as_view(),
          name="api-submission-cancel"),
     path("uploads/<uuid:upload_id>/complete/", uploads.UploadCompleteApi.as_view(), name="api-upload-complete"),

@@ -42,6 +42,27 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def env_base64(name: str, *, size: int, default: str = "") -> str:
+    """A base64 value that must decode to exactly `size` bytes (a raw key); `default` when unset."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    check_base64(name, raw, size=size)
+    return raw
+
+
+def check_base64(name: str, value: str, *, size: int) -> None:
+    import base64
+    import binascii
+
+    try:
+        decoded = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ImproperlyConfiguredEnv(f"{name}: {value[:12]!r}... is not base64") from None
+    if len(decoded) != size:
+        raise ImproperlyConfiguredEnv(f"{name}: decodes to {len(decoded)} bytes, not {size}")
+
+
 def env_float(name: str, default: float) -> float:
     raw = os.environ.get(name)
     if raw is None or raw == "":

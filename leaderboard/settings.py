@@ -13,7 +13,8 @@ from pathlib import Path
 
 import dj_database_url
 
-from .env import ImproperlyConfiguredEnv, email_settings, env_bool, env_float, env_int, env_list, env_str
+from .env import (ImproperlyConfiguredEnv, check_base64, email_settings, env_base64, env_bool, env_float, env_int,
+                  env_list, env_str)
 from .ops.sentry import sentry_init
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -298,6 +299,14 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "EgoMask leaderboard <noreply
 SERVER_EMAIL = env_str("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
 # The site's address for links in mails sent by workers (no request to build them from).
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Score receipts (submissions/receipts.py) are signed with this Ed25519 key: base64 of its 32-byte seed
+# (`manage.py receipt_key --new` prints a new one). Unset, the key is derived from SECRET_KEY
+# (HKDF-SHA256), so a one-command install signs too, and rotating SECRET_KEY then rotates it. The public keys
+# of earlier keys (base64, comma-separated) are published beside the current one: their receipts still verify.
+RECEIPT_SIGNING_KEY = env_base64("RECEIPT_SIGNING_KEY", size=32)
+RECEIPT_PREVIOUS_PUBLIC_KEYS = env_list("RECEIPT_PREVIOUS_PUBLIC_KEYS", [])
+for _key in RECEIPT_PREVIOUS_PUBLIC_KEYS:
+    check_base64("RECEIPT_PREVIOUS_PUBLIC_KEYS", _key, size=32)
 # A mail that the server refused (or whose task was lost) is sent by a sweep every MAIL_RETRY_SECONDS, for
 # MAIL_RETRY_WINDOW seconds after the submission ended or the announcement was queued.
 MAIL_RETRY_SECONDS = env_int("MAIL_RETRY_SECONDS", 60)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from typing import Any
 
 from django.conf import settings
@@ -29,7 +30,7 @@ from leaderboard.errors import ApplicationError, NotAllowed, NotFound, TooLarge
 from leaderboard.lib.spreadsheet import spreadsheet_safe
 from scoring import METRICS
 
-from . import board_cache, selectors, services
+from . import board_cache, receipts, selectors, services
 from .board_cache import BOARD
 from .models import FailureKind, Submission
 
@@ -271,6 +272,26 @@ class SubmissionCancelApi(APIView):
     def post(self, request: Request, submission_id: int) -> Response:
         submission = _visible_or_404(request, submission_id)
         return submission_response(request, services.submission_cancel(submission=submission, user=request.user))
+
+
+class SubmissionReceiptApi(APIView):
+    """GET the signed receipt of a submission's latest scoring, as a file (egomask-receipt-<id>.json). Whoever
+    may see the submission and its exact scores gets it (receipts.receipt_get); `egomask verify` checks it."""
+
+    @extend_schema(tags=["submissions"], operation_id="submissions_receipt",
+                   description="The signed receipt of the submission's latest scoring: "
+                   '{"format": "egomask-receipt/1", "payload", "key_id", "public_key", "signature"}. Check it '
+                   "offline with `egomask verify RECEIPT --key <the key of /.well-known/egomask-receipt-key.json>`. "
+                   "403 while the phase runs the Ladder (exact scores are hidden until it ends); 409 when the "
+                   "submission has no receipt (not scored).",
+                   responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="the receipt"),
+                              **error_responses(403, 404, 409)})
+    def get(self, request: Request, submission_id: int) -> HttpResponse:
+        receipt = receipts.receipt_get(submission_id=submission_id, user=request.user)
+        response = HttpResponse(json.dumps(receipt, indent=2, ensure_ascii=False) + "\n",
+                                content_type="application/json")
+        response["Content-Disposition"] = f'attachment; filename="egomask-receipt-{submission_id}.json"'
+        return response
 
 
 # --- leaderboards -----------------------------------------------------------------------------

@@ -50,6 +50,7 @@ from . import queue
 from .analysis import Computed, analysis_compute, analysis_store
 from .history import record_changed
 from .models import FailureKind, RetryReason, Score, ScoreHistory, Submission
+from .receipts import receipt_issue
 from .signals import announce_end
 
 log = logging.getLogger(__name__)
@@ -306,6 +307,7 @@ def _finish(submission_id: int, attempt: int, owner: str, evaluation: Evaluation
         submission.finished_at, submission.scoring_seconds = now, seconds
         submission._change_reason = f"scored by {_by_worker(owner)}"  # the audit log's words (simple-history)
         submission.save()
+        receipt_issue(submission=submission)  # signs what was just written: every scoring and rescore ends here
         announce_end(submission.pk)
 
 

@@ -14,5 +14,6 @@ urlpatterns = [
     path("submissions/<int:submission_id>/status.json", views.submission_status, name="submission_status"),
     path("submissions/<int:submission_id>/cancel/", views.submission_cancel, name="submission_cancel"),
     path("submissions/<int:submission_id>/method/", views.submission_edit_method, name="submission_edit_method"),
+    path(".well-known/egomask-receipt-key.json", views.receipt_keys, name="receipt_keys"),
     path("submissions/<int:submission_id>/public/", views.submission_set_public, name="submission_set_public"),
 ]

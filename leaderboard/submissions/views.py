@@ -15,7 +15,7 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.cache import never_cache
+from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_POST
 
 from leaderboard.accounts.selectors import team_access, team_for
@@ -26,7 +26,7 @@ from leaderboard.errors import ApplicationError
 from leaderboard.webkit import challenge_or_404, is_xhr, phase_or_404, render_error, safe_next
 from scoring import METRICS
 
-from . import admission, board_cache, selectors, services
+from . import admission, board_cache, receipts, selectors, services
 from .board_html import BOARD_ROWS, board_rows_html, link, mark_team
 from .forms import MethodForm, SubmissionForm
 from .models import Submission
@@ -205,6 +205,9 @@ def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
                                            "method_url": submission.method_url, "code_url": submission.code_url},
                                   auto_id="edit_%s") if access.edit else None,
         "videos": videos,
+        # The signed receipt, for whoever may see the exact scores (never while the Ladder hides them).
+        "receipt_url": reverse("api-submission-receipt", args=[submission.pk])
+        if receipts.receipt_available(submission=submission, access=access) else "",
         **_history(submission),
         "method_href": link(submission.method_url),
         "code_href": link(submission.code_url),
@@ -234,6 +237,12 @@ def _board_state(submission: Submission) -> str:
         return (f"shown on the public board once it is revealed ({phase.reveal_at:%Y-%m-%d %H:%M} UTC)"
                 if phase.reveal_at else "shown on the board when the organizers make it public")
     return "shown on the public board"
+
+
+@cache_control(public=True, max_age=3600)
+def receipt_keys(request: HttpRequest) -> JsonResponse:
+    """/.well-known/egomask-receipt-key.json: the public keys that sign score receipts (current first)."""
+    return JsonResponse(receipts.published_keys())
 
 
 @never_cache

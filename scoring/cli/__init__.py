@@ -1,16 +1,17 @@
 """`egomask`: score, check and synthesize EgoMask submissions, and submit them to a leaderboard server.
 
 Local commands (scoring/cli/local.py): eval, validate, synth, synth-predict; run-baseline
-(scoring/cli/baselines.py) runs a reference model runner. Server commands
-(options in scoring/cli/remote.py, code in scoring/cli/commands.py): login, challenges, phases,
-submit, status, leaderboard.
+(scoring/cli/baselines.py) runs a reference model runner; verify (scoring/cli/verify.py) checks a
+score receipt offline. Server commands (options in scoring/cli/remote.py, code in
+scoring/cli/commands.py): login, challenges, phases, submit, status, leaderboard, receipt.
 
 Exit codes, the same for every command (scoring/cli/exits.py):
   0    success
   1    problems: `validate` or `submit` found problems in the submission, the server refused the
-       request (its sentence is printed), or the submission failed or was cancelled
+       request (its sentence is printed), the submission failed or was cancelled, or `verify`
+       found that a receipt's signature (or the file given) does not match
   2    invalid input: bad arguments, broken ground truth, a submission `eval` cannot score, an
-       unreadable file, not logged in
+       unreadable file (or receipt, or key), not logged in
   3    the server cannot be reached or failed (5xx), after retries
   4    `--wait --timeout` ran out before scoring ended (the submission goes on)
   130  interrupted (Ctrl-C); an interrupted upload is aborted on the server first
@@ -31,7 +32,7 @@ from pathlib import Path
 
 from ..errors import InvalidGroundTruth, InvalidSubmission
 from ..evaluation import SCORER_VERSION
-from . import baselines, local, remote
+from . import baselines, local, remote, verify
 from .exits import CommandError, ExitCode
 
 __all__ = ["build_parser", "main", "version"]
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     local.register(commands)
     baselines.register(commands)
+    verify.register(commands)
     remote.register(commands)
     return parser
 

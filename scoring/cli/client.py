@@ -258,6 +258,10 @@ class Client:
         """GET submissions/<id>/: status, failure message, problems, warnings, scores."""
         return dict(self._json("GET", f"submissions/{submission_id}/", idempotent=True))
 
+    def receipt(self, submission_id: int) -> Json:
+        """GET submissions/<id>/receipt/: the signed receipt of the submission's latest scoring."""
+        return dict(self._json("GET", f"submissions/{submission_id}/receipt/", idempotent=True))
+
     def leaderboard(self, phase_id: int, split: str | None = None) -> Json:
         """GET phases/<id>/leaderboard/: one board (the server's default split without `split`)."""
         params = {"split": split} if split else None

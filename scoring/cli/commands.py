@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import datetime as dt
 import getpass
+import json
 import os
 import sys
 import time
@@ -352,3 +353,24 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         console.print(board.get("message") or "No scored submissions yet.")
     return ExitCode.OK
 
+
+
+# --- receipts -----------------------------------------------------------------------------------
+
+
+def cmd_receipt(args: argparse.Namespace) -> int:
+    """Download a submission's signed receipt to a file (or stdout with --json); check it with `egomask verify`."""
+    client = _client(need_token=False)  # a public submission's receipt needs no login
+    receipt = client.receipt(args.id)
+    if args.json:
+        print_json(receipt)
+        return ExitCode.OK
+    path = Path(args.output or f"egomask-receipt-{args.id}.json")
+    try:
+        path.write_text(json.dumps(receipt, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise CommandError(f"cannot write {path}: {exc.strerror or exc}", ExitCode.INVALID) from None
+    print(f"Receipt of submission {args.id} written to {path} (signed by key {receipt.get('key_id')}).")
+    say(f"Check it offline: `egomask verify {path} --key <the key at {client.server}/.well-known/"
+        "egomask-receipt-key.json>`.")
+    return ExitCode.OK

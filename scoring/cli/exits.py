@@ -17,10 +17,11 @@ class ExitCode(enum.IntEnum):
 
     OK = 0
     #: `validate` or `submit` found problems in the submission, the server refused the request
-    #: (its sentence is printed), or the submission failed or was cancelled.
+    #: (its sentence is printed), the submission failed or was cancelled, or `verify` found that a
+    #: receipt's signature (or the file given) does not match.
     PROBLEMS = 1
-    #: Bad arguments, broken ground truth, a submission `eval` cannot score, an unreadable file,
-    #: not logged in.
+    #: Bad arguments, broken ground truth, a submission `eval` cannot score, an unreadable file
+    #: (a receipt or key `verify` cannot read), not logged in.
     INVALID = 2
     #: The server cannot be reached or failed (5xx), after retries.
     UNREACHABLE = 3

@@ -6,6 +6,7 @@
     egomask submit FILE --phase ID [--wait]    check the zip here, upload it, optionally follow the scoring
     egomask status ID [--wait]                 a submission's status, scores or problems
     egomask leaderboard PHASE [--split S]      a phase's public board
+    egomask receipt ID [-o FILE]               download a submission's signed score receipt
 
 Every command takes --json (one JSON object or list on stdout, for scripts); human output is
 tables. Progress bars, spinners, warnings and errors go to stderr, so `submit`'s first line on
@@ -118,6 +119,12 @@ def register(commands: Any) -> None:
     p.add_argument("--split", choices=SCORE_ROWS, help="which board (default: the server's, overall)")
     p.add_argument("--json", action="store_true", help="print the board as one JSON object")
     p.set_defaults(run=_lazy("cmd_leaderboard"))
+
+    p = commands.add_parser("receipt", help="download a submission's signed score receipt (check it: egomask verify)")
+    p.add_argument("id", type=int, help="the submission's id")
+    p.add_argument("-o", "--output", metavar="FILE", help="where to write it (default: egomask-receipt-<id>.json)")
+    p.add_argument("--json", action="store_true", help="print the receipt on stdout instead of writing a file")
+    p.set_defaults(run=_lazy("cmd_receipt"))
 
 
 __all__ = ["register"]

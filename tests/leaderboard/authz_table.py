@@ -219,6 +219,8 @@ SITE: dict[str, list[Probe]] = {
                                   twin="/challenges/nope/status.json")],
     # --- operations: liveness for everyone; the full check's verdict for everyone (no worker runs in this
     # world: unhealthy), its details for operators (test_health.py); /metrics does not exist without METRICS_TOKEN.
+    # The public keys that sign score receipts (submissions/receipts.py).
+    "receipt_keys": [get("/.well-known/egomask-receipt-key.json", every(200))],
     "health_live": [get("/health/live/", every(200))],
     "health": [get("/health/", every(503))],
     "metrics": [get("/metrics", every(404))],
@@ -349,6 +351,14 @@ SITE: dict[str, list[Probe]] = {
         Probe("PATCH", V1 + "submissions/{private}/", "401 404 200+ 200+ 404 404 403 403 403", kind="json",
               data={"method_name": "Renamed"}, state=field(Submission, "private", "method_name"),
               twin=V1 + "submissions/{missing}/")],
+    # A receipt: whoever sees the submission (and its exact scores: no phase of this world runs the Ladder,
+    # test_receipts.py has one that does); only the really scored one has a receipt, the others answer 409.
+    "api-submission-receipt": [
+        get(V1 + "submissions/{public}/receipt/", every(200)),
+        *(get(V1 + SUB[1:] % kind + "receipt/", every(409)) for kind in ("other", "baseline")),
+        get(V1 + "submissions/{missing}/receipt/", every(404)),
+        *(get(V1 + SUB[1:] % kind + "receipt/", "404 404 409 409 404 404 409 409 409",
+              twin=V1 + "submissions/{missing}/receipt/") for kind in ("private", "hidden", "queued"))],
     "api-submission-cancel": [
         post(V1 + "submissions/{queued}/cancel/", "401 404 200+ 200+ 404 404 403 200+ 200+", state=queued_status,
              twin=V1 + "submissions/{missing}/cancel/"),
