@@ -1,6 +1,7 @@
 """Admin for organizers: submissions (a readable summary, downloads, moderation with a reason), their scores,
-disqualifications, and the phase admin's rescore action. Actions and buttons call the services (moderation.py,
-services.py), which check the user's right themselves; the pages are in admin_pages.py."""
+disqualifications, and the phase admin's rescore and board snapshot actions (its snapshots listed, read only).
+Actions and buttons call the services (moderation.py, services.py, snapshots.py), which check the user's right
+themselves; the pages are in admin_pages.py."""
 
 from __future__ import annotations
 
@@ -24,20 +25,56 @@ from leaderboard.errors import ApplicationError
 
 from . import admin_pages
 from .boards import boards_deferred
-from .models import Disqualification, Score, ScoreHistory, Submission
+from .models import BoardSnapshot, Disqualification, Score, ScoreHistory, Submission
 from .moderation import team_disqualify, team_reinstate
 from .rescoring import phase_set_ground_truth
 from .selectors import standing_disqualification
 from .services import phase_rescore
+from .snapshots import board_snapshot_take, snapshot_path
 
 # The phase admin is challenges'; rescoring a phase is submissions' business, so the action is added
 # here, to a subclass registered in its place (challenges must not depend on submissions).
 admin.site.unregister(Phase)
 
 
+class BoardSnapshotInline(ReadOnlyInline):
+    """The phase's board snapshots: written once by snapshots.py, never changed or deleted here."""
+
+    model = BoardSnapshot
+    fields = ["number", "created_at", "created_by", "reason", "board_version", "sha256", "address"]
+    ordering = ["-number"]
+
+    @admin.display(description="address")
+    def address(self, snapshot: BoardSnapshot) -> str:
+        path_ = snapshot_path(phase=snapshot.phase, number=snapshot.number)
+        return format_html('<a href="{}">{}</a>', path_, path_)
+
+
 @admin.register(Phase)
 class PhaseWithRescoreAdmin(PhaseAdmin):
-    actions = [*PhaseAdmin.actions, "rescore_all"]
+    actions = [*PhaseAdmin.actions, "rescore_all", "take_board_snapshot"]
+    inlines = [*PhaseAdmin.inlines, BoardSnapshotInline]
+
+    def has_configure_permission(self, request: HttpRequest) -> bool:
+        """For actions with permissions=["configure"]; each phase is checked again by the service."""
+        return self._may(request, Can.CONFIGURE, None)
+
+    @admin.action(description="Take a board snapshot (citable, public)", permissions=["configure"])
+    def take_board_snapshot(self, request: HttpRequest, queryset: QuerySet[Phase]) -> HttpResponse | None:
+        reason = reason_or_page(self, request, queryset, "Take a board snapshot")
+        if not isinstance(reason, str):
+            return reason
+
+        def take(phase: Phase) -> None:
+            before = phase.snapshots.count()
+            snapshot = board_snapshot_take(phase=phase, by=request.user, reason=reason)
+            note = "" if phase.snapshots.count() > before else " (unchanged since: no new snapshot)"
+            self.message_user(request, f"{phase}: snapshot {snapshot.number}{note}, sha256 {snapshot.sha256}.")
+
+        apply_each(self, request, queryset.select_related("challenge").order_by("pk"), take,
+                   lambda n: f"Board snapshots of {plural(n, 'phase')} taken.",
+                   permitted=allowed(request, self, Can.CONFIGURE))
+        return None
 
     @admin.action(description="Rescore all submissions", permissions=["moderate"])
     def rescore_all(self, request: HttpRequest, queryset: QuerySet[Phase]) -> HttpResponse | None:
