@@ -14,7 +14,7 @@ from django.db import models
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from leaderboard.adminkit import ChallengeScopedAdmin, ReadOnlyInline, allowed, apply_each, plural, reason_or_page
 from leaderboard.challenges.admin import PhaseAdmin
@@ -25,35 +25,36 @@ from leaderboard.errors import ApplicationError
 
 from . import admin_pages
 from .boards import boards_deferred
-from .models import BoardSnapshot, Disqualification, Score, ScoreHistory, Submission
+from .models import Disqualification, Score, ScoreHistory, Submission
 from .moderation import team_disqualify, team_reinstate
 from .rescoring import phase_set_ground_truth
 from .selectors import standing_disqualification
 from .services import phase_rescore
-from .snapshots import board_snapshot_take, snapshot_path
+from .snapshots import board_snapshot_take, snapshot_list, snapshot_path
 
 # The phase admin is challenges'; rescoring a phase is submissions' business, so the action is added
 # here, to a subclass registered in its place (challenges must not depend on submissions).
 admin.site.unregister(Phase)
 
 
-class BoardSnapshotInline(ReadOnlyInline):
-    """The phase's board snapshots: written once by snapshots.py, never changed or deleted here."""
-
-    model = BoardSnapshot
-    fields = ["number", "created_at", "created_by", "reason", "board_version", "sha256", "address"]
-    ordering = ["-number"]
-
-    @admin.display(description="address")
-    def address(self, snapshot: BoardSnapshot) -> str:
-        path_ = snapshot_path(phase=snapshot.phase, number=snapshot.number)
-        return format_html('<a href="{}">{}</a>', path_, path_)
-
-
 @admin.register(Phase)
 class PhaseWithRescoreAdmin(PhaseAdmin):
     actions = [*PhaseAdmin.actions, "rescore_all", "take_board_snapshot"]
-    inlines = [*PhaseAdmin.inlines, BoardSnapshotInline]
+    # The phase's snapshots are shown on its page, read only (a field, not an inline: nothing to post back).
+    readonly_fields = [*PhaseAdmin.readonly_fields, "board_snapshots"]
+    fieldsets = [*PhaseAdmin.fieldsets, ("Board snapshots", {"fields": ["board_snapshots"]})]
+
+    @admin.display(description="snapshots")
+    def board_snapshots(self, phase: Phase) -> str:
+        """Each snapshot's number, date, reason and address (newest first); they are never changed or deleted."""
+        if phase.pk is None:
+            return "(none: the phase is new)"
+        items = [(snapshot_path(phase=phase, number=s.number), s.number, f"{s.created_at:%Y-%m-%d %H:%M}",
+                  s.sha256[:16], s.reason or "no reason given") for s in snapshot_list(phase=phase)]
+        if not items:
+            return "none yet (the action “Take a board snapshot”, or the server at the reveal and at the end)"
+        rows = format_html_join("", '<li><a href="{}">snapshot {}</a> · {} UTC · sha256 {}… · {}</li>', items)
+        return format_html("<ul>{}</ul>", rows)
 
     def has_configure_permission(self, request: HttpRequest) -> bool:
         """For actions with permissions=["configure"]; each phase is checked again by the service."""
