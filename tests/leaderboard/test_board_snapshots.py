@@ -11,6 +11,7 @@ import io
 import json
 
 import pytest
+from playwright.sync_api import expect
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
@@ -298,3 +299,16 @@ def test_missing_snapshots_and_phases_are_404(phase):
     assert client_for().get("/api/v1/phases/999999/snapshots/").status_code == 404
     empty = client.get(PAGE.format(slug="test"))
     assert empty.status_code == 200 and "No snapshot yet" in empty.content.decode()
+
+
+def test_a_reader_goes_from_the_board_to_a_snapshot_to_cite_in_the_browser(live_server, phase, board, host, page):
+    snapshot = snapshots.board_snapshot_take(phase=phase, by=host, reason="camera-ready")
+    page.goto(f"{live_server.url}/challenges/egomask/phases/test/leaderboard/overall/")
+    page.get_by_role("link", name="Snapshots to cite").click()
+    expect(page.get_by_role("heading", name="Snapshot 1")).to_be_visible()
+    expect(page.locator("pre.citation").first).to_contain_text(snapshot.sha256)
+    # The address to cite is the site's public one (SITE_URL), whatever host served the page.
+    expect(page.get_by_role("link", name="http://127.0.0.1:8000/challenges/egomask/phases/test/snapshots/1.json"))\
+        .to_be_visible()
+    response = page.request.get(f"{live_server.url}/challenges/egomask/phases/test/snapshots/1.json")
+    assert hashlib.sha256(response.body()).hexdigest() == snapshot.sha256
