@@ -94,7 +94,9 @@ def test_it_copies_the_board_as_served_with_receipts_and_versions(phase, board, 
     assert good["file_sha256"] == board["good"].file_sha256 and good["method_url"] == "https://example.org/good"
     assert good["scorer_version"] == board["good"].scorer_version and good["gt_version"] == phase.ground_truth.version
     noisy = overall[board["noisy"].pk]
-    assert noisy["receipt"] == {} and noisy["ci"] is None and noisy["tie_group"] is None  # none yet: said so
+    assert noisy["receipt"] == {}  # none: said so
+    stored = BoardRow.objects.get(phase=phase, split="overall", submission=board["noisy"])
+    assert (noisy["ci"], noisy["tie_group"]) == (stored.ci, stored.tie_group)  # as stored, null where none
     assert overall[board["baseline"].pk]["baseline"]["kind"] == "uploaded"
 
 
