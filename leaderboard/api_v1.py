@@ -8,6 +8,7 @@ from .ops import api as ops
 from .submissions import api as submissions
 from .submissions import api_phases as challenges
 from .submissions.api_exports import export_view
+from .submissions.api_snapshots import PhaseSnapshotsApi
 from .submissions import api_uploads as uploads
 
 
@@ -37,6 +38,7 @@ urlpatterns = [
     path("phases/<int:phase_id>/leaderboard/", submissions.LeaderboardApi.as_view(), name="api-leaderboard"),
     path("phases/<int:phase_id>/leaderboard.csv", submissions.LeaderboardCsvApi.as_view(),
          name="api-leaderboard-csv"),
+    path("phases/<int:phase_id>/snapshots/", PhaseSnapshotsApi.as_view(), name="api-phase-snapshots"),
     # A phase's exports, for its organizers (api_exports.py).
     path("phases/<int:phase_id>/export/submissions.csv", export_view("submissions.csv"),
          name="api-export-submissions-csv"),

@@ -213,6 +213,7 @@ CELERY_TASK_ROUTES = {
     "leaderboard.submissions.tasks.score_submission": {"queue": "scoring"},
     "leaderboard.submissions.tasks.reconcile_submissions": {"queue": "maintenance"},
     "leaderboard.submissions.tasks.clean_up_uploads": {"queue": "maintenance"},
+    "leaderboard.submissions.tasks.snapshot_boards": {"queue": "maintenance"},
     "leaderboard.challenges.tasks.check_ground_truth": {"queue": "scoring"},
     "leaderboard.baselines.tasks.run_gpu_shard": {"queue": "gpu"},
     "leaderboard.baselines.tasks.run_cpu_shard": {"queue": "scoring"},
@@ -264,6 +265,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "leaderboard.submissions.tasks.clean_up_uploads",
         "schedule": env_int("UPLOAD_CLEANUP_EVERY", 3600),
         "options": {"expires": 600},
+    },
+    # A board snapshot (submissions/snapshots.py) when a private board is revealed or a phase ends.
+    "snapshot-boards": {
+        "task": "leaderboard.submissions.tasks.snapshot_boards",
+        "schedule": env_int("BOARD_SNAPSHOT_EVERY", 300),
+        "options": {"expires": 300},
     },
 }
 

@@ -1,6 +1,7 @@
 """Admin for organizers: submissions (a readable summary, downloads, moderation with a reason), their scores,
-disqualifications, and the phase admin's rescore action. Actions and buttons call the services (moderation.py,
-services.py), which check the user's right themselves; the pages are in admin_pages.py."""
+disqualifications, and the phase admin's rescore and board snapshot actions (its snapshots listed, read only).
+Actions and buttons call the services (moderation.py, services.py, snapshots.py), which check the user's right
+themselves; the pages are in admin_pages.py."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from django.db import models
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from leaderboard.adminkit import ChallengeScopedAdmin, ReadOnlyInline, allowed, apply_each, plural, reason_or_page
 from leaderboard.challenges.admin import PhaseAdmin
@@ -29,6 +30,7 @@ from .moderation import team_disqualify, team_reinstate
 from .rescoring import phase_set_ground_truth
 from .selectors import standing_disqualification
 from .services import phase_rescore
+from .snapshots import board_snapshot_take, snapshot_list, snapshot_path
 
 # The phase admin is challenges'; rescoring a phase is submissions' business, so the action is added
 # here, to a subclass registered in its place (challenges must not depend on submissions).
@@ -37,7 +39,43 @@ admin.site.unregister(Phase)
 
 @admin.register(Phase)
 class PhaseWithRescoreAdmin(PhaseAdmin):
-    actions = [*PhaseAdmin.actions, "rescore_all"]
+    actions = [*PhaseAdmin.actions, "rescore_all", "take_board_snapshot"]
+    # The phase's snapshots are shown on its page, read only (a field, not an inline: nothing to post back).
+    readonly_fields = [*PhaseAdmin.readonly_fields, "board_snapshots"]
+    fieldsets = [*PhaseAdmin.fieldsets, ("Board snapshots", {"fields": ["board_snapshots"]})]
+
+    @admin.display(description="snapshots")
+    def board_snapshots(self, phase: Phase) -> str:
+        """Each snapshot's number, date, reason and address (newest first); they are never changed or deleted."""
+        if phase.pk is None:
+            return "(none: the phase is new)"
+        items = [(snapshot_path(phase=phase, number=s.number), s.number, f"{s.created_at:%Y-%m-%d %H:%M}",
+                  s.sha256[:16], s.reason or "no reason given") for s in snapshot_list(phase=phase)]
+        if not items:
+            return "none yet (the action “Take a board snapshot”, or the server at the reveal and at the end)"
+        rows = format_html_join("", '<li><a href="{}">snapshot {}</a> · {} UTC · sha256 {}… · {}</li>', items)
+        return format_html("<ul>{}</ul>", rows)
+
+    def has_configure_permission(self, request: HttpRequest) -> bool:
+        """For actions with permissions=["configure"]; each phase is checked again by the service."""
+        return self._may(request, Can.CONFIGURE, None)
+
+    @admin.action(description="Take a board snapshot (citable, public)", permissions=["configure"])
+    def take_board_snapshot(self, request: HttpRequest, queryset: QuerySet[Phase]) -> HttpResponse | None:
+        reason = reason_or_page(self, request, queryset, "Take a board snapshot")
+        if not isinstance(reason, str):
+            return reason
+
+        def take(phase: Phase) -> None:
+            before = phase.snapshots.count()
+            snapshot = board_snapshot_take(phase=phase, by=request.user, reason=reason)
+            note = "" if phase.snapshots.count() > before else " (unchanged since: no new snapshot)"
+            self.message_user(request, f"{phase}: snapshot {snapshot.number}{note}, sha256 {snapshot.sha256}.")
+
+        apply_each(self, request, queryset.select_related("challenge").order_by("pk"), take,
+                   lambda n: f"Board snapshots of {plural(n, 'phase')} taken.",
+                   permitted=allowed(request, self, Can.CONFIGURE))
+        return None
 
     @admin.action(description="Rescore all submissions", permissions=["moderate"])
     def rescore_all(self, request: HttpRequest, queryset: QuerySet[Phase]) -> HttpResponse | None:

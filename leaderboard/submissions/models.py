@@ -331,3 +331,36 @@ class Analysis(models.Model):
 
     def __str__(self) -> str:
         return f"analysis of submission {self.submission_id}"
+
+
+class BoardSnapshot(models.Model):
+    """A citable copy of a phase's revealed boards as they were at `created_at`: the JSON document (`content`, the
+    exact bytes served, whose sha256 is `sha256`) and the same rows as CSV, numbered 1, 2, ... per phase. Written once
+    by snapshots.board_snapshot_take and never changed (save refuses an update; the admin shows them read only)."""
+
+    phase = models.ForeignKey("challenges.Phase", on_delete=models.CASCADE, related_name="snapshots")
+    number = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+", help_text="empty: taken by the server (reveal, end of phase)")
+    reason = models.TextField(blank=True)
+    board_version = models.PositiveBigIntegerField(help_text="the boards' version (Board.version) it copies")
+    rows_sha256 = models.CharField(max_length=64, help_text="sha256 of the boards' part of the document: an "
+                                   "unchanged board makes no new snapshot")
+    gt_versions = models.JSONField(default=list, blank=True, help_text="the ground-truth versions of its scores")
+    scorer_versions = models.JSONField(default=list, blank=True, help_text="the scorer versions of its scores")
+    content = models.TextField(help_text="the JSON document, exactly as served (UTF-8)")
+    csv = models.TextField(help_text="the rows as CSV, exactly as served (UTF-8)")
+    sha256 = models.CharField(max_length=64, help_text="sha256 of the JSON document's bytes (its ETag)")
+
+    class Meta:
+        ordering = ["phase", "-number"]
+        constraints = [models.UniqueConstraint(fields=["phase", "number"], name="one_snapshot_per_number")]
+
+    def __str__(self) -> str:
+        return f"snapshot {self.number} of {self.phase}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if not self._state.adding:
+            raise ValueError(f"{self} is immutable: a board snapshot is written once and never changed.")
+        super().save(*args, **kwargs)

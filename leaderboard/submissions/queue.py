@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 SCORE_SUBMISSION = "leaderboard.submissions.tasks.score_submission"
 RECONCILE_SUBMISSIONS = "leaderboard.submissions.tasks.reconcile_submissions"
 CLEAN_UP_UPLOADS = "leaderboard.submissions.tasks.clean_up_uploads"
-TASK_NAMES = (SCORE_SUBMISSION, RECONCILE_SUBMISSIONS, CLEAN_UP_UPLOADS)
+SNAPSHOT_BOARDS = "leaderboard.submissions.tasks.snapshot_boards"
+TASK_NAMES = (SCORE_SUBMISSION, RECONCILE_SUBMISSIONS, CLEAN_UP_UPLOADS, SNAPSHOT_BOARDS)
 
 
 def send_on_commit(name: str, *args: Any, on_failure: Callable[[], None] | None = None) -> None:

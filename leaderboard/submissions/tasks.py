@@ -13,7 +13,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import DatabaseError
 
-from . import grading, queue, uploads
+from . import grading, queue, snapshots, uploads
 from .models import RetryReason
 
 log = logging.getLogger(__name__)
@@ -67,3 +67,8 @@ def reconcile_submissions() -> dict[str, int]:
 @shared_task(name=queue.CLEAN_UP_UPLOADS, acks_late=True)
 def clean_up_uploads() -> int:
     return uploads.uploads_cleanup()
+
+
+@shared_task(name=queue.SNAPSHOT_BOARDS, acks_late=True)
+def snapshot_boards() -> int:
+    return snapshots.board_snapshots_take_due()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import organize, views
+from . import organize, snapshot_views, views
 
 _phase = "challenges/<slug:slug>/phases/<slug:phase_slug>/"
 
@@ -9,6 +9,11 @@ urlpatterns = [
     path("challenges/<slug:slug>/organize/", organize.organize, name="organize"),
     path(_phase + "leaderboard/<str:split>/", views.leaderboard, name="leaderboard"),
     path(_phase + "submit/", views.submit, name="submit"),
+    # Board snapshots (snapshots.py): stable addresses to cite.
+    path(_phase + "snapshots/", snapshot_views.board_snapshots, name="board_snapshots"),
+    path(_phase + "snapshots/latest.json", snapshot_views.board_snapshot_latest, name="board_snapshot_latest"),
+    path(_phase + "snapshots/<int:number>.json", snapshot_views.board_snapshot_json, name="board_snapshot_json"),
+    path(_phase + "snapshots/<int:number>.csv", snapshot_views.board_snapshot_csv, name="board_snapshot_csv"),
     path(_phase + "submissions/", views.my_submissions, name="my_submissions"),
     path("submissions/<int:submission_id>/", views.submission_detail, name="submission"),
     path("submissions/<int:submission_id>/status.json", views.submission_status, name="submission_status"),

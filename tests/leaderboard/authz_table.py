@@ -29,9 +29,10 @@ from rest_framework.authtoken.models import Token
 from allauth.account.models import EmailAddress
 
 from leaderboard.accounts.models import Membership, Team
-from leaderboard.challenges.models import TermsAcceptance
+from leaderboard.challenges.models import Phase, TermsAcceptance
 from leaderboard.notifications.models import Preferences
 from leaderboard.submissions.models import Submission, Upload
+from leaderboard.submissions.snapshots import board_snapshot_take
 
 from .authz_world import PERSONAS, World, file_sha
 from .conftest import PASSWORD
@@ -108,6 +109,14 @@ def drop_own_token(world: World, user: Any) -> None:
 
 def restore_part(world: World, user: Any) -> None:
     world.put_part()
+
+
+def snapshot_of(key: str) -> Callable[[World, Any], None]:
+    """A prepare: snapshot 1 of the phase `key` (world.ids), taken by the server."""
+    def take(world: World, user: Any) -> None:
+        board_snapshot_take(phase=Phase.objects.select_related("challenge").get(pk=world.ids[key]), by=None,
+                            reason="Cell snapshot")
+    return take
 
 
 # --- request bodies ---------------------------------------------------------------------------------------
@@ -209,6 +218,20 @@ SITE: dict[str, list[Probe]] = {
                       get(DRAFT + "example.zip", every(404))],  # the draft phase has no ground truth
     "leaderboard": [get(PHASE + "leaderboard/overall/", every(200)), get(PHASE + "leaderboard/nope/", every(404)),
                     get(DRAFT + "leaderboard/overall/", DRAFT_ORGANIZERS)],
+    # Board snapshots (snapshots.py): anyone reads those of a public board; the draft's, its organizers only.
+    "board_snapshots": [get(PHASE + "snapshots/", every(200), prepare=snapshot_of("phase")),
+                        get(DRAFT + "snapshots/", DRAFT_ORGANIZERS, prepare=snapshot_of("draft_phase"),
+                            twin="/challenges/nope/phases/dphase/snapshots/")],
+    **{name: [get(PHASE + f"snapshots/1.{suffix}", every(200), prepare=snapshot_of("phase")),
+              get(PHASE + f"snapshots/1.{suffix}", every(404)),  # none taken
+              get(DRAFT + f"snapshots/1.{suffix}", DRAFT_ORGANIZERS, prepare=snapshot_of("draft_phase"),
+                  twin=f"/challenges/nope/phases/dphase/snapshots/1.{suffix}")]
+       for name, suffix in (("board_snapshot_json", "json"), ("board_snapshot_csv", "csv"))},
+    "board_snapshot_latest": [get(PHASE + "snapshots/latest.json", every(302), prepare=snapshot_of("phase")),
+                              get(PHASE + "snapshots/latest.json", every(404)),
+                              get(DRAFT + "snapshots/latest.json", "404 404 404 404 404 302 404 404 302",
+                                  prepare=snapshot_of("draft_phase"),
+                                  twin="/challenges/nope/phases/dphase/snapshots/latest.json")],
     "baseline_run": [get("/baselines/runs/{run}/", every(200)),
                      get("/baselines/runs/{queued_run}/", ORGANIZER_ONLY, twin="/baselines/runs/{missing}/")],
     # The queue's public figures (counts only), like the challenge's other pages.
@@ -331,6 +354,9 @@ SITE: dict[str, list[Probe]] = {
     "api-leaderboard": [get(V1 + "phases/{phase}/leaderboard/", every(200)),
                         get(V1 + "phases/{draft_phase}/leaderboard/", DRAFT_ORGANIZERS,
                             twin=V1 + "phases/{missing}/leaderboard/")],
+    "api-phase-snapshots": [get(V1 + "phases/{phase}/snapshots/", every(200), prepare=snapshot_of("phase")),
+                            get(V1 + "phases/{draft_phase}/snapshots/", DRAFT_ORGANIZERS,
+                                prepare=snapshot_of("draft_phase"), twin=V1 + "phases/{missing}/snapshots/")],
     # Downloads: the board as CSV.
     "api-leaderboard-csv": [get(V1 + "phases/{phase}/leaderboard.csv", every(200)),
                             get(V1 + "phases/{draft_phase}/leaderboard.csv", DRAFT_ORGANIZERS,

@@ -155,7 +155,7 @@ def test_it_routes_and_sends_only_tasks_that_exist():
     from leaderboard.notifications.services import RETRY_MAIL, SEND_ANNOUNCEMENT, SEND_SUBMISSION_MAIL
     from leaderboard.notifications.services import TASK_NAMES as MAIL_TASK_NAMES
     from leaderboard.settings import CELERY_BEAT_SCHEDULE, CELERY_TASK_ROUTES
-    from leaderboard.submissions.queue import CLEAN_UP_UPLOADS, RECONCILE_SUBMISSIONS, TASK_NAMES
+    from leaderboard.submissions.queue import CLEAN_UP_UPLOADS, RECONCILE_SUBMISSIONS, SNAPSHOT_BOARDS, TASK_NAMES
 
     registered = set(celery_app.tasks)
     assert set(CELERY_TASK_ROUTES) <= registered, set(CELERY_TASK_ROUTES) - registered
@@ -166,7 +166,8 @@ def test_it_routes_and_sends_only_tasks_that_exist():
     # own (a busy scoring queue must not delay a recovery), shared with the mails; everything else is CPU work.
     queues = {name: route["queue"] for name, route in CELERY_TASK_ROUTES.items() if route["queue"] != "scoring"}
     assert queues == {RUN_GPU_SHARD: "gpu", RECONCILE_SUBMISSIONS: "maintenance", CLEAN_UP_UPLOADS: "maintenance",
-                      SEND_SUBMISSION_MAIL: "maintenance", SEND_ANNOUNCEMENT: "maintenance", RETRY_MAIL: "maintenance"}
+                      SNAPSHOT_BOARDS: "maintenance", SEND_SUBMISSION_MAIL: "maintenance",
+                      SEND_ANNOUNCEMENT: "maintenance", RETRY_MAIL: "maintenance"}
 
 
 @pytest.mark.parametrize(("name", "raw"), [("DEBUG", "sometimes"), ("SUBMISSION_MAX_BYTES", "2G"),
