@@ -49,12 +49,14 @@ def viewer(challenge):
 
 @pytest.fixture
 def board(phase, alice, carol, organizer, submit, score):
-    """Team A (good, with a receipt and intervals), Team C (noisy), a perfect baseline: the phase's boards."""
+    """Team A (good, with a receipt and intervals), Team C (noisy, without a receipt), a perfect baseline (with the
+    worker's own receipt): the phase's boards."""
     good = score(submit(alice, "good", method_name="Good method", method_url="https://example.org/good"))
     noisy = score(submit(carol, "noisy", method_name="Noisy method"))
     baseline = score(submit(organizer, "perfect", method_name="Baseline", is_baseline=True))
     assert {s.status for s in (good, noisy, baseline)} == {Submission.Status.FINISHED}
     Submission.objects.filter(pk=good.pk).update(receipt=RECEIPT)
+    Submission.objects.filter(pk=noisy.pk).update(receipt={})  # as if scored before receipts existed
     board_refresh(phase_id=phase.pk)
     # The intervals and tie groups come from the statistics' own refresh; here, as that would store them.
     BoardRow.objects.filter(phase=phase, submission=good).update(
@@ -118,7 +120,8 @@ def test_its_csv_parses_and_says_what_the_json_says(phase, board, host):
         assert [line[f"{m}.ci_low"] for m in METRICS] == [str(ci[m][0]) if ci else "" for m in METRICS]
         assert (line["receipt_key_id"], line["receipt_signature"]) == (
             row["receipt"].get("key_id", ""), row["receipt"].get("signature", ""))
-    assert {line["receipt_key_id"] for line in lines} == {"test-key-1", ""}
+    baseline_key = Submission.objects.get(pk=board["baseline"].pk).receipt["key_id"]  # the server's own key
+    assert {line["receipt_key_id"] for line in lines} == {"test-key-1", "", baseline_key}
 
 
 def test_a_changed_board_makes_a_new_number_and_the_old_one_stays_byte_identical(phase, board, host, bob, submit,

@@ -79,7 +79,9 @@ def test_it_issues_a_receipt_that_verifies_with_the_published_key(scored, alice,
 def test_it_carries_the_intervals_of_the_score_rows(scored):
     Score.objects.filter(submission=scored, split="long").update(ci={"IoU_gold_pred": [10.5, 20.25]})
     receipt = server_receipts.receipt_issue(submission=Submission.objects.get(pk=scored.pk))
-    assert receipt["payload"]["ci"] == {"long": {"IoU_gold_pred": [10.5, 20.25]}}
+    stored = {score.split: score.ci for score in Score.objects.filter(submission=scored) if score.ci}
+    assert receipt["payload"]["ci"] == stored and stored["long"] == {"IoU_gold_pred": [10.5, 20.25]}
+    assert "short" in stored  # the worker's own intervals are carried too
     assert Submission.objects.get(pk=scored.pk).receipt == receipt
     assert receipts.verify(receipt, published()).payload["ci"]["long"]["IoU_gold_pred"] == [10.5, 20.25]
 
