@@ -84,9 +84,14 @@ class PhaseAdmin(ChallengeScopedAdmin):
     readonly_fields = ["boards", "created_at"]
     fieldsets = [
         (None, {"fields": ["challenge", "slug", "name", "description", "order"]}),
-        ("Submissions", {"fields": ["starts_at", "ends_at", "accepts_submissions", "max_per_day", "max_total"]}),
+        ("Submissions", {"fields": ["starts_at", "ends_at", "accepts_submissions", "max_per_day", "max_total",
+                                    "quota_counts_failed"]}),
         ("Leaderboard", {"fields": ["visibility", "reveal_at", "ranking_rule", "primary_metric",
                                     "show_expression_details", "boards"]}),
+        ("The Ladder", {"fields": ["ladder", "ladder_step"],
+                        "description": "While the phase runs (until its end), teams and the boards see each team's "
+                        "Ladder score instead of exact scores (docs/organizers.md)."}),
+        ("Statistics", {"fields": ["bootstrap_samples", "tie_level", "min_bucket_size"]}),
         ("Scoring", {"fields": ["ground_truth", "created_at"]}),
     ]
     def formfield_for_foreignkey(self, db_field, request, **kwargs):  # type: ignore[no-untyped-def]

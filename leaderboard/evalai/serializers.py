@@ -25,7 +25,7 @@ from rest_framework.request import Request
 
 from leaderboard.challenges.models import Challenge, Phase, PhaseSplit
 from leaderboard.submissions.models import Submission
-from leaderboard.submissions.selectors import Leaderboard, scores_by_split
+from leaderboard.submissions.selectors import Leaderboard, ladder_notice, visible_scores
 from scoring import METRICS
 
 # The CLI prints every date and cannot print a missing one. Far enough to read as "no end", and
@@ -127,8 +127,10 @@ def phase_split_json(split: PhaseSplit) -> dict[str, Any]:
 # --- submissions ------------------------------------------------------------------------------------
 
 
-def submission_json(submission: Submission, *, full: bool, result_url: str | None) -> dict[str, Any]:
-    """`full` for the submitting team and organizers: timings, failure reason, problems, warnings."""
+def submission_json(submission: Submission, *, full: bool, result_url: str | None,
+                    exact: bool = True) -> dict[str, Any]:
+    """`full` for the submitting team and organizers: timings, failure reason, problems, warnings. `exact`: the
+    caller's Access.exact_scores (false: the team's Ladder score only, and `ladder` says why)."""
     team = submission.team
     data: dict[str, Any] = {
         "id": submission.pk,
@@ -149,8 +151,10 @@ def submission_json(submission: Submission, *, full: bool, result_url: str | Non
         "stderr_file": None,
         "submission_result_file": result_url,
         "scores": {split: {m: _number(v) for m, v in values.items()}
-                   for split, values in scores_by_split(submission=submission).items()},
+                   for split, values in visible_scores(submission=submission, exact_scores=exact).items()},
     }
+    if not exact:
+        data["ladder"] = ladder_notice(phase=submission.phase)
     if full:
         data.update({
             "started_at": utc(submission.started_at),
@@ -162,13 +166,13 @@ def submission_json(submission: Submission, *, full: bool, result_url: str | Non
     return data
 
 
-def submission_result(submission: Submission, *, full: bool) -> dict[str, Any]:
+def submission_result(submission: Submission, *, full: bool, exact: bool = True) -> dict[str, Any]:
     """What `evalai submission S result` prints (the body behind `submission_result_file`)."""
-    data = submission_json(submission, full=full, result_url=None)
-    keep = ["id", "status", "method_name", "participant_team_name", "submitted_at", "scores"]
+    data = submission_json(submission, full=full, result_url=None, exact=exact)
+    keep = ["id", "status", "method_name", "participant_team_name", "submitted_at", "scores", "ladder"]
     if full:
         keep += ["execution_time", "failure_message", "problems", "warnings"]
-    return {key: data[key] for key in keep}
+    return {key: data[key] for key in keep if key in data}  # `ladder` only under the Ladder
 
 
 # --- leaderboards -----------------------------------------------------------------------------------

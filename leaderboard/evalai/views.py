@@ -125,19 +125,21 @@ def _phase(request: Request, phase_id: str, challenge_id: str | None = None) -> 
     return phase
 
 
-def _result_url(request: Request, submission: Submission, full: bool) -> str | None:
-    """A signed link to the result, for `evalai submission S result` (which sends no credentials)."""
+def _result_url(request: Request, submission: Submission, full: bool, exact: bool) -> str | None:
+    """A signed link to the result, for `evalai submission S result` (which sends no credentials); it carries
+    what the caller may see (`full`: diagnostics, `exact`: exact scores)."""
     if not submission.is_terminal:
         return None  # the CLI then says "The Submission is yet to be evaluated."
-    signature = signing.TimestampSigner(salt=_RESULT_SALT).sign(f"{submission.pk}:{int(full)}")
+    signature = signing.TimestampSigner(salt=_RESULT_SALT).sign(f"{submission.pk}:{int(full)}:{int(exact)}")
     path = reverse("evalai-submission-result", kwargs={"submission_id": submission.pk})
     return request.build_absolute_uri(f"{path}?{urlencode({'sig': signature})}")
 
 
 def _submission_out(request: Request, submission: Submission) -> dict[str, Any]:
     # The submitting team and organizers see timings, the failure reason, problems and warnings.
-    full = submission_access(submission=submission, user=request.user).diagnostics
-    return submission_json(submission, full=full, result_url=_result_url(request, submission, full))
+    access = submission_access(submission=submission, user=request.user)
+    full, exact = access.diagnostics, access.exact_scores
+    return submission_json(submission, full=full, exact=exact, result_url=_result_url(request, submission, full, exact))
 
 
 # --- challenges, phases, boards ---------------------------------------------------------------------
@@ -268,11 +270,13 @@ class SubmissionResultApi(EvalAIApi):
         except signing.BadSignature:
             raise NotAllowed("This result link is not valid or has expired; run `evalai submission S result` "
                              "again.") from None
-        number, full = signed.split(":")
+        number, full, *exact = signed.split(":")
         submission = submission_get(submission_id=int(number)) if number == submission_id else None
         if submission is None:
             raise NotAllowed("This result link is not valid for this submission.")
-        body = json.dumps(submission_result(submission, full=full == "1"), indent=2)
+        # Exact scores if the link was made for someone who may see them, or the Ladder has ended since.
+        shows_exact = exact == ["1"] or not submission.phase.ladder_active()
+        body = json.dumps(submission_result(submission, full=full == "1", exact=shows_exact), indent=2)
         return HttpResponse(body + "\n", content_type="application/json")
 
 

@@ -13,11 +13,12 @@ from django.db.models.functions import Cast, Concat
 from django.urls import reverse
 from django.utils import timezone
 
-from leaderboard.challenges.models import SPLIT_ORDER, Challenge
+from leaderboard.challenges.models import Challenge
 from leaderboard.challenges.permissions import Can, organizer_can
 from leaderboard.errors import ApplicationError, Conflict, NotAllowed
 from leaderboard.lib.markup import render_markdown
 from leaderboard.submissions import queue
+from leaderboard.submissions import selectors as submissions
 from leaderboard.submissions.models import Submission
 
 from . import selectors
@@ -76,13 +77,15 @@ def submission_mail_send(*, submission_id: int, status: str) -> bool:
     if user is None or submission.is_baseline or not selectors.wants(user=user, topic="submissions"):
         return False
     finished = status == Submission.Status.FINISHED
+    exact = submissions.submission_access(submission=submission, user=user).exact_scores
     context = {
         "submission": submission, "phase": submission.phase, "challenge": submission.phase.challenge,
         "submission_url": selectors.site_url(reverse("submission", args=[submission.pk])),
         # The failure as the team sees it on the submission page; the crash report stays the organizers'.
         "failure_message": submission.failure_message, "problems": submission.problems[:10],
         "more_problems": max(0, len(submission.problems) - 10),
-        "scores": sorted(submission.scores.all(), key=lambda s: SPLIT_ORDER.index(s.split)) if finished else [],
+        "scores": _mailed_scores(submission, exact) if finished else [],
+        "ladder_notice": "" if exact else submissions.ladder_notice(phase=submission.phase),
     }
     what = "scored" if finished else "failed"
     subject = f"Submission #{submission.pk} ({submission.method_name}) {what}"
@@ -90,6 +93,12 @@ def submission_mail_send(*, submission_id: int, status: str) -> bool:
                       template="submission_finished" if finished else "submission_failed", context=context)
     return deliver_once(key=f"submission:{submission.pk}:{status}", kind=Delivery.Kind.SUBMISSION, user=user,
                         message=message, submission=submission)
+
+
+def _mailed_scores(submission: Submission, exact: bool) -> list[dict[str, object]]:
+    """The scores a mail shows, split by split: as its recipient may see them (the Ladder's, while it runs)."""
+    shown = submissions.visible_scores(submission=submission, exact_scores=exact)
+    return [{"split": split, **values} for split, values in shown.items()]
 
 
 # --- announcements ---------------------------------------------------------------------------------------

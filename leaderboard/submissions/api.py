@@ -38,10 +38,12 @@ from .models import FailureKind, Submission
 
 
 class MetricsOutput(serializers.Serializer):
-    T_recall = serializers.FloatField(help_text="percent")
-    IoU_all = serializers.FloatField(help_text="percent")
-    IoU_gold = serializers.FloatField(help_text="percent")
-    IoU_gold_pred = serializers.FloatField(help_text="percent")
+    """Percent; under the Ladder only the primary metric has a value (the team's Ladder score), the others null."""
+
+    T_recall = serializers.FloatField(help_text="percent", allow_null=True)
+    IoU_all = serializers.FloatField(help_text="percent", allow_null=True)
+    IoU_gold = serializers.FloatField(help_text="percent", allow_null=True)
+    IoU_gold_pred = serializers.FloatField(help_text="percent", allow_null=True)
 
 
 class ScoresOutput(serializers.Serializer):
@@ -100,16 +102,33 @@ class SubmissionOutput(serializers.Serializer):
     gt_version = serializers.CharField()
     scores = serializers.SerializerMethodField()
     ci = serializers.SerializerMethodField()
+    ladder = serializers.SerializerMethodField()
+
+    def _access(self, submission: Submission) -> selectors.Access:
+        """What the caller may see of it: the context's `access`, else asked for the context's `user`."""
+        access = self.context.get("access")
+        if access is None:
+            access = selectors.submission_access(submission=submission, user=self.context["user"])
+        return access
 
     @extend_schema_field(ScoresOutput)
-    def get_scores(self, submission: Submission) -> dict[str, dict[str, float]]:
-        return selectors.scores_by_split(submission=submission)
+    def get_scores(self, submission: Submission) -> dict[str, dict[str, float | None]]:
+        """Exact, or while the phase runs the Ladder (for anyone but organizers) the team's Ladder score as the
+        primary metric and null for the others."""
+        return selectors.visible_scores(submission=submission,
+                                         exact_scores=self._access(submission).exact_scores)
+
+    @extend_schema_field(serializers.CharField(help_text="while the phase runs the Ladder, why the scores are the "
+                                               "team's Ladder score and when the exact ones come; else empty"))
+    def get_ladder(self, submission: Submission) -> str:
+        if self._access(submission).exact_scores:
+            return ""
+        return selectors.ladder_notice(phase=submission.phase)
 
     @extend_schema_field(IntervalsOutput)
     def get_ci(self, submission: Submission) -> dict[str, dict[str, list[float]]]:
-        access = self.context.get("access")
-        if access is not None and not access.exact_scores:
-            return {}
+        if not self._access(submission).exact_scores:
+            return {}  # the Ladder: an interval would tell the exact score
         return selectors.intervals_by_split(submission=submission)
 
     def to_representation(self, submission: Submission) -> dict[str, Any]:
@@ -136,6 +155,8 @@ class SubmissionDetailOutput(SubmissionOutput):
     @extend_schema_field(ScoreSetOutput(many=True))
     def get_score_history(self, submission: Submission) -> list[dict[str, Any]]:
         """Every score set the submission had, newest first (rescores keep the old ones here)."""
+        if not self._access(submission).exact_scores:
+            return []  # the Ladder: past attempts' exact scores are withheld too
         return ScoreSetOutput(selectors.score_history(submission=submission), many=True).data
 
 
@@ -208,7 +229,7 @@ class PhaseSubmissionsApi(APIView):
                              "Create or join one on the challenge page.")
         submissions = selectors.submission_list(phase=phase, team=team)
         # The team's own list: every row is theirs to diagnose.
-        return Response(SubmissionOutput(submissions, many=True).data)
+        return Response(SubmissionOutput(submissions, many=True, context={"user": request.user}).data)
 
     @extend_schema(tags=["submissions"], operation_id="phase_submissions_create", request=SubmissionCreateInput,
                    description="Submit a zip of predictions for your team. It is scored in the background: "
@@ -381,6 +402,9 @@ class LeaderboardOutput(serializers.Serializer):
     metric = serializers.CharField(help_text="the metric the rows are ranked by")
     visible = serializers.BooleanField(help_text="false while a private board is not revealed: no rows")
     message = serializers.CharField(help_text="why there are no rows, when there are none")
+    ladder = serializers.CharField(source="ladder_notice", help_text="while the phase runs the Ladder: that the "
+                                   "team rows show the Ladder's score (primary metric only, other metrics, ci and "
+                                   "tie_group null) and when the exact scores are revealed; empty otherwise")
     reveal_at = serializers.DateTimeField(allow_null=True)
     rows = LeaderboardRowOutput(many=True)
 

@@ -11,6 +11,10 @@ and a rolled-back change leaves it as it was:
 - through the model signals connected below: a phase saved (ranking rule, primary metric, ground truth),
   a team renamed, a reported row saved or deleted, a submission or a baseline run deleted.
 Time is not a change: a private board's reveal is checked when it is served (selectors.board_is_visible).
+One moment is, and board_current sees it when a board is next asked for: the end of a phase that runs the
+Ladder, after which its boards show the exact scores (a board last built before that end is rebuilt; the
+Ladder's state is part of the digest, so that rebuild bumps the version and no rendering of the Ladder's
+board is served after the end).
 
 A rebuild that gives the rows already stored writes nothing and keeps the version, so the rendered
 boards in the cache (board_cache.py) stay valid; one that changes a row bumps it.
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -99,18 +104,26 @@ def board_refresh(*, phase_id: int) -> Board | None:
         board = Board.objects.select_for_update().get(phase_id=phase_id)
         # Read after the lock: a change committed by the refresh we waited for is seen.
         phase = Phase.objects.select_related("ground_truth").get(pk=phase_id)
-        rows = [(split, position, row) for split, entries in board_entries(phase=phase).items()
+        now = timezone.now()  # the moment the rows are of (the Ladder's state), kept as refreshed_at
+        laddered = phase.ladder_active(now)
+        rows = [(split, position, row) for split, entries in board_entries(phase=phase, now=now).items()
                 for position, row in enumerate(rank_rows(entries, phase.primary_metric))]
         statistics = board_statistics(phase=phase, rows=rows)
-        digest = _digest(rows, statistics)
+        if laddered:  # exact intervals and tests would tell what the Ladder hides: a baseline keeps its interval
+            statistics = {(split, position): (statistics[(split, position)][0] if row.is_baseline else None, None)
+                          for split, position, row in rows}
+        digest = _digest(rows, statistics, laddered=laddered)
         if board.version and digest == board.digest:
+            if _ladder_ended_since(phase, board.refreshed_at, now):
+                board.refreshed_at = now  # seen after the end: board_current need not rebuild it again
+                board.save(update_fields=["refreshed_at"])
             return board
         BoardRow.objects.filter(phase_id=phase_id).delete()
         BoardRow.objects.bulk_create([_stored(phase, *row, *statistics[row[:2]]) for row in rows], batch_size=1000)
         board.version += 1
         board.stamp = secrets.token_hex(8)
         board.digest = digest
-        board.refreshed_at = timezone.now()
+        board.refreshed_at = now
         board.refresh_seconds = time.perf_counter() - started
         board.save()
     log.debug("boards of phase %s: version %s, %s rows in %.3f s", phase_id, board.version, len(rows),
@@ -124,15 +137,23 @@ def board_current(*, phase: Phase) -> tuple[int, str]:
     else in one small query."""
     if Phase.board.is_cached(phase):
         board = getattr(phase, "board", None)  # None: the phase has no Board row
-        found = (board.version, board.stamp) if board is not None and board.version else None
+        found = (board.version, board.stamp, board.refreshed_at) if board is not None and board.version else None
     else:
-        found = Board.objects.filter(phase_id=phase.pk, version__gt=0).values_list("version", "stamp").first()
-    if found is None:
+        found = (Board.objects.filter(phase_id=phase.pk, version__gt=0)
+                 .values_list("version", "stamp", "refreshed_at").first())
+    if found is None or _ladder_ended_since(phase, found[2], timezone.now()):
         board = board_refresh(phase_id=phase.pk)
         if board is None:
             raise Phase.DoesNotExist(f"phase {phase.pk} was deleted")
-        found = (board.version, board.stamp)
-    return found
+        found = (board.version, board.stamp, board.refreshed_at)
+    return found[0], found[1]
+
+
+def _ladder_ended_since(phase: Phase, refreshed_at: dt.datetime | None, now: dt.datetime) -> bool:
+    """The phase runs the Ladder and has ended since its boards were last built (they show the Ladder's
+    numbers, and must now show the exact ones)."""
+    return (phase.ladder and phase.ends_at is not None and phase.ends_at <= now
+            and (refreshed_at is None or refreshed_at < phase.ends_at))
 
 
 def _stored(phase: Phase, split: str, position: int, row: LeaderboardRow, ci: dict | None,
@@ -148,9 +169,10 @@ def _stored(phase: Phase, split: str, position: int, row: LeaderboardRow, ci: di
 
 
 def _digest(rows: list[tuple[str, int, LeaderboardRow]],
-            statistics: dict[tuple[str, int], tuple[dict | None, int | None]]) -> str:
-    """sha256 of everything a served board shows of these rows (repr keeps NaN and every float digit)."""
-    digest = hashlib.sha256()
+            statistics: dict[tuple[str, int], tuple[dict | None, int | None]], *, laddered: bool = False) -> str:
+    """sha256 of everything a served board shows of these rows (repr keeps NaN and every float digit), and
+    of whether they are the Ladder's (a board says so)."""
+    digest = hashlib.sha256(b"ladder\n" if laddered else b"")
     for split, position, row in rows:
         values = [split, position, row.rank, row.submission_id, row.team_id, row.team, row.method, row.method_url,
                   row.code_url, row.is_baseline, row.baseline, *(row.scores.get(m) for m in METRICS),

@@ -126,9 +126,14 @@ class Submission(models.Model):
     @classmethod
     def counted(cls) -> models.Q:
         """The submissions that use quota: all but failed and cancelled ones, except that a file that
-        crashed the scorer counts (it used a worker's time like any scored one)."""
-        return models.Q(status__in=cls.COUNTED) | models.Q(status=cls.Status.FAILED,
-                                                           failure_kind=FailureKind.CRASHED)
+        crashed the scorer counts (it used a worker's time like any scored one), and, in a phase that sets
+        quota_counts_failed, so does a file that failed on its problems (failing uploads are a probing
+        channel too). A failure on our side (internal) never counts. A condition on the submission and its
+        phase: it holds in any query of submissions, of one phase or of many."""
+        return (models.Q(status__in=cls.COUNTED)
+                | models.Q(status=cls.Status.FAILED, failure_kind=FailureKind.CRASHED)
+                | models.Q(status=cls.Status.FAILED, failure_kind=FailureKind.INVALID,
+                           phase__quota_counts_failed=True))
 
 
 class Disqualification(models.Model):

@@ -43,6 +43,7 @@ from leaderboard.baselines import selectors as baselines
 from leaderboard.baselines.models import ReportedResult
 from leaderboard.challenges.models import SPLIT_ORDER, Phase
 from scoring import METRICS
+from scoring.ladder import ladder_score
 
 from .models import BoardRow, Disqualification, Score, ScoreHistory, Submission, Upload
 
@@ -61,13 +62,15 @@ class Access:
                  does not leak): its team and organizers always, anyone else only while it is on a
                  revealed public board
     diagnostics  the team's own view: failure reason and problems, warnings, timings, file, submitter
-    details      per-video results: organizers always, the team only where the phase allows it
+    details      per-video results: organizers always, the team only where the phase allows it and the
+                 scores are not the Ladder's (per-video means would give the exact score away)
     cancel       stop it: its team or an organizer, while it is not finished
     set_public   show it on or keep it off the public board: its team, not for a baseline, and only
                  while it can be on a board (active or finished; a failed or cancelled one never is)
     edit         change the method name, description and links: its team
-    exact_scores the exact scores, their intervals and the receipt: organizers always, anyone else unless the
-                 phase runs the Ladder and has not ended (then only the Ladder's shown score)
+    exact_scores the exact scores, their intervals, their history and the receipt: organizers always, and a
+                 baseline's (the boards show baselines exactly); anyone else unless the phase runs the Ladder
+                 and has not ended (then only the team's Ladder score: visible_scores)
     """
 
     view: bool
@@ -92,16 +95,51 @@ def submission_access(*, submission: Submission, user: Viewer, now: dt.datetime 
     organizer = organizer_can(user, challenge_id, Can.VIEW)
     team = is_member(user=user, team=submission.team)
     manages = organizer or team
+    exact = organizer or submission.is_baseline or not submission.phase.ladder_active(now)
     return Access(
         view=manages or is_on_public_board(submission=submission, now=now),
         diagnostics=manages,
-        details=organizer or (team and submission.phase.show_expression_details),
+        details=organizer or (team and submission.phase.show_expression_details and exact),
         cancel=(team or organizer_can(user, challenge_id, Can.MODERATE)) and submission.status in Submission.ACTIVE,
         set_public=team and not submission.is_baseline
         and submission.status in (*Submission.ACTIVE, Submission.Status.FINISHED),
         edit=team,
-        exact_scores=organizer or not submission.phase.ladder_active(now),
+        exact_scores=exact,
     )
+
+
+# --- the Ladder (scoring/ladder.py): what is shown instead of exact scores while a phase runs it ----------
+
+
+def ladder_notice(*, phase: Phase, now: dt.datetime | None = None) -> str:
+    """The sentence every interface shows beside the Ladder's scores ("" when the phase does not run it now)."""
+    if not phase.ladder_active(now):
+        return ""
+    when = f"on {phase.ends_at:%Y-%m-%d %H:%M} UTC" if phase.ends_at else "(no end date is set yet)"
+    return (f"This phase uses the Ladder: exact scores are revealed when the phase ends {when}. Until then a "
+            f"team's shown {phase.primary_metric} changes only when a submission beats it by more than "
+            f"{phase.ladder_step:g} points, and is rounded to a multiple of {phase.ladder_step:g}.")
+
+
+def ladder_scores(*, phase: Phase, team_id: int | None) -> dict[str, float | None]:
+    """The team's Ladder score per board (split) of the phase, as its board rows show it (board_entries: over
+    its submissions on the public board, in submission order); a split where it has no row is missing."""
+    if team_id is None:
+        return {}
+    rows = BoardRow.objects.filter(phase=phase, team_id=team_id, is_baseline=False).values_list(
+        "split", phase.primary_metric)
+    return dict(rows)
+
+
+def visible_scores(*, submission: Submission, exact_scores: bool) -> dict[str, dict[str, float | None]]:
+    """The submission's scores per split as a viewer may see them (`exact_scores`: their Access.exact_scores):
+    the exact ones (scores_by_split), or else the team's Ladder score as the primary metric and nothing else."""
+    exact = scores_by_split(submission=submission)
+    if exact_scores:
+        return exact  # type: ignore[return-value]
+    phase = submission.phase
+    shown = ladder_scores(phase=phase, team_id=submission.team_id)
+    return {split: {m: shown.get(split) if m == phase.primary_metric else None for m in METRICS} for split in exact}
 
 
 def standing_disqualification(*, phase: Phase, team: Team | None) -> Disqualification | None:
@@ -148,8 +186,9 @@ def day_start(now: dt.datetime) -> dt.datetime:
 
 
 def quota_for(*, phase: Phase, team_id: int | None, now: dt.datetime | None = None) -> Quota:
-    """Failed and cancelled submissions use no quota, but for a file that crashed the scorer (see
-    Submission.counted); baselines (no team) have none."""
+    """Failed and cancelled submissions use no quota, but for a file that crashed the scorer, and in a phase
+    that sets quota_counts_failed a file that failed on its problems (see Submission.counted); baselines (no
+    team) have none."""
     now = now or timezone.now()
     start = day_start(now)
     counted = Submission.objects.filter(Submission.counted(), phase=phase, team_id=team_id)
@@ -213,6 +252,11 @@ class Leaderboard:
     reveal_at: dt.datetime | None
 
     @property
+    def ladder_notice(self) -> str:
+        """Beside a board whose team rows are the Ladder's: what they are, and when the exact ones come."""
+        return ladder_notice(phase=self.phase)
+
+    @property
     def message(self) -> str:
         if self.visible:
             return "" if self.rows else "No scored submissions yet."
@@ -268,10 +312,13 @@ def _metric_value(value: float | None) -> float | None:
 
 
 def board_entries(*, phase: Phase, splits: tuple[str, ...] = tuple(SPLIT_ORDER),
-                  include_reported: bool = True) -> dict[str, list[LeaderboardRow]]:
+                  include_reported: bool = True, now: dt.datetime | None = None) -> dict[str, list[LeaderboardRow]]:
     """The rows of the phase's boards `splits`, unranked: each team's row chosen by the phase's rule, the
     baselines on the board, and (`include_reported`) the reported rows. One query for the scores of every
-    board, as plain tuples: a refresh of a phase with 10 000 submissions builds only the rows it keeps."""
+    board, as plain tuples: a refresh of a phase with 10 000 submissions builds only the rows it keeps.
+
+    While the phase runs the Ladder (at `now`), a team's row is the Ladder's instead (_ladder_rows)."""
+    laddered = phase.ladder_active(now)
     # Scores exist only once an attempt finished; an active submission that has them is being rescored.
     scores = (Score.objects.filter(split__in=splits, submission__phase=phase, submission__status__in=_ON_BOARD,
                                    submission__hidden=False)
@@ -290,8 +337,12 @@ def board_entries(*, phase: Phase, splits: tuple[str, ...] = tuple(SPLIT_ORDER),
                 chosen[split].append(score)
         elif team_id is not None and is_public and team_id not in disqualified:
             per_team[(split, team_id)].append(score)
+    ladder_shown: dict[int, float | None] = {}  # submission id -> the Ladder's score, on a team's row
     for (split, _), candidates in per_team.items():
-        if phase.ranking_rule == Phase.Rule.LATEST:
+        if laddered:
+            row, ladder_shown[row[1]] = _ladder_choice(candidates, primary, phase.ladder_step)
+            chosen[split].append(row)
+        elif phase.ranking_rule == Phase.Rule.LATEST:
             chosen[split].append(candidates[-1])
         else:
             # max() keeps the first of equal values, and candidates are oldest first.
@@ -305,11 +356,31 @@ def board_entries(*, phase: Phase, splits: tuple[str, ...] = tuple(SPLIT_ORDER),
                                                                if s[3]})
     entries = {split: [_submission_row(score, details[score[1]], provenance) for score in rows]
                for split, rows in chosen.items()}
+    if laddered:
+        entries = {split: [_laddered(row, ladder_shown[row.submission_id], phase.primary_metric)
+                           if not row.is_baseline else row for row in rows] for split, rows in entries.items()}
     if include_reported:
         for split in splits:
             entries[split] += [_reported_row(result, split)
                                for result in baselines.reported_for_board(phase=phase, split=split)]
     return entries
+
+
+def _ladder_choice(candidates: list[tuple], primary: int, step: float) -> tuple[tuple, float | None]:
+    """A team's row under the Ladder: the submission whose score set the Ladder's shown score (its last
+    without any score: the latest), and that shown score. `candidates` are in submission order."""
+    shown = ladder_score([_metric_value(c[primary]) for c in candidates], step)
+    return candidates[-1 if shown.setter is None else shown.setter], shown.shown
+
+
+# What a team's row under the Ladder leaves empty: exact numbers, or what is computed from them.
+_LADDER_HIDES = ("ci", "tie_group")
+
+
+def _laddered(row: LeaderboardRow, shown: float | None, primary: str) -> LeaderboardRow:
+    """The row as the Ladder shows it: the primary metric is the Ladder's score, every other number empty."""
+    hidden = {name: None for name in _LADDER_HIDES if name in {f.name for f in dataclasses.fields(row)}}
+    return dataclasses.replace(row, scores={m: shown if m == primary else None for m in METRICS}, **hidden)
 
 
 def _submission_row(score: tuple, details: tuple, provenance: dict[int, dict[str, object]]) -> LeaderboardRow:

@@ -91,7 +91,7 @@ def leaderboard(request: HttpRequest, slug: str, phase_slug: str, split: str) ->
         "message": selectors.Leaderboard(phase, split, metric, (), view.visible, phase.reveal_at).message,
         "metric": metric, "headers": headers, "team": team, "has_rows": bool(fragment),
         "query": f"?metric={metric}" if metric != phase.primary_metric else "",
-        "is_open": phase.is_open(),
+        "is_open": phase.is_open(), "ladder_notice": selectors.ladder_notice(phase=phase),
     }, request)
     # The rows (board_html escapes every value in them) go where the template marks their place: passed
     # through the template, their 300 kB would be copied again at each level of its blocks.
@@ -159,12 +159,18 @@ def my_submissions(request: HttpRequest, slug: str, phase_slug: str) -> HttpResp
         return render_error(request, "Only team members see their team's submissions, and you are not in a team "
                             f"for {challenge.title}. Create or join one on the challenge page.", status=403)
     rows = []
+    # Under the Ladder a scored row shows the team's Ladder score, as status.json does, not its exact one
+    # (an organizer's exact view is the submission page's).
+    laddered = phase.ladder_active()
+    shown = selectors.ladder_scores(phase=phase, team_id=team.pk) if laddered else {}
     for submission in selectors.submission_list(phase=phase, team=team):
         overall = next((s for s in submission.scores.all() if s.split == "overall"), None)
         rows.append({"submission": submission,
-                     "primary": getattr(overall, phase.primary_metric) if overall else None})
+                     "primary": None if overall is None else shown.get("overall") if laddered
+                     else getattr(overall, phase.primary_metric)})
     return render(request, "submissions/my_submissions.html", {
         "challenge": challenge, "phase": phase, "team": team, "rows": rows, "is_open": phase.is_open(),
+        "ladder_notice": selectors.ladder_notice(phase=phase),
         "quota": selectors.quota_for(phase=phase, team_id=team.pk),
     })
 
@@ -191,8 +197,10 @@ def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
                     "cells": list(zip(_metric_values(values),
                                       [intervals.get(split, {}).get(m) if access.exact_scores else None
                                        for m in METRICS]))}
-                   for split, values in selectors.scores_by_split(submission=submission).items()],
+                   for split, values
+                   in selectors.visible_scores(submission=submission, exact_scores=access.exact_scores).items()],
         "has_intervals": bool(intervals) and access.exact_scores,
+        "ladder_notice": "" if access.exact_scores else selectors.ladder_notice(phase=phase),
         "access": access,
         # The team's page (its members) is for its members and organizers; others see its name only.
         "team_visible": bool(submission.team and team_access(team=submission.team, user=request.user).view),
@@ -208,7 +216,7 @@ def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
         # The signed receipt, for whoever may see the exact scores (never while the Ladder hides them).
         "receipt_url": reverse("api-submission-receipt", args=[submission.pk])
         if receipts.receipt_available(submission=submission, access=access) else "",
-        **_history(submission),
+        **(_history(submission) if access.exact_scores else {"history": [], "history_splits": []}),
         "method_href": link(submission.method_url),
         "code_href": link(submission.code_url),
     })
@@ -247,13 +255,14 @@ def receipt_keys(request: HttpRequest) -> JsonResponse:
 
 @never_cache
 def submission_status(request: HttpRequest, submission_id: int) -> JsonResponse:
-    submission, _ = _visible_or_404(request, submission_id)
+    submission, access = _visible_or_404(request, submission_id)
     return JsonResponse({
         "id": submission.pk,
         "status": submission.status,
         "status_note": submission.status_note,
         "failure_message": submission.failure_message,
-        "scores": selectors.scores_by_split(submission=submission),
+        "scores": selectors.visible_scores(submission=submission, exact_scores=access.exact_scores),
+        "ladder": "" if access.exact_scores else selectors.ladder_notice(phase=submission.phase),
         "is_terminal": submission.is_terminal,
     })
 

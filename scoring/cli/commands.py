@@ -351,6 +351,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         console.print(table)
     else:
         console.print(board.get("message") or "No scored submissions yet.")
+    if board.get("ladder"):  # the team rows are the Ladder's scores
+        console.print(board["ladder"])
     return ExitCode.OK
 
 

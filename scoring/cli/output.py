@@ -121,6 +121,8 @@ def report(submission: Json, console: Console) -> None:
             console.print(f"  - {problem_line(problem)}")
     if submission.get("scores"):
         console.print(score_table(submission["scores"]))
+    if submission.get("ladder"):  # the phase runs the Ladder: the scores are the team's Ladder score
+        console.print(submission["ladder"])
     for warning in submission.get("warnings") or []:
         console.print(f"warning: {problem_line(warning)}")
 

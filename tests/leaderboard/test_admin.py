@@ -118,11 +118,21 @@ def test_it_creates_the_boards_of_a_phase_added_in_the_admin(staff_client, chall
     response = staff_client.post("/admin/challenges/phase/add/", {
         "challenge": challenge.pk, "slug": "final", "name": "Final", "order": 2, "accepts_submissions": "on",
         "visibility": "public", "ranking_rule": "best", "primary_metric": "IoU_gold_pred",
-        "ground_truth": ground_truth.pk,
+        "ground_truth": ground_truth.pk, "bootstrap_samples": 2000, "tie_level": 0.01, "min_bucket_size": 10,
+        "ladder": "on", "ladder_step": 0.5, "quota_counts_failed": "on",
     })
     assert response.status_code == 302, response.context["adminform"].form.errors
     phase = Phase.objects.get(slug="final")
     assert list(phase.splits.values_list("code", flat=True)) == ["short", "medium", "long", "overall"]
+    assert (phase.bootstrap_samples, phase.tie_level, phase.ladder, phase.ladder_step, phase.quota_counts_failed) == (
+        2000, 0.01, True, 0.5, True)
+
+
+def test_the_phase_page_shows_the_ladder_statistics_and_quota_fields(staff_client, phase):
+    html = staff_client.get(f"/admin/challenges/phase/{phase.pk}/change/").content.decode()
+    for field in ("ladder", "ladder_step", "quota_counts_failed", "bootstrap_samples", "tie_level", "min_bucket_size"):
+        assert f'name="{field}"' in html, field
+    assert "The Ladder" in html
 
 
 def test_it_creates_the_boards_of_a_phase_added_inline(staff_client, challenge):

@@ -382,3 +382,51 @@ def test_an_invalid_zip_is_refused_with_the_scorers_message_and_leaves_nothing_b
     with pytest.raises(SpecErrors) as caught:  # a dry run checks the zip where it is
         challenge_apply(text=text, base_dir=folder, by=organizer, dry_run=True)
     assert caught.value.errors[0].path == "phases[1].ground_truth.file"
+
+
+# --- the statistics, the Ladder and quotas that count failures ------------------------------------------------
+
+
+PROBING = BASE.replace("""    ranking_rule: latest
+""", """    ranking_rule: latest
+    quota: {per_day: 3, counts_failed: true}
+    statistics: {bootstrap_samples: 2000, tie_level: 0.01, min_bucket_size: 20}
+    ladder: true
+    ladder_step: 0.5
+""")
+
+
+def test_the_ladder_statistics_and_failure_quota_apply_and_round_trip(folder, organizer, hanna):
+    apply(folder, PROBING)
+    test = Phase.objects.get(slug="test")
+    assert (test.max_per_day, test.quota_counts_failed, test.bootstrap_samples, test.tie_level, test.min_bucket_size,
+            test.ladder, test.ladder_step) == (3, True, 2000, 0.01, 20, True, 0.5)
+    dev = Phase.objects.get(slug="dev")  # what the file does not say: the defaults
+    assert (dev.quota_counts_failed, dev.bootstrap_samples, dev.tie_level, dev.min_bucket_size, dev.ladder,
+            dev.ladder_step) == (False, 1000, 0.05, 10, False, 1.0)
+    exported = challenge_export(challenge=Challenge.objects.get(slug="coded"))
+    assert "ladder: true" in exported and "counts_failed: true" in exported
+    assert apply(folder, exported).strip() == "coded: no changes."
+    assert normal(parse_text(exported)[0]) == normal(parse_text(PROBING)[0])
+
+
+def test_an_edit_of_the_ladder_is_shown_by_its_key_and_applied(folder, organizer, hanna):
+    apply(folder, PROBING)
+    edited = PROBING.replace("ladder_step: 0.5", "ladder_step: 2.0").replace("tie_level: 0.01", "tie_level: 0.05")
+    shown = apply(folder, edited, "--dry-run")
+    assert "ladder_step: 0.5 → 2.0" in shown and "statistics.tie_level: 0.01 → 0.05" in shown
+    apply(folder, edited)
+    assert (Phase.objects.get(slug="test").ladder_step, Phase.objects.get(slug="test").tie_level) == (2.0, 0.05)
+
+
+@pytest.mark.parametrize(("line", "problem"), [
+    ("ladder_step: 0", "phases[1].ladder_step"),
+    ("ladder_step: 80", "phases[1].ladder_step"),
+    ("statistics: {bootstrap_samples: 10}", "phases[1].statistics.bootstrap_samples"),
+    ("statistics: {tie_level: 0.9}", "phases[1].statistics.tie_level"),
+    ("statistics: {min_bucket_size: 0}", "phases[1].statistics.min_bucket_size"),
+    ("quota: {counts_failed: maybe}", "phases[1].quota.counts_failed"),
+])
+def test_it_refuses_out_of_range_values_by_their_path(db, line, problem):
+    problems = errors_of(BASE + f"    {line}\n")
+    assert any(problem in text for text in problems), problems

@@ -28,7 +28,9 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from leaderboard.submissions.models import Submission, Upload
+from leaderboard.challenges.models import Phase
+from leaderboard.submissions import boards
+from leaderboard.submissions.models import Score, Submission, Upload
 from scoring import METRICS
 from scoring.cli.config import Config, save_config
 
@@ -422,3 +424,25 @@ def test_it_stops_waiting_after_the_timeout(as_alice, alice, submit):
     assert "still submitted after 1 s" in done.stderr
     done = egomask("status", submission.pk, "--wait", "--timeout", "0.5", "--json", env=as_alice)
     assert done.returncode == 4 and json.loads(done.stdout)["status"] == "submitted"
+
+
+def test_status_and_leaderboard_show_the_ladders_score_while_the_phase_runs_it(as_alice, alice, phase, submit):
+    Phase.objects.filter(pk=phase.pk).update(ladder=True, ladder_step=1.0,
+                                             ends_at=timezone.now() + dt.timedelta(days=7))
+    submission = submit(alice)
+    Submission.objects.filter(pk=submission.pk).update(status=Submission.Status.FINISHED)
+    for split in ("short", "medium", "long", "overall"):
+        Score.objects.create(submission=submission, split=split, n_expressions=3, scorer_version="t", gt_version="t",
+                             T_recall=71.2345, IoU_all=55.4321, IoU_gold=58.8765, IoU_gold_pred=60.4321)
+    boards.board_refresh(phase_id=phase.pk)
+
+    done = egomask("status", submission.pk, env=as_alice)
+    assert done.returncode == 0, done.stderr
+    overall = next(line for line in done.stdout.splitlines() if line.strip().startswith("overall"))
+    assert overall.split() == ["overall", "—", "—", "—", "60.00"]
+    assert "This phase uses the Ladder: exact scores are revealed when the phase ends on" in done.stdout
+    done = egomask("leaderboard", phase.pk, env=as_alice)
+    assert done.returncode == 0, done.stderr
+    assert "60.00" in done.stdout and "This phase uses the Ladder" in done.stdout
+    for exact in ("60.43", "71.23", "55.43", "58.88"):
+        assert exact not in done.stdout

@@ -40,6 +40,14 @@ TABLE: dict[str, dict[str, set[str]]] = {
                "organizer": ORGANIZER | {"cancel"}},
     "baseline": {"owner": {"view"}, "teammate": {"view"}, "other_team": {"view"}, "outsider": {"view"},
                  "anonymous": {"view"}, "organizer": ORGANIZER},
+    # The phase runs the Ladder and has not ended: the same flags, but exact scores (LADDER_RUNNING) and, even
+    # where the phase shows per-video results, the details (they would give the exact score away) are the
+    # organizers' alone. A baseline is shown exactly, on the boards and on its page.
+    "ladder running": PUBLIC,
+    "ladder running with per-video results": PUBLIC,
+    "baseline under the Ladder": {"owner": {"view"}, "teammate": {"view"}, "other_team": {"view"},
+                                  "outsider": {"view"}, "anonymous": {"view"}, "organizer": ORGANIZER},
+    "ladder ended": PUBLIC,
 }
 ROWS = [(state, persona) for state in TABLE for persona in PERSONAS]
 
@@ -55,11 +63,14 @@ def make_state(alice, organizer, submit, phase):
     """Factory: a submission of Team A (alice's) in the given state (a baseline is the organizer's)."""
 
     def make(state: str) -> Submission:
-        if state == "baseline":
+        if state.startswith("baseline"):
             submission = submit(organizer, method_name="Baseline", is_baseline=True)
         else:
             submission = submit(alice, is_public=state != "finished private")
         fields = {"status": Submission.Status.FINISHED, "warnings": [WARNING]}
+        if "ladder" in state.lower():  # once submitted: an ended phase takes no submission
+            phase.ladder, phase.ends_at = True, timezone.now() + dt.timedelta(days=-1 if state == "ladder ended" else 7)
+            phase.save()
         if state == "hidden":
             fields["hidden"] = True
         elif state == "failed":
@@ -70,7 +81,7 @@ def make_state(alice, organizer, submit, phase):
             later = dt.timedelta(days=1 if state == "board private before reveal" else -1)
             phase.visibility, phase.reveal_at = "private", timezone.now() + later
             phase.save()
-        elif state == "phase shows per-video results":
+        elif state in ("phase shows per-video results", "ladder running with per-video results"):
             phase.show_expression_details = True
             phase.save()
         Submission.objects.filter(pk=submission.pk).update(**fields)
@@ -79,7 +90,8 @@ def make_state(alice, organizer, submit, phase):
     return make
 
 
-LADDER_RUNNING: set[str] = set()  # states where only organizers see the exact scores
+LADDER_RUNNING: set[str] = {"ladder running", "ladder running with per-video results"}  # only organizers see
+# the exact scores there
 
 
 def expected(state: str, persona: str) -> Access:
@@ -129,6 +141,10 @@ def test_every_interface_agrees_with_the_table(people, make_state, state, person
     assert ("Cancel submission" in html) is want.cancel
     assert ("the public board</button>" in html) is want.set_public
     assert ("Edit the method details" in html) is want.edit
+    ladder = "This phase uses the Ladder: exact scores are revealed when the phase ends on"
+    assert api.json()["ladder"].startswith(ladder) is not want.exact_scores
+    assert (ladder in html) is not want.exact_scores
+    assert ("ladder" in evalai.json()) is not want.exact_scores
     patched = client_for(user).patch(f"/api/v1/submissions/{submission.pk}/", {"method_name": "Renamed"},
                                      format="json")
     assert patched.status_code == (200 if want.edit else 401 if user is None else 403)

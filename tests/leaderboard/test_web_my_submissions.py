@@ -52,7 +52,7 @@ def test_it_reports_status_as_json(client, alice, bob, submit, score):
     r = client.get(f"/submissions/{submission.pk}/status.json")
     assert r.status_code == 200
     assert r.json() == {"id": submission.pk, "status": "submitted", "status_note": "", "failure_message": "",
-                        "scores": {}, "is_terminal": False}
+                        "scores": {}, "ladder": "", "is_terminal": False}
     score(submission)
     data = client.get(f"/submissions/{submission.pk}/status.json").json()
     assert data["status"] == "finished" and data["is_terminal"] is True

@@ -48,9 +48,12 @@ from .yamlfile import Document, SpecError, SpecErrors
 CHALLENGE_FIELDS = {"title": "title", "description": "description", "terms": "terms", "time_zone": "time_zone",
                     "is_published": "published"}
 PHASE_FIELDS = ["name", "description", "order", "starts_at", "ends_at", "accepts_submissions", "max_per_day",
-                "max_total", "visibility", "reveal_at", "primary_metric", "ranking_rule", "show_expression_details",
-                "requires_terms"]
-PHASE_KEYS = {"starts_at": "opens", "ends_at": "closes", "max_per_day": "quota.per_day", "max_total": "quota.total"}
+                "max_total", "quota_counts_failed", "visibility", "reveal_at", "primary_metric", "ranking_rule",
+                "show_expression_details", "bootstrap_samples", "tie_level", "min_bucket_size", "ladder",
+                "ladder_step", "requires_terms"]
+PHASE_KEYS = {"starts_at": "opens", "ends_at": "closes", "max_per_day": "quota.per_day", "max_total": "quota.total",
+              "quota_counts_failed": "quota.counts_failed", "bootstrap_samples": "statistics.bootstrap_samples",
+              "tie_level": "statistics.tie_level", "min_bucket_size": "statistics.min_bucket_size"}
 
 
 @dataclass
@@ -317,9 +320,13 @@ def _hosts(spec: ChallengeFile, challenge: Challenge | None, users: dict[str, Ab
 def _phase_values(spec: PhaseSpec) -> dict[str, Any]:
     return {"name": spec.name, "description": spec.description, "order": spec.order, "starts_at": spec.opens,
             "ends_at": spec.closes, "accepts_submissions": spec.accepts_submissions,
-            "max_per_day": spec.quota.per_day, "max_total": spec.quota.total, "visibility": spec.visibility,
+            "max_per_day": spec.quota.per_day, "max_total": spec.quota.total,
+            "quota_counts_failed": spec.quota.counts_failed, "visibility": spec.visibility,
             "reveal_at": spec.reveal_at, "primary_metric": spec.primary_metric, "ranking_rule": spec.ranking_rule,
-            "show_expression_details": spec.show_expression_details, "requires_terms": spec.requires_terms}
+            "show_expression_details": spec.show_expression_details,
+            "bootstrap_samples": spec.statistics.bootstrap_samples, "tie_level": spec.statistics.tie_level,
+            "min_bucket_size": spec.statistics.min_bucket_size, "ladder": spec.ladder, "ladder_step": spec.ladder_step,
+            "requires_terms": spec.requires_terms}
 
 
 def _bundle_label(bundle: GroundTruthBundle | None) -> str:

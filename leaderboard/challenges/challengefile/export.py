@@ -41,10 +41,14 @@ def _phase(phase: Phase, zone: zoneinfo.ZoneInfo) -> dict[str, Any]:
     item: dict[str, Any] = {"slug": phase.slug, "name": phase.name, "description": phase.description,
                             "order": phase.order, "opens": when(phase.starts_at), "closes": when(phase.ends_at),
                             "accepts_submissions": phase.accepts_submissions,
-                            "quota": {"per_day": phase.max_per_day, "total": phase.max_total},
+                            "quota": {"per_day": phase.max_per_day, "total": phase.max_total,
+                                      "counts_failed": phase.quota_counts_failed or None},
                             "visibility": phase.visibility, "reveal_at": when(phase.reveal_at),
                             "primary_metric": phase.primary_metric, "ranking_rule": phase.ranking_rule,
                             "show_expression_details": phase.show_expression_details,
+                            "statistics": {"bootstrap_samples": phase.bootstrap_samples, "tie_level": phase.tie_level,
+                                           "min_bucket_size": phase.min_bucket_size},
+                            "ladder": phase.ladder, "ladder_step": phase.ladder_step,
                             "requires_terms": phase.requires_terms,
                             # No board rows yet (a phase older than them): it shows all four (phase_boards).
                             "splits": [split.code for split in phase.splits.all()] or list(SPLIT_ORDER)}

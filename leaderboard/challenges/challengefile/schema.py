@@ -97,6 +97,15 @@ class HostSpec(Strict):
 class Quota(Strict):
     per_day: Count | None = None
     total: Count | None = None
+    counts_failed: bool = False  # a file that fails on its problems counts too (Phase.quota_counts_failed)
+
+
+class Statistics(Strict):
+    """The phase's confidence intervals, tie groups and trait buckets (Phase's fields of the same names)."""
+
+    bootstrap_samples: Annotated[int, Field(ge=100, le=100_000)] = 1000
+    tie_level: Annotated[float, Field(ge=0.0001, le=0.5, allow_inf_nan=False)] = 0.05
+    min_bucket_size: Annotated[int, Field(ge=1)] = 10
 
 
 class GroundTruthRef(Strict):
@@ -165,6 +174,9 @@ class PhaseSpec(Strict):
     primary_metric: Literal[tuple(METRICS)] = PRIMARY_METRIC  # type: ignore[valid-type]
     ranking_rule: Literal["best", "latest"] = "best"
     show_expression_details: bool = False
+    statistics: Statistics = Statistics()
+    ladder: bool = False  # the Ladder (scoring/ladder.py) while the phase runs
+    ladder_step: Annotated[float, Field(ge=0.01, le=50.0, allow_inf_nan=False)] = 1.0  # points of the primary metric
     requires_terms: bool = False
     splits: list[Split] = Field(default_factory=lambda: list(SPLIT_ORDER))
     ground_truth: GroundTruthRef | None = None
