@@ -120,3 +120,22 @@ def test_a_row_without_an_analysis_has_no_group_and_breaks_no_chain(two, phase, 
     rows = {r.method: r for r in board_get(phase=phase, split="short").rows}
     assert rows["Noisy"].tie_group is None and rows["Perfect"].tie_group == 1
     assert BoardRow.objects.filter(phase=phase, split="short", tie_group__isnull=True).count() == 1
+
+
+def test_the_ladder_hides_intervals_and_tie_groups_of_team_rows_until_the_phase_ends(two, phase, alice, organizer):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    phase.ladder, phase.ends_at = True, timezone.now() + dt.timedelta(days=3)
+    phase.save()
+    rows = board_get(phase=phase, split="short").rows
+    assert [(r.ci, r.tie_group, r.tied_with) for r in rows] == [(None, None, ())] * 2
+    url = f"/api/v1/submissions/{two['perfect'].pk}/"
+    assert client_for(alice).get(url).json()["ci"] == {}
+    assert set(client_for(organizer).get(url).json()["ci"]) == {"short", "overall"}  # organizers see them
+    phase.ends_at = timezone.now() - dt.timedelta(seconds=1)
+    phase.save()
+    rows = board_get(phase=phase, split="short").rows
+    assert all(r.ci and r.tie_group for r in rows)
+    assert client_for(alice).get(url).json()["ci"]["short"]["IoU_gold_pred"]
