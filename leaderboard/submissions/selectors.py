@@ -481,16 +481,16 @@ def _with_ties(rows: tuple[LeaderboardRow, ...], primary: bool) -> tuple[Leaderb
     if not primary:
         return tuple(dataclasses.replace(row, tie_group=None, tied_with=()) for row in rows)
     rank_at = {row.position: row.rank for row in rows}
-    members: dict[int, list[int]] = defaultdict(list)
+    members: dict[int, list[tuple[int | None, int]]] = defaultdict(list)  # group -> (position, rank) of its rows
     for row in rows:
         if row.tie_group is not None and row.rank is not None:
-            members[row.tie_group].append(row.rank)
+            members[row.tie_group].append((row.position, row.rank))
     out = []
     for row in rows:
         if row.tie_group is None or row.rank is None:
             out.append(dataclasses.replace(row, tie_group=None, tied_with=()))
             continue
-        others = tuple(sorted({r for r in members[row.tie_group] if r != row.rank}))
+        others = tuple(sorted(rank for position, rank in members[row.tie_group] if position != row.position))
         out.append(dataclasses.replace(row, tie_group=rank_at.get(row.tie_group), tied_with=others))
     return tuple(out)
 

@@ -82,8 +82,16 @@ def test_distinguishable_rows_get_groups_of_their_own(two, phase):
     assert board.rows[0].ci == Score.objects.get(submission=two["perfect"], split="short").ci
 
 
-def test_a_stricter_level_ties_them_and_the_board_says_so(two, phase):
-    phase.tie_level = 0.0001  # below the smallest p a 1000-resample test can give (2/1001)
+def test_a_stricter_level_ties_them_and_the_board_says_so(alice, carol, submit, score, phase):
+    good, noisy = score(submit(alice, "good", method_name="Good")), score(submit(carol, "empty", method_name="Empty"))
+    bundle = phase.ground_truth
+    a, b = per_expression(good), per_expression(noisy)
+    keys = [k for k in Traits.from_dict(bundle.traits).expression_keys() if k[0] == "short"]
+    plan = stats.design("short", [k[:2] for k in keys], bundle.version, samples=phase.bootstrap_samples)
+    p = stats.paired_test(np.array([float(a[k]["IoU_gold_pred"]) for k in keys]),
+                          np.array([float(b[k]["IoU_gold_pred"]) for k in keys]), plan).p_value
+    assert 0 < p < 0.05, p
+    phase.tie_level = p / 2  # one test: Holm's threshold is the level itself
     phase.save()
     board = board_get(phase=phase, split="short")
     assert [(r.rank, r.tie_group, r.tied_with) for r in board.rows] == [(1, 1, (2,)), (2, 1, (1,))]
@@ -92,6 +100,9 @@ def test_a_stricter_level_ties_them_and_the_board_says_so(two, phase):
     assert set(body["rows"][0]["ci"]) == set(METRICS)
     html = client_for().get(reverse("leaderboard", args=[phase.challenge.slug, phase.slug, "short"])).content.decode()
     assert "statistically tied with #2" in html and "statistically tied with #1" in html
+    phase.tie_level = p * 2
+    phase.save()
+    assert [r.tie_group for r in board_get(phase=phase, split="short").rows] == [1, 2]
 
 
 def test_a_split_of_one_video_cannot_tell_rows_apart(two, phase):
@@ -105,7 +116,7 @@ def test_the_same_predictions_from_two_teams_are_tied_at_any_level(alice, carol,
     score(submit(alice, "good", method_name="A"))
     score(submit(carol, "good", method_name="C"))
     rows = board_get(phase=phase, split="overall").rows
-    assert [(r.rank, r.tie_group) for r in rows] == [(1, 1), (1, 1)]  # equal scores share the rank too
+    assert [(r.rank, r.tie_group, r.tied_with) for r in rows] == [(1, 1, (1,)), (1, 1, (1,))]  # one rank, too
 
 
 def test_groups_follow_the_primary_metric_only(two, phase):

@@ -90,3 +90,21 @@ def test_it_refuses_a_phase_that_has_submissions(db):
     seed(submissions=50, teams=10)
     with pytest.raises(CommandError, match="already has 50 submissions; seed a new phase"):
         seed(submissions=50, teams=10)
+
+
+def test_its_boards_carry_intervals_and_tie_groups_from_the_seeded_analyses(db):
+    from leaderboard.submissions.models import Analysis
+
+    seed(submissions=300, teams=30)
+    phase = Phase.objects.get(challenge__slug="load", slug="main")
+    finished = Submission.objects.filter(phase=phase, status=Status.FINISHED)
+    assert Analysis.objects.filter(submission__in=finished).count() == finished.count()
+    assert len(phase.ground_truth.traits["expressions"]) == 700
+    rows = [r for r in board_get(phase=phase, split="long").rows if r.rank is not None]
+    assert all(r.tie_group is not None for r in rows)
+    groups = {r.tie_group for r in rows}
+    assert 1 < len(groups) < len(rows)  # some rows tell apart, some not: 15 videos
+    call_command("seed_load", "--phase", "load/bare", "--submissions", "60", "--teams", "10", "--no-statistics",
+                 stdout=io.StringIO())
+    bare = Phase.objects.get(challenge__slug="load", slug="bare")
+    assert all(r.tie_group is None for r in board_get(phase=bare, split="long").rows)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -67,12 +69,23 @@ def test_a_percentile_interval_is_numpys_linear_percentiles():
     assert (low, high) == pytest.approx((3.475, 97.525), abs=1e-12)
 
 
-def test_the_p_value_counts_resamples_on_either_side_of_zero():
-    d = np.array([-1.0, 0.0, 1.0, 2.0])
-    # at or below zero: 2 → (1 + 2) / 5; at or above: 3 → (1 + 3) / 5; p = min(1, 2 × 0.6).
-    assert p_value(d) == pytest.approx(1.0)
-    d = np.array([0.5] * 99)
-    assert p_value(d) == pytest.approx(2 * (1 + 0) / 100)  # every resample above zero: p = 0.02, never 0
+def test_the_p_value_is_the_normal_approximation_with_the_bootstrap_standard_error():
+    # observed 2, resamples 1 and 3: sd (n - 1) = sqrt(2), z = 2 / sqrt(2) = sqrt(2), p = erfc(sqrt(2) / sqrt(2)).
+    assert float(p_value(2.0, np.array([1.0, 3.0]))) == pytest.approx(math.erfc(1.0), abs=1e-15)
+    assert float(p_value(2.0, np.array([1.0, 3.0]))) == pytest.approx(0.15729920705028513, abs=1e-15)
+    # one statistic per column
+    got = p_value(np.array([0.0, 1.0]), np.array([[-1.0, 0.0], [1.0, 2.0]]))
+    assert got.tolist() == pytest.approx([1.0, math.erfc(1 / math.sqrt(2) / math.sqrt(2))])
+    # every resample the same: no spread, so a zero difference is p 1 and any other p 0
+    assert float(p_value(0.0, np.zeros(10))) == 1.0 and float(p_value(0.5, np.full(10, 0.5))) == 0.0
+
+
+def test_a_long_board_can_reject_beyond_what_counting_resamples_allows():
+    # Counting resamples would floor p at 2/1001; Holm over 29 tests needs p <= 0.05/29 = 0.0017.
+    plan = resampling([str(i) for i in range(200)], samples=1000, seed=4)
+    rng = np.random.default_rng(8)
+    b = rng.random(200) * 0.5
+    assert paired_test(b + 0.05, b, plan).p_value < 1e-10
 
 
 def test_holm_steps_down_until_the_first_hypothesis_it_keeps():
@@ -104,7 +117,7 @@ def test_a_large_consistent_gap_is_significant_and_its_interval_holds_it():
     test = paired_test(a, b, plan)
     assert test.low < test.difference < test.high
     assert test.low > 19 and test.high < 21  # percent points
-    assert test.p_value == pytest.approx(2 / 1001)
+    assert test.p_value < 1e-12
 
 
 def test_the_adjacent_tests_are_the_paired_tests_of_neighbours():

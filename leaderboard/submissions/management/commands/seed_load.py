@@ -9,7 +9,11 @@ teams, users, memberships, submissions and their scores go in with bulk inserts 
 here, no file is stored), spread like a real phase: every team submits at least once, a few teams
 submit a lot; each team has a skill around which its scores vary, the long split is the hardest;
 about 6% failed, 2% cancelled, 1% still waiting, 5% kept private by their team, 1% hidden by an
-organizer, and three organizer baselines. Last, the boards are built the normal way (board_changed).
+organizer, and three organizer baselines. Every scored submission also gets the per-expression analysis a
+worker stores (Analysis: 700 expressions laid out as the real benchmark's 315 videos, medium clips cut from 15
+long videos), under a ground-truth bundle "load" with those traits, so the boards' intervals and tie groups
+are computed as on a real phase (`--no-statistics` leaves them out). Last, the boards are built the normal way
+(board_changed).
 """
 
 from __future__ import annotations
@@ -27,11 +31,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from leaderboard.accounts.models import Membership, Team
-from leaderboard.challenges.models import Challenge, Phase
+import numpy as np
+
+from leaderboard.challenges.models import Challenge, GroundTruthBundle, Phase
 from leaderboard.challenges.services import phase_create
 from leaderboard.submissions.boards import board_changed, boards_deferred
-from leaderboard.submissions.models import Board, BoardRow, Score, Submission
-from scoring import SCORER_VERSION, SPLITS
+from leaderboard.submissions.models import Analysis, Board, BoardRow, Score, Submission
+from scoring import METRICS, SCORER_VERSION, SPLITS
+from scoring.stats import cluster_of
 
 Status = Submission.Status
 EXPRESSIONS = {"short": 1200, "medium": 800, "long": 500}  # per split, as a full-size benchmark has
@@ -67,8 +74,11 @@ class Command(BaseCommand):
         parser.add_argument("--submissions", type=int, default=10_000)
         parser.add_argument("--teams", type=int, default=1_000)
         parser.add_argument("--seed", type=int, default=0, help="the same seed gives the same scores")
+        parser.add_argument("--no-statistics", dest="statistics", action="store_false",
+                            help="no per-expression analyses (the boards then have no intervals or tie groups)")
 
-    def handle(self, *args: Any, phase: str, submissions: int, teams: int, seed: int, **options: Any) -> None:
+    def handle(self, *args: Any, phase: str, submissions: int, teams: int, seed: int, statistics: bool = True,
+               **options: Any) -> None:
         challenge_slug, _, phase_slug = phase.partition("/")
         if not challenge_slug or not phase_slug or "/" in phase_slug:
             raise CommandError(f"--phase must be CHALLENGE/PHASE (two slugs), not {phase!r}.")
@@ -81,7 +91,9 @@ class Command(BaseCommand):
             target = self._phase(challenge_slug, phase_slug)
             team_ids = self._teams(target.challenge, teams)
             made = self._submissions(rng, target, team_ids, submissions)
-            self._scores(rng, made)
+            primary = self._scores(rng, made)
+            if statistics:
+                self._analyses(seed, target, primary)
             seeded = time.perf_counter() - started
             board_changed(phase_id=target.pk)  # rebuilt when the deferred block ends
         board = Board.objects.get(phase=target)
@@ -166,10 +178,56 @@ class Command(BaseCommand):
         made = Submission.objects.bulk_create(rows, batch_size=BATCH)
         return [(s.pk, s.team_id, s.status, level) for s, level in zip(made, levels, strict=True)]
 
-    def _scores(self, rng: random.Random, made: list[tuple[int, int | None, str, float]]) -> None:
+    def _scores(self, rng: random.Random, made: list[tuple[int, int | None, str, float]]
+                ) -> dict[int, dict[str, float]]:
+        """Score rows for the finished submissions; returns each one's primary metric per split (percent)."""
         total = sum(EXPRESSIONS.values())
-        scores = [Score(submission_id=pk, split=split, n_expressions=EXPRESSIONS.get(split, total),
-                        scorer_version=SCORER_VERSION, gt_version="load", **values)
-                  for pk, _, status, level in made if status == Status.FINISHED
-                  for split, values in _scores(rng, level).items()]
-        Score.objects.bulk_create(scores, batch_size=BATCH)
+        drawn = {pk: _scores(rng, level) for pk, _, status, level in made if status == Status.FINISHED}
+        Score.objects.bulk_create([Score(submission_id=pk, split=split, n_expressions=EXPRESSIONS.get(split, total),
+                                         scorer_version=SCORER_VERSION, gt_version="load", **values)
+                                   for pk, splits in drawn.items() for split, values in splits.items()],
+                                  batch_size=BATCH)
+        return {pk: {split: values["IoU_gold_pred"] for split, values in splits.items()}
+                for pk, splits in drawn.items()}
+
+    def _analyses(self, seed: int, phase: Phase, primary: dict[int, dict[str, float]]) -> None:
+        """A "load" ground truth with the real benchmark's layout of expressions, and per scored submission
+        its per-expression metrics: per split around its Score's primary metric, with what makes paired tests
+        paired in real results (some videos and expressions are hard for every method) and each method's own
+        noise per expression."""
+        keys = _layout()
+        bundle = GroundTruthBundle.objects.create(
+            challenge=phase.challenge, name="load (no file)", file="load/none.zip", sha256="load", version="load",
+            status=GroundTruthBundle.Status.READY,
+            traits={"format": 1, "gt_version": "load", "k": 5, "traits": {},
+                    "expressions": [{"split": s, "video": v, "exp_id": e, "cluster": cluster_of(s, v)}
+                                    for s, v, e in keys]})
+        Phase.objects.filter(pk=phase.pk).update(ground_truth=bundle)
+        generator = np.random.default_rng(seed)
+        clusters = sorted({cluster_of(s, v) for s, v, _ in keys})
+        hard_video = dict(zip(clusters, generator.normal(0.0, 0.10, len(clusters))))
+        shared = np.array([hard_video[cluster_of(s, v)] for s, v, _ in keys]) + generator.normal(0.0, 0.08, len(keys))
+        split_of = np.array([s for s, _, _ in keys])
+        rows = []
+        for pk, splits in primary.items():
+            target = np.array([splits[s] / 100.0 for s in split_of])
+            drawn = target + shared + generator.normal(0.0, 0.08, len(keys))
+            for split in SPLITS:  # each split's mean is its Score's value
+                chosen = split_of == split
+                drawn[chosen] += splits[split] / 100.0 - drawn[chosen].mean()
+            values = np.stack([np.clip(drawn + d, 0, 1) for d in (0.2, -0.05, 0.04, 0.0)])
+            assert values.shape == (len(METRICS), len(keys))
+            rows.append(Analysis(submission_id=pk, gt_version="load", values=values.astype("<f8").tobytes()))
+            if len(rows) >= BATCH // 4:
+                Analysis.objects.bulk_create(rows)
+                rows = []
+        Analysis.objects.bulk_create(rows)
+
+
+def _layout() -> list[tuple[str, str, str]]:
+    """(split, video, exp_id) of 700 expressions as EgoMask has them: 200 short videos x 2, 100 medium clips
+    x 2 (cut from 15 long videos), 15 long videos with 100 expressions."""
+    keys = [("short", f"short_{v:03d}", str(e)) for v in range(200) for e in range(2)]
+    keys += [("medium", f"long_{v % 15:03d}--{v // 15}", str(e)) for v in range(100) for e in range(2)]
+    keys += [("long", f"long_{i % 15:03d}", str(i // 15)) for i in range(100)]
+    return keys
