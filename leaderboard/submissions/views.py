@@ -27,6 +27,7 @@ from leaderboard.webkit import challenge_or_404, is_xhr, phase_or_404, render_er
 from scoring import METRICS
 
 from . import admission, board_cache, selectors, services
+from .diagnostics import diagnostics_tables, submission_diagnostics
 from .board_html import BOARD_ROWS, board_rows_html, link, mark_team
 from .forms import MethodForm, SubmissionForm
 from .models import Submission
@@ -183,6 +184,7 @@ def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
     phase = submission.phase
     videos = [{"video": v, "values": _metric_values(v.scores)}
               for v in selectors.per_video_results(submission=submission)] if access.details else []
+    diagnostics = submission_diagnostics(submission=submission, user=request.user, access=access)
     return render(request, "submissions/submission.html", {
         "submission": submission, "phase": phase, "challenge": phase.challenge,
         "metrics": METRICS, "metric_help": METRIC_HELP,
@@ -200,6 +202,8 @@ def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
                                            "method_url": submission.method_url, "code_url": submission.code_url},
                                   auto_id="edit_%s") if access.edit else None,
         "videos": videos,
+        # The charts' data (the same JSON as the API's), and their numbers as tables.
+        "diagnostics": diagnostics, "diagnostics_tables": diagnostics_tables(diagnostics),
         **_history(submission),
         "method_href": link(submission.method_url),
         "code_href": link(submission.code_url),
