@@ -173,7 +173,7 @@
             backgroundColor: OK, borderColor: OK, data: frames.map(function (f) { return gt[f] ? 1.16 : null; }) },
           { type: "line", label: "mask predicted (P)", showLine: false, pointStyle: "rect", pointRadius: 6,
             backgroundColor: ACCENT, borderColor: ACCENT, data: frames.map(function (f) { return pred[f] ? 1.06 : null; }) },
-          { type: "bar", label: "IoU where both", data: frames.map(function (f) { return f in iou ? iou[f] : null; }),
+          { type: "bar", label: "IoU where both (amber: below " + below + ")", data: frames.map(function (f) { return f in iou ? iou[f] : null; }),
             backgroundColor: frames.map(function (f) { return f in iou && iou[f] < below ? WARN : MUTED; }) }
         ]
       },

@@ -31,7 +31,7 @@ from .selectors import Access, Viewer, submission_access
 
 LADDER_MESSAGE = ("This phase runs the Ladder: only the shown score of each team changes, so diagnostics are "
                   "kept back until the phase ends.")
-UNSCORED_MESSAGE = "Diagnostics appear here once the submission is scored."
+UNSCORED_MESSAGE = "No diagnostics for this submission yet: they are made when it is scored."
 EXPRESSION_KEY_MAX = 300
 
 

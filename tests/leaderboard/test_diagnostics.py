@@ -242,7 +242,7 @@ def test_before_scoring_there_are_no_diagnostics(users, submit):
     queued = submit(users["owner"])
     status, data = diagnostics_of(users["owner"], queued)
     assert (status, data) == (200, {"submission": queued.pk, "available": False,
-                                    "message": "Diagnostics appear here once the submission is scored."})
+                                    "message": "No diagnostics for this submission yet: they are made when it is scored."})
     r = timeline_of(users["organizer"], queued, "short/short_000/0")
     assert r.status_code == 409 and "made when it is scored" in r.json()["error"]
     assert 'id="diagnostics"' not in page_of(users["owner"], queued).content.decode()  # nothing to say yet
