@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from leaderboard.challenges.services import phase_create
 from leaderboard.submissions.boards import board_refresh
-from leaderboard.submissions.diagnostics import LADDER_MESSAGE
+from leaderboard.submissions.diagnostics import LADDER_MESSAGE, UNSCORED_MESSAGE
 from scoring import METRICS
 
 MIN_BUCKET = 5  # the tiny ground truth's buckets hold 3 to 7 of its 11 expressions: some under, some over
@@ -155,6 +155,11 @@ def test_in_a_test_phase_only_organizers_see_small_buckets_and_per_frame_data(pe
     assert embedded(html) == data  # the page draws what the API serves
     assert 'id="diag-traits-chart"' in html and 'id="diag-errors-chart"' in html
     assert ('id="diag-timeline-chart"' in html) is sees_all
+    # The tables under the charts list exactly the buckets shown (a baseline has the same, all expressions scored).
+    for trait, rows in data["by_trait"].items():
+        table = re.search(rf'<table class="compact" data-trait="{trait}">(.*?)</table>', html, re.S).group(1)
+        assert re.findall(r'<tr><th scope="row">(.*?)</th>', table) == [
+            b["bucket"].replace("<", "&lt;").replace(">", "&gt;") for b in rows]
     if not sees_all:
         # Nothing per video, anywhere in the API's answer or on the page.
         body = json.dumps(data)
@@ -241,8 +246,8 @@ def test_while_the_ladder_runs_only_organizers_get_diagnostics(persona, users, s
 def test_before_scoring_there_are_no_diagnostics(users, submit):
     queued = submit(users["owner"])
     status, data = diagnostics_of(users["owner"], queued)
-    assert (status, data) == (200, {"submission": queued.pk, "available": False,
-                                    "message": "No diagnostics for this submission yet: they are made when it is scored."})
+    assert (status, data) == (200, {"submission": queued.pk, "available": False, "message": UNSCORED_MESSAGE})
+    assert UNSCORED_MESSAGE == "No diagnostics for this submission yet: they are made when it is scored."
     r = timeline_of(users["organizer"], queued, "short/short_000/0")
     assert r.status_code == 409 and "made when it is scored" in r.json()["error"]
     assert 'id="diagnostics"' not in page_of(users["owner"], queued).content.decode()  # nothing to say yet
