@@ -6,6 +6,7 @@ from django.urls import path, re_path
 from .accounts import api as accounts
 from .ops import api as ops
 from .submissions import api as submissions
+from .submissions import api_diagnostics as diagnostics
 from .submissions import api_phases as challenges
 from .submissions.api_exports import export_view
 from .submissions.api_snapshots import PhaseSnapshotsApi
@@ -53,6 +54,10 @@ urlpatterns = [
          name="api-submission-receipt"),
     path("submissions/<int:submission_id>/cancel/", submissions.SubmissionCancelApi.as_view(),
          name="api-submission-cancel"),
+    path("submissions/<int:submission_id>/diagnostics/", diagnostics.SubmissionDiagnosticsApi.as_view(),
+         name="api-submission-diagnostics"),
+    path("submissions/<int:submission_id>/timelines/", diagnostics.SubmissionTimelinesApi.as_view(),
+         name="api-submission-timelines"),
     path("uploads/<uuid:upload_id>/complete/", uploads.UploadCompleteApi.as_view(), name="api-upload-complete"),
     path("uploads/<uuid:upload_id>/abort/", uploads.UploadAbortApi.as_view(), name="api-upload-abort"),
     path("uploads/<uuid:upload_id>/parts/<int:part_number>/", uploads.UploadPartApi.as_view(),

@@ -27,6 +27,7 @@ from leaderboard.webkit import challenge_or_404, is_xhr, phase_or_404, render_er
 from scoring import METRICS
 
 from . import admission, board_cache, receipts, selectors, services
+from .diagnostics import diagnostics_tables, submission_diagnostics
 from .board_html import BOARD_ROWS, board_rows_html, link, mark_team
 from .forms import MethodForm, SubmissionForm
 from .models import Submission
@@ -190,6 +191,7 @@ def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
     intervals = selectors.intervals_by_split(submission=submission)
     videos = [{"video": v, "values": _metric_values(v.scores)}
               for v in selectors.per_video_results(submission=submission)] if access.details else []
+    diagnostics = submission_diagnostics(submission=submission, user=request.user, access=access)
     return render(request, "submissions/submission.html", {
         "submission": submission, "phase": phase, "challenge": phase.challenge,
         "metrics": METRICS, "metric_help": METRIC_HELP,
@@ -216,6 +218,8 @@ def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
         # The signed receipt, for whoever may see the exact scores (never while the Ladder hides them).
         "receipt_url": reverse("api-submission-receipt", args=[submission.pk])
         if receipts.receipt_available(submission=submission, access=access) else "",
+        # The charts' data (the same JSON as the API's), and their numbers as tables.
+        "diagnostics": diagnostics, "diagnostics_tables": diagnostics_tables(diagnostics),
         **(_history(submission) if access.exact_scores else {"history": [], "history_splits": []}),
         "method_href": link(submission.method_url),
         "code_href": link(submission.code_url),

@@ -385,6 +385,14 @@ SITE: dict[str, list[Probe]] = {
         get(V1 + "submissions/{missing}/receipt/", every(404)),
         *(get(V1 + SUB[1:] % kind + "receipt/", "404 404 409 409 404 404 409 409 409",
               twin=V1 + "submissions/{missing}/receipt/") for kind in ("private", "hidden", "queued"))],
+    # Diagnostics: whoever sees the submission (its trait buckets as diagnostics.py's leak rule allows).
+    "api-submission-diagnostics": _seen_by(V1 + "submissions/{id}/diagnostics/", TEAM_A_ONLY),
+    # A frame timeline: where per-frame details are shown (this test phase: its organizers only), once scored.
+    "api-submission-timelines": [
+        get(V1 + "submissions/{public}/timelines/?expression=short/short_000/0", "403 403 403 403 403 403 200 200 200"),
+        get(V1 + "submissions/{public}/timelines/?expression=short/nope/0", "403 403 403 403 403 403 404 404 404"),
+        get(V1 + "submissions/{private}/timelines/?expression=short/short_000/0", "404 404 403 403 404 404 409 409 409",
+            twin=V1 + "submissions/{missing}/timelines/?expression=short/short_000/0")],
     "api-submission-cancel": [
         post(V1 + "submissions/{queued}/cancel/", "401 404 200+ 200+ 404 404 403 200+ 200+", state=queued_status,
              twin=V1 + "submissions/{missing}/cancel/"),
