@@ -6,6 +6,7 @@ from django.urls import path, re_path
 from .accounts import api as accounts
 from .ops import api as ops
 from .submissions import api as submissions
+from .submissions import api_compare as compare
 from .submissions import api_phases as challenges
 from .submissions.api_exports import export_view
 from .submissions import api_uploads as uploads
@@ -35,6 +36,9 @@ urlpatterns = [
     path("phases/<int:phase_id>/submissions/", submissions.PhaseSubmissionsApi.as_view(),
          name="api-phase-submissions"),
     path("phases/<int:phase_id>/leaderboard/", submissions.LeaderboardApi.as_view(), name="api-leaderboard"),
+    path("phases/<int:phase_id>/leaderboard/by-trait/", compare.LeaderboardByTraitApi.as_view(),
+         name="api-leaderboard-by-trait"),
+    path("phases/<int:phase_id>/compare/", compare.CompareApi.as_view(), name="api-compare"),
     path("phases/<int:phase_id>/leaderboard.csv", submissions.LeaderboardCsvApi.as_view(),
          name="api-leaderboard-csv"),
     # A phase's exports, for its organizers (api_exports.py).
