@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from django.contrib.auth.models import AnonymousUser
 
 from leaderboard.challenges.models import GroundTruthBundle, Phase
 from leaderboard.challenges.permissions import Can, organizer_can
@@ -329,6 +330,7 @@ def _missing(position: int) -> NotFound:
 def compare(*, phase: Phase, submission_ids: Sequence[int], viewer: Viewer | None) -> Comparison:
     """The comparison of the submissions (the first is the reference every other one is paired with)."""
     ids = list(submission_ids)
+    viewer = viewer if viewer is not None else AnonymousUser()
     if len(set(ids)) != len(ids) or not 2 <= len(ids) <= MAX_COMPARED:
         raise ApplicationError(f"Compare two to {MAX_COMPARED} different submissions.")
     found = {s.pk: s for s in Submission.objects.filter(pk__in=ids, phase=phase)

@@ -3,10 +3,11 @@ comparisons.py; the charts (static/compare.js) are drawn from the same data the 
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import urlencode
 
 from leaderboard.challenges.selectors import phase_boards
 from leaderboard.errors import ApplicationError, NotFound
