@@ -100,6 +100,8 @@ class DifferenceOutput(serializers.Serializer):
     ci = _Interval
     p_value = serializers.FloatField(help_text="two-sided paired cluster-bootstrap p-value")
     n_expressions = serializers.IntegerField()
+    videos = serializers.IntegerField(help_text="videos resampled (medium clips count with their source video); "
+                                      "with one, the interval and p-value say nothing")
     distinguishable = serializers.BooleanField(help_text="p-value below the phase's tie level (`level`)")
 
 

@@ -123,7 +123,7 @@ def _pick(row: LeaderboardRow) -> str:
     if not row.submission_id:
         return '<td class="pick"></td>'
     return (f'<td class="pick"><input type="checkbox" name="submissions" value="{row.submission_id}" '
-            f'form="compare-form" aria-label="compare {escape(row.method)}"></td>')
+            f'form="compare-form" aria-label="compare submission #{row.submission_id}"></td>')
 
 
 def _interval(row: LeaderboardRow, metric: str) -> str:

@@ -270,6 +270,7 @@ class Difference:
     ci: tuple[float, float]
     p_value: float
     n_expressions: int
+    videos: int  # resampling units (videos, medium clips with their source): with one, the interval says nothing
     distinguishable: bool  # p < the phase's tie_level
 
 
@@ -398,7 +399,7 @@ def _paired(phase: Phase, layout: _Layout, gt_version: str, name: str, index: np
     plan = design(name, [layout.keys[i] for i in both], gt_version, samples=phase.bootstrap_samples)
     test = paired_test(other[both], reference[both], plan)
     return Difference(test.difference, (test.low, test.high), test.p_value, test.n_expressions,
-                      test.p_value < phase.tie_level)
+                      int(plan.sizes.shape[0]), test.p_value < phase.tie_level)
 
 
 def _split_comparison(phase: Phase, layout: _Layout, gt_version: str, split: str, scores: list[Score],
