@@ -7,6 +7,7 @@ from .accounts import api as accounts
 from .ops import api as ops
 from .submissions import api as submissions
 from .submissions import api_diagnostics as diagnostics
+from .submissions import api_compare as compare
 from .submissions import api_phases as challenges
 from .submissions.api_exports import export_view
 from .submissions.api_snapshots import PhaseSnapshotsApi
@@ -37,6 +38,9 @@ urlpatterns = [
     path("phases/<int:phase_id>/submissions/", submissions.PhaseSubmissionsApi.as_view(),
          name="api-phase-submissions"),
     path("phases/<int:phase_id>/leaderboard/", submissions.LeaderboardApi.as_view(), name="api-leaderboard"),
+    path("phases/<int:phase_id>/leaderboard/by-trait/", compare.LeaderboardByTraitApi.as_view(),
+         name="api-leaderboard-by-trait"),
+    path("phases/<int:phase_id>/compare/", compare.CompareApi.as_view(), name="api-compare"),
     path("phases/<int:phase_id>/leaderboard.csv", submissions.LeaderboardCsvApi.as_view(),
          name="api-leaderboard-csv"),
     path("phases/<int:phase_id>/snapshots/", PhaseSnapshotsApi.as_view(), name="api-phase-snapshots"),

@@ -114,7 +114,16 @@ def _row(row: LeaderboardRow, sort_index: int, submission_href: Callable[[int], 
         rank = f'{rank}<span class="tie" title="not distinguishable from these rows by a paired bootstrap test ' \
                f'on the primary metric">statistically tied with {tied_text(row.tied_with)}</span>'
     return (f'<tr class="{classes}"{team}><td class="num rank">{rank}</td><td>{who}</td>'
-            f"<td>{method}</td>{cells}<td>{submitted}</td></tr>")
+            f"<td>{method}</td>{cells}<td>{submitted}</td>{_pick(row)}</tr>")
+
+
+def _pick(row: LeaderboardRow) -> str:
+    """The row's box for "Compare selected" (a GET form on the page: views_compare.compare); none for a reported
+    row (no submission to compare)."""
+    if not row.submission_id:
+        return '<td class="pick"></td>'
+    return (f'<td class="pick"><input type="checkbox" name="submissions" value="{row.submission_id}" '
+            f'form="compare-form" aria-label="compare submission #{row.submission_id}"></td>')
 
 
 def _interval(row: LeaderboardRow, metric: str) -> str:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import organize, snapshot_views, views
+from . import organize, snapshot_views, views, views_compare
 
 _phase = "challenges/<slug:slug>/phases/<slug:phase_slug>/"
 
@@ -8,6 +8,9 @@ urlpatterns = [
     path("challenges/<slug:slug>/", views.challenge_detail, name="challenge"),
     path("challenges/<slug:slug>/organize/", organize.organize, name="organize"),
     path(_phase + "leaderboard/<str:split>/", views.leaderboard, name="leaderboard"),
+    path(_phase + "leaderboard/<str:split>/by-trait/", views_compare.leaderboard_by_trait,
+         name="leaderboard_by_trait"),
+    path(_phase + "compare/", views_compare.compare, name="compare"),
     path(_phase + "submit/", views.submit, name="submit"),
     # Board snapshots (snapshots.py): stable addresses to cite.
     path(_phase + "snapshots/", snapshot_views.board_snapshots, name="board_snapshots"),

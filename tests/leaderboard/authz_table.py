@@ -33,6 +33,7 @@ from leaderboard.challenges.models import Phase, TermsAcceptance
 from leaderboard.notifications.models import Preferences
 from leaderboard.submissions.models import Submission, Upload
 from leaderboard.submissions.snapshots import board_snapshot_take
+from leaderboard.submissions.models import Analysis, Score, Submission, Upload
 
 from .authz_world import PERSONAS, World, file_sha
 from .conftest import PASSWORD
@@ -101,6 +102,18 @@ def own_preferences(world: World, user: Any) -> tuple[bool, bool] | None:
 def owner_preferences(world: World, user: Any) -> tuple[bool, bool] | None:
     return Preferences.objects.filter(user_id=world.ids["owner_pk"]).values_list(
         "submission_mails", "announcement_mails").first()
+
+
+def scored_like_public(world: World, user: Any) -> None:
+    """Team C's public submission and Team A's private one with the public one's scores and analysis (the world
+    scores one submission only; a comparison needs two)."""
+    analysis = Analysis.objects.get(submission_id=world.ids["public"])
+    for key in ("other", "private"):
+        for score in Score.objects.filter(submission_id=world.ids["public"]):
+            score.pk, score.submission_id = None, world.ids[key]
+            score.save()
+        Analysis.objects.create(submission_id=world.ids[key], gt_version=analysis.gt_version, values=analysis.values,
+                                by_trait=analysis.by_trait, errors=analysis.errors)
 
 
 def drop_own_token(world: World, user: Any) -> None:
@@ -232,6 +245,14 @@ SITE: dict[str, list[Probe]] = {
                               get(DRAFT + "snapshots/latest.json", "404 404 404 404 404 302 404 404 302",
                                   prepare=snapshot_of("draft_phase"),
                                   twin="/challenges/nope/phases/dphase/snapshots/latest.json")],
+    # The board by trait: as the board (comparisons.board_by_trait reads it with the viewer).
+    "leaderboard_by_trait": [get(PHASE + "leaderboard/overall/by-trait/?trait=presence", every(200)),
+                             get(PHASE + "leaderboard/nope/by-trait/", every(404)),
+                             get(DRAFT + "leaderboard/overall/by-trait/", DRAFT_ORGANIZERS)],
+    # A comparison: whoever sees every submission in it (submission_access), else answered as missing (the web's
+    # twin check is in test_compare.py: the anonymous 404 page's login link repeats the ids asked for).
+    "compare": [get(PHASE + "compare/?submissions={public},{other}", every(200), prepare=scored_like_public),
+                get(PHASE + "compare/?submissions={public},{private}", TEAM_A_ONLY, prepare=scored_like_public)],
     "baseline_run": [get("/baselines/runs/{run}/", every(200)),
                      get("/baselines/runs/{queued_run}/", ORGANIZER_ONLY, twin="/baselines/runs/{missing}/")],
     # The queue's public figures (counts only), like the challenge's other pages.
@@ -357,6 +378,14 @@ SITE: dict[str, list[Probe]] = {
     "api-phase-snapshots": [get(V1 + "phases/{phase}/snapshots/", every(200), prepare=snapshot_of("phase")),
                             get(V1 + "phases/{draft_phase}/snapshots/", DRAFT_ORGANIZERS,
                                 prepare=snapshot_of("draft_phase"), twin=V1 + "phases/{missing}/snapshots/")],
+    "api-leaderboard-by-trait": [get(V1 + "phases/{phase}/leaderboard/by-trait/?trait=presence", every(200)),
+                                 get(V1 + "phases/{draft_phase}/leaderboard/by-trait/", DRAFT_ORGANIZERS,
+                                     twin=V1 + "phases/{missing}/leaderboard/by-trait/")],
+    "api-compare": [get(V1 + "phases/{phase}/compare/?submissions={public},{other}", every(200),
+                        prepare=scored_like_public),
+                    get(V1 + "phases/{phase}/compare/?submissions={public},{private}", TEAM_A_ONLY,
+                        prepare=scored_like_public,
+                        twin=V1 + "phases/{phase}/compare/?submissions={public},{missing}")],
     # Downloads: the board as CSV.
     "api-leaderboard-csv": [get(V1 + "phases/{phase}/leaderboard.csv", every(200)),
                             get(V1 + "phases/{draft_phase}/leaderboard.csv", DRAFT_ORGANIZERS,
