@@ -17,7 +17,7 @@ from . import diagnostics
 from .api import _visible_or_404
 
 
-class BucketOutput(serializers.Serializer):
+class TraitBucketOutput(serializers.Serializer):
     bucket = serializers.CharField(help_text="the bucket's label (\"none\": the trait is undefined there)")
     n = serializers.IntegerField(help_text="expressions in the bucket")
     T_recall = serializers.FloatField(help_text="percent, mean over the bucket's expressions")
@@ -27,7 +27,7 @@ class BucketOutput(serializers.Serializer):
 
 
 def _by_trait(**options: object) -> serializers.DictField:
-    return serializers.DictField(child=BucketOutput(many=True), help_text="{trait: [bucket, ...]} in the traits' "
+    return serializers.DictField(child=TraitBucketOutput(many=True), help_text="{trait: [bucket, ...]} in the traits' "
                                  "bucket order", **options)
 
 

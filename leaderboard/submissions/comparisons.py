@@ -38,7 +38,7 @@ from scoring.diagnostics import NONE_BUCKET, TRAITS, Traits
 from scoring.stats import OVERALL, design, paired_test
 
 from .models import Analysis, Score, Submission
-from .selectors import Viewer, board_get, submission_access
+from .selectors import Viewer, board_get, small_buckets_shown as _small_buckets_rule, submission_access
 
 MAX_COMPARED = 8
 TOP_VIDEOS = 10
@@ -119,9 +119,8 @@ def _matrix(values: bytes) -> np.ndarray:
 
 
 def small_buckets_shown(*, organizer: bool = False, details: Sequence[bool] = ()) -> bool:
-    """The leak rule: buckets under the phase's min_bucket_size are shown to organizers, or to whoever may see
-    per-video details of every submission involved (`details`, from submission_access); to no one else."""
-    return organizer or (bool(details) and all(details))
+    """selectors.small_buckets_shown, for a board (an organizer sees every row's details) or some submissions."""
+    return _small_buckets_rule(details=[True] if organizer else details)
 
 
 def _visible_buckets(phase: Phase, buckets: list[Bucket], small_shown: bool) -> tuple[list[Bucket], int]:

@@ -27,7 +27,7 @@ from scoring import METRICS
 from scoring.diagnostics import NONE_BUCKET, TRAITS
 
 from .models import Analysis, BoardRow, Submission
-from .selectors import Access, Viewer, submission_access
+from .selectors import Access, Viewer, small_buckets_shown, submission_access
 
 LADDER_MESSAGE = ("This phase runs the Ladder: only the shown score of each team changes, so diagnostics are "
                   "kept back until the phase ends.")
@@ -95,7 +95,7 @@ def _baselines(submission: Submission, analysis: Analysis, user: Viewer) -> list
         access = submission_access(submission=baseline, user=user)
         if not access.view or not access.exact_scores:
             continue
-        shown, _, _ = _shown(baseline.analysis.by_trait, details=access.details,
+        shown, _, _ = _shown(baseline.analysis.by_trait, details=small_buckets_shown(details=[access.details]),
                              minimum=submission.phase.min_bucket_size)
         out.append({"submission": baseline.pk, "method": baseline.method_name, "by_trait": shown})
     return out
@@ -127,7 +127,8 @@ def submission_diagnostics(*, submission: Submission, user: Viewer, access: Acce
     if analysis is None:
         return _unavailable(submission, UNSCORED_MESSAGE)
     phase = submission.phase
-    shown, withheld, total = _shown(analysis.by_trait, details=access.details, minimum=phase.min_bucket_size)
+    shown, withheld, total = _shown(analysis.by_trait, details=small_buckets_shown(details=[access.details]),
+                                    minimum=phase.min_bucket_size)
     traits, k = _definitions(submission, analysis)
     data: dict[str, Any] = {
         "submission": submission.pk, "available": True, "message": "", "details": access.details,

@@ -30,6 +30,7 @@ import io
 import math
 import uuid
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -140,6 +141,14 @@ def visible_scores(*, submission: Submission, exact_scores: bool) -> dict[str, d
     phase = submission.phase
     shown = ladder_scores(phase=phase, team_id=submission.team_id)
     return {split: {m: shown.get(split) if m == phase.primary_metric else None for m in METRICS} for split in exact}
+
+
+def small_buckets_shown(*, details: Iterable[bool]) -> bool:
+    """The test set's leak rule, beside Access: a trait bucket with fewer expressions than the phase's
+    min_bucket_size is shown only to a viewer who may see the per-video details (Access.details) of every
+    submission involved: organizers always, a team for its own submissions where the phase allows details."""
+    found = list(details)
+    return bool(found) and all(found)
 
 
 def standing_disqualification(*, phase: Phase, team: Team | None) -> Disqualification | None:

@@ -33,7 +33,7 @@ from leaderboard.challenges.models import Phase, TermsAcceptance
 from leaderboard.notifications.models import Preferences
 from leaderboard.submissions.models import Submission, Upload
 from leaderboard.submissions.snapshots import board_snapshot_take
-from leaderboard.submissions.models import Analysis, Score, Submission, Upload
+from leaderboard.submissions.models import Analysis, Score
 
 from .authz_world import PERSONAS, World, file_sha
 from .conftest import PASSWORD
