@@ -55,7 +55,7 @@ def environment(args: argparse.Namespace, var: Path) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if key not in ("S3_BUCKET", "DEBUG")}
     env.update({
         "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{args.db}",
-        "CACHE_URL": f"redis://127.0.0.1:6379/{args.cache_db}",
+        "CACHE_URL": f"redis://127.0.0.1:6379/{args.cache_db}", "SITE_URL": "http://127.0.0.1:8000",
         "CELERY_BROKER_URL": f"redis://127.0.0.1:6379/{args.broker_db}",  # scoring tasks are sent, never run
         "SECRET_KEY": secrets.token_urlsafe(50), "EGOMASK_VAR_DIR": str(var), "ALLOWED_HOSTS": "127.0.0.1",
         "SECURE_COOKIES": "0", "LOG_LEVEL": "WARNING", "DJANGO_SETTINGS_MODULE": "leaderboard.settings",

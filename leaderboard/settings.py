@@ -305,7 +305,8 @@ EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "EgoMask leaderboard <noreply@localhost>")
 SERVER_EMAIL = env_str("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
 # The site's address for links in mails sent by workers (no request to build them from).
-SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+SITE_URL = (_required_in_production("SITE_URL", "mails, receipts and admission messages link to it (e.g. "
+                                    "https://egomask.example.org)") or "http://127.0.0.1:8000").rstrip("/")
 # Score receipts (submissions/receipts.py) are signed with this Ed25519 key: base64 of its 32-byte seed
 # (`manage.py receipt_key --new` prints a new one). Unset, the key is derived from SECRET_KEY
 # (HKDF-SHA256), so a one-command install signs too, and rotating SECRET_KEY then rotates it. The public keys

@@ -11,6 +11,7 @@ os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production-use-0123456789")
 # Production settings require a shared cache; the tests then use a per-process one (below).
 os.environ.setdefault("CACHE_URL", "redis://127.0.0.1:6379/9")
+os.environ.setdefault("SITE_URL", "http://127.0.0.1:8000")  # required by production settings
 if not os.environ.get("EGOMASK_VAR_DIR"):  # worker processes inherit the parent's folder
     os.environ["EGOMASK_VAR_DIR"] = tempfile.mkdtemp(prefix="egomask-test-")
 

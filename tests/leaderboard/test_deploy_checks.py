@@ -33,6 +33,7 @@ def production_env(tmp_path: Path, **extra: str) -> dict[str, str]:
         "S3_BUCKET": "egomask-private", "S3_ENDPOINT_URL": "https://s3.example.org",
         "S3_ACCESS_KEY_ID": "AK", "S3_SECRET_ACCESS_KEY": "SK",
         "ALLOWED_HOSTS": "egomask.example.org", "CSRF_TRUSTED_ORIGINS": "https://egomask.example.org",
+        "SITE_URL": "https://egomask.example.org",
     }
     env.update(extra)
     return env

@@ -11,7 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE_VARS = ("DATABASE_URL", "CELERY_BROKER_URL", "S3_BUCKET", "PRIVATE_STORAGE_DIR", "GROUND_TRUTH_CACHE_DIR",
-                "SECRET_KEY", "CACHE_URL")
+                "SECRET_KEY", "CACHE_URL", "SITE_URL")
 
 SUBMIT = """
 import io, sys

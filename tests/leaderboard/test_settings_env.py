@@ -16,7 +16,7 @@ from leaderboard.env import ImproperlyConfiguredEnv, env_bool, env_int, env_list
 from leaderboard.startup import prepare_local_folders
 
 SETTINGS_FILE = Path(leaderboard.__file__).parent / "settings.py"
-ENV_NAMES = ("DATABASE_URL", "SECRET_KEY", "CACHE_URL", "S3_BUCKET", "S3_ENDPOINT_URL", "S3_ACCESS_KEY_ID",
+ENV_NAMES = ("DATABASE_URL", "SECRET_KEY", "CACHE_URL", "SITE_URL", "S3_BUCKET", "S3_ENDPOINT_URL", "S3_ACCESS_KEY_ID",
              "S3_SECRET_ACCESS_KEY", "S3_REGION", "S3_PREFIX", "S3_ADDRESSING_STYLE", "PRIVATE_STORAGE_DIR",
              "CELERY_BROKER_URL", "DEBUG", "SUBMISSION_MAX_BYTES", "SCORING_TIME_LIMIT", "SCORING_STUCK_AFTER",
              "GROUND_TRUTH_CACHE_DIR", "SECURE_COOKIES", "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS",
@@ -179,12 +179,24 @@ def test_it_refuses_to_start_on_a_bad_value(load_settings, name, raw):
 
 def test_it_requires_a_secret_key_with_a_production_database(load_settings):
     with pytest.raises(ImproperlyConfiguredEnv, match="SECRET_KEY must be set when DATABASE_URL is"):
-        load_settings(DATABASE_URL="postgres://u@db.example.org:5432/egomask", CACHE_URL="redis://r:6379/1")
+        load_settings(DATABASE_URL="postgres://u@db.example.org:5432/egomask", CACHE_URL="redis://r:6379/1",
+                      SITE_URL="https://egomask.example.org")
 
 
 def test_it_requires_a_shared_cache_with_a_production_database(load_settings):
     with pytest.raises(ImproperlyConfiguredEnv, match="CACHE_URL must be set when DATABASE_URL is"):
-        load_settings(DATABASE_URL="postgres://u@db.example.org:5432/egomask", SECRET_KEY="k" * 50)
+        load_settings(DATABASE_URL="postgres://u@db.example.org:5432/egomask", SECRET_KEY="k" * 50,
+                      SITE_URL="https://egomask.example.org")
+
+
+def test_it_requires_the_sites_address_with_a_production_database(load_settings):
+    assert load_settings().SITE_URL == "http://127.0.0.1:8000"  # the embedded demo: its own address
+    with pytest.raises(ImproperlyConfiguredEnv, match="SITE_URL must be set when DATABASE_URL is .*mails, receipts"):
+        load_settings(DATABASE_URL="postgres://u@db.example.org:5432/egomask", SECRET_KEY="k" * 50,
+                      CACHE_URL="redis://r:6379/1")
+    production = load_settings(DATABASE_URL="postgres://u@db/egomask", SECRET_KEY="k" * 50, CACHE_URL="redis://r/1",
+                               SITE_URL="https://egomask.example.org/")
+    assert production.SITE_URL == "https://egomask.example.org"
 
 
 def test_it_uses_postgres_redis_and_s3_from_the_environment(load_settings):
@@ -192,7 +204,7 @@ def test_it_uses_postgres_redis_and_s3_from_the_environment(load_settings):
         DATABASE_URL="postgres://u:p@db.example.org:5432/egomask", SECRET_KEY="k" * 50,
         CELERY_BROKER_URL="redis://redis.example.org:6379/0", S3_BUCKET="egomask-private",
         S3_ENDPOINT_URL="http://s3.example.org:8333", S3_ACCESS_KEY_ID="AK", S3_SECRET_ACCESS_KEY="SK",
-        SCORING_TIME_LIMIT="100", CACHE_URL="redis://redis.example.org:6379/1",
+        SCORING_TIME_LIMIT="100", CACHE_URL="redis://redis.example.org:6379/1", SITE_URL="https://egomask.example.org",
     )
     assert module.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
     assert module.DATABASES["default"]["NAME"] == "egomask"
@@ -214,7 +226,7 @@ def test_it_uses_postgres_redis_and_s3_from_the_environment(load_settings):
 
 
 PRODUCTION = {"DATABASE_URL": "postgres://u@db.example.org:5432/egomask", "SECRET_KEY": "k" * 50,
-              "CACHE_URL": "redis://r:6379/1"}
+              "CACHE_URL": "redis://r:6379/1", "SITE_URL": "https://egomask.example.org"}
 
 
 def test_it_serves_the_embedded_demo_over_plain_http(load_settings):
@@ -259,7 +271,7 @@ def test_it_writes_the_demo_s_mail_to_files_and_sends_production_s_by_smtp(load_
     assert demo.EMAIL_BACKEND == "django.core.mail.backends.filebased.EmailBackend"
     assert str(tmp_path / "var" / "demo" / "mail") == demo.EMAIL_FILE_PATH
     production = load_settings(DATABASE_URL="postgres://u@db/egomask", SECRET_KEY="k" * 50, CACHE_URL="redis://r/1",
-                               EMAIL_HOST="smtp.example.org", EMAIL_PORT="587", EMAIL_USE_TLS="yes",
+                               SITE_URL="https://egomask.example.org", EMAIL_HOST="smtp.example.org", EMAIL_PORT="587", EMAIL_USE_TLS="yes",
                                DEFAULT_FROM_EMAIL="EgoMask <board@example.org>")
     assert production.EMAIL_BACKEND == "django.core.mail.backends.smtp.EmailBackend"
     assert (production.EMAIL_HOST, production.EMAIL_PORT, production.EMAIL_USE_TLS) == ("smtp.example.org", 587, True)
