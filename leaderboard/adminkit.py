@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
+from django.db import models
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -104,6 +105,8 @@ class ScopedHistoryAdmin(SimpleHistoryAdmin):
     read only: no page of a past version (its form would save it, bypassing the services)."""
 
     object_history_list_template = "admin/history_list.html"
+    # Links typed without a scheme are https (Django 6's default, asked for now: no deprecation warning).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def get_urls(self) -> list:
         return admin.ModelAdmin.get_urls(self)  # without simple-history's revert form

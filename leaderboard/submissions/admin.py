@@ -10,7 +10,6 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db import models
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import path, reverse
@@ -177,7 +176,6 @@ class SubmissionAdmin(ChallengeScopedAdmin):
     list_select_related = ["phase__challenge", "team"]
     date_hierarchy = "submitted_at"
     inlines = [ScoreInline, ScoreHistoryInline]
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     actions = [_moderation_action(what) for what in admin_pages.MODERATIONS]
     fieldsets = [
         ("Method (shown on the boards)", {"fields": ["method_name", "method_description", "method_url", "code_url"]}),
