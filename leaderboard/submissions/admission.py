@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import IO
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
@@ -136,6 +136,19 @@ def quota_refusal(*, phase: Phase, team: Team | None, now: dt.datetime) -> Quota
         f"Your team has used its {which} quota of submissions for this phase.{when}",
         detail={"quota": which, "resets_at": quota.resets_at.isoformat() if which == "daily" else None},
     )
+
+
+def participant_block(*, phase: Phase, team: Team | None, user: AbstractBaseUser | AnonymousUser) -> str:
+    """What would refuse this user's submission other than the phase's dates, a missing team and the quota
+    (a disqualification, an address to verify, terms to accept), in the words submitting would answer; "" if
+    nothing (or nobody is signed in). The CLI says it before uploading a byte."""
+    if not user.is_authenticated or team is None:
+        return ""
+    disqualified = standing_disqualification(phase=phase, team=team)
+    if disqualified is not None:
+        return disqualified_reason(disqualified)
+    refusal = participant_refusal(phase=phase, user=user)
+    return refusal.message if refusal is not None else ""
 
 
 def why_not_now(*, phase: Phase, team: Team | None, now: dt.datetime, user: AbstractBaseUser | None = None) -> str:

@@ -19,6 +19,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from leaderboard.accounts.selectors import team_for
+
+from . import admission
 from leaderboard.api_support import error_responses, phase_or_404
 from leaderboard.challenges import selectors
 from leaderboard.challenges.models import Challenge, Phase
@@ -29,16 +31,19 @@ from .selectors import Quota, quota_for
 
 
 def phase_context(user: AbstractBaseUser | AnonymousUser, phases: Iterable[Phase]) -> dict[str, Any]:
-    """What PhaseOutput needs beyond the phase: one clock, and the quota left for the caller's team."""
+    """What PhaseOutput needs beyond the phase: one clock, the quota left for the caller's team, and what
+    would refuse the caller's submission besides the phase's dates and the quota."""
     now = timezone.now()
     teams: dict[int, Any] = {}
     quotas: dict[int, Quota | None] = {}
+    refusals: dict[int, str] = {}
     for phase in phases:
         if phase.challenge_id not in teams:
             teams[phase.challenge_id] = team_for(user=user, challenge=phase.challenge)
         team = teams[phase.challenge_id]
         quotas[phase.pk] = quota_for(phase=phase, team_id=team.pk, now=now) if team else None
-    return {"now": now, "quotas": quotas}
+        refusals[phase.pk] = admission.participant_block(phase=phase, team=team, user=user)
+    return {"now": now, "quotas": quotas, "refusals": refusals}
 
 
 class SplitOutput(serializers.Serializer):
@@ -70,12 +75,19 @@ class PhaseOutput(serializers.Serializer):
     primary_metric = serializers.ChoiceField(choices=METRICS)
     splits = SplitOutput(many=True)
     quota = serializers.SerializerMethodField(help_text="for the caller's team; null without one")
+    refusal = serializers.SerializerMethodField(help_text="what would refuse the caller's submission besides the "
+                                                "dates and the quota, in the words submitting would answer (an "
+                                                "e-mail address to verify, terms to accept, a disqualification); "
+                                                "empty when nothing does")
 
     def get_accepts_submissions(self, phase: Phase) -> bool:
         return phase.is_open(self.context["now"])
 
     def get_is_open(self, phase: Phase) -> bool:
         return phase.is_open(self.context["now"])
+
+    def get_refusal(self, phase: Phase) -> str:
+        return self.context.get("refusals", {}).get(phase.pk, "")
 
     @extend_schema_field(QuotaOutput(allow_null=True))
     def get_quota(self, phase: Phase) -> dict[str, Any] | None:

@@ -228,6 +228,8 @@ def _phase_taking_submissions(client: Client, phase_id: int) -> Json:
         page = f"{client.server}/challenges/{quote(challenge)}/"
         raise CommandError(f"You are not in a team for the challenge {challenge}, so nothing was uploaded; create or "
                            f"join a team on the website: {page}", ExitCode.PROBLEMS)
+    if phase.get("refusal"):  # an address to verify, terms to accept: the server's sentence, with where to go
+        raise CommandError(str(phase["refusal"]), ExitCode.PROBLEMS)
     quota = phase.get("quota") or {}
     if quota.get("total_left") == 0:
         raise CommandError(f"Your team has used all its submissions for phase {name} ({quota.get('total')} in all); "

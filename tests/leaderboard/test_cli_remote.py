@@ -240,6 +240,24 @@ def test_it_sends_nothing_without_a_team_and_says_where_to_make_one(cli_env, eve
         f"website: {cli_env['EGOMASK_SERVER']}/challenges/egomask/\n")
 
 
+def test_it_sends_nothing_before_the_terms_are_accepted_and_says_where(as_alice, alice, phase, zip_file, settings,
+                                                                      cli_env):
+    settings.SITE_URL = cli_env["EGOMASK_SERVER"]  # the live server is the site the message links to
+    phase.challenge.terms = "Use the data for research only."
+    phase.challenge.save()
+    Phase.objects.filter(pk=phase.pk).update(requires_terms=True)
+    url = f"{cli_env['EGOMASK_SERVER']}/challenges/egomask/terms/"
+    assert_refused_before_uploading(
+        as_alice, zip_file(), phase.pk,
+        f"The phase 'Test phase' takes submissions only from participants who accepted the terms of EgoMask. Read "
+        f"and accept them at {url}\n")
+    from leaderboard.challenges.terms import terms_accept, terms_sha256
+
+    terms_accept(user=alice, challenge=phase.challenge, terms_sha256_seen=terms_sha256(challenge=phase.challenge))
+    done = egomask("submit", zip_file(), "--phase", phase.pk, env=as_alice)
+    assert done.returncode == 0, done.stderr
+
+
 def test_it_sends_nothing_when_the_daily_quota_is_used_and_says_when_it_resets(as_alice, alice, phase, zip_file,
                                                                               submit):
     phase.max_per_day = 1

@@ -271,7 +271,8 @@ def test_it_writes_the_demo_s_mail_to_files_and_sends_production_s_by_smtp(load_
     assert demo.EMAIL_BACKEND == "django.core.mail.backends.filebased.EmailBackend"
     assert str(tmp_path / "var" / "demo" / "mail") == demo.EMAIL_FILE_PATH
     production = load_settings(DATABASE_URL="postgres://u@db/egomask", SECRET_KEY="k" * 50, CACHE_URL="redis://r/1",
-                               SITE_URL="https://egomask.example.org", EMAIL_HOST="smtp.example.org", EMAIL_PORT="587", EMAIL_USE_TLS="yes",
+                               SITE_URL="https://egomask.example.org",
+                               EMAIL_HOST="smtp.example.org", EMAIL_PORT="587", EMAIL_USE_TLS="yes",
                                DEFAULT_FROM_EMAIL="EgoMask <board@example.org>")
     assert production.EMAIL_BACKEND == "django.core.mail.backends.smtp.EmailBackend"
     assert (production.EMAIL_HOST, production.EMAIL_PORT, production.EMAIL_USE_TLS) == ("smtp.example.org", 587, True)

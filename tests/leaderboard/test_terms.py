@@ -80,7 +80,11 @@ def test_the_api_answers_with_the_terms_url(alice, with_terms, prediction_zip):
         "file": SimpleUploadedFile("p.zip", prediction_zip(), content_type="application/zip"), "method_name": "M"})
     body = assert_error(r, 403)
     assert body["detail"]["terms_url"].endswith(TERMS_URL)
-    assert TERMS_URL in body["error"]  # the egomask CLI prints the sentence
+    assert TERMS_URL in body["error"]
+    # The phase's own answer says it too, before anything is uploaded (the egomask CLI prints it and stops).
+    phase = client_for(alice).get(f"/api/v1/phases/{with_terms.pk}/").json()
+    assert phase["refusal"] == body["error"]
+    assert client_for().get(f"/api/v1/phases/{with_terms.pk}/").json()["refusal"] == ""  # nobody signed in
 
 
 def test_the_evalai_route_says_where_to_accept(alice, with_terms, prediction_zip):
