@@ -22,12 +22,14 @@ board; on a comparison, whoever has `details` for each compared submission); not
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from django.contrib.auth.models import AnonymousUser
+from django.core.cache import cache
 
 from leaderboard.challenges.models import GroundTruthBundle, Phase
 from leaderboard.challenges.permissions import Can, organizer_can
@@ -37,6 +39,8 @@ from scoring import METRICS
 from scoring.diagnostics import NONE_BUCKET, TRAITS, Traits
 from scoring.stats import OVERALL, design, paired_test
 
+from . import board_cache
+from .boards import board_current
 from .models import Analysis, Score, Submission
 from .selectors import Viewer, board_get, small_buckets_shown as _small_buckets_rule, submission_access
 
@@ -207,14 +211,21 @@ def board_by_trait(*, phase: Phase, split: str, trait: str, viewer: Viewer | Non
     index = layout.index(split)
     buckets, hidden = _visible_buckets(phase, layout.buckets(trait, index), small_buckets_shown(organizer=organizer))
     ids = [r.submission_id for r in board.rows if r.submission_id is not None]
-    analyses = Analysis.objects.filter(submission_id__in=ids, gt_version=bundle.version)
-    if split == OVERALL:  # the stored results by trait are over every expression: the overall board's
-        stored = dict(analyses.values_list("submission_id", "by_trait"))
-        values = {sid: _stored_values(data.get(trait, []), buckets) for sid, data in stored.items()}
-    else:
-        names = layout.names(trait)
-        values = {sid: [_bucket_means(_matrix(raw), names, index, b.label) for b in buckets]
-                  for sid, raw in analyses.values_list("submission_id", "values")}
+    # The same board version and buckets give the same numbers: computed once, kept with the board's cache.
+    version, stamp = board_current(phase=phase)
+    key = (f"by-trait:{phase.pk}:{version}:{stamp}:{split}:{trait}:{bundle.version}:"
+           f"{hashlib.sha256(repr([(b.label, b.n) for b in buckets]).encode()).hexdigest()[:12]}")
+    values = cache.get(key)
+    if values is None:
+        analyses = Analysis.objects.filter(submission_id__in=ids, gt_version=bundle.version)
+        if split == OVERALL:  # the stored results by trait are over every expression: the overall board's
+            stored = dict(analyses.values_list("submission_id", "by_trait"))
+            values = {sid: _stored_values(data.get(trait, []), buckets) for sid, data in stored.items()}
+        else:
+            names = layout.names(trait)
+            values = {sid: [_bucket_means(_matrix(raw), names, index, b.label) for b in buckets]
+                      for sid, raw in analyses.values_list("submission_id", "values")}
+        cache.set(key, values, board_cache.CACHE_SECONDS)
     rows = [TraitRow(r.rank, r.team, r.method, r.is_baseline, r.submission_id, r.tie_group,
                      values.get(r.submission_id)) for r in board.rows]
     message = board.message
