@@ -24,9 +24,9 @@ low, high = (float(x) for x in os.environ.get("FAULT_SCORING_DELAY", "0,0").spli
 _evaluate = grading.evaluate
 
 
-def _slower(gt, path):  # type: ignore[no-untyped-def]
+def _slower(gt, path, **options):  # type: ignore[no-untyped-def]
     time.sleep(random.uniform(low, high))
-    return _evaluate(gt, path)
+    return _evaluate(gt, path, **options)
 
 
 grading.evaluate = _slower

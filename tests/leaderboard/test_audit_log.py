@@ -33,7 +33,10 @@ def phase_form(phase: Phase, **changes: object) -> dict[str, object]:
             "accepts_submissions": "on" if phase.accepts_submissions else "", "max_per_day": phase.max_per_day or "",
             "max_total": phase.max_total or "", "visibility": phase.visibility, "reveal_at_0": "",
             "reveal_at_1": "", "ranking_rule": phase.ranking_rule, "primary_metric": phase.primary_metric,
-            "ground_truth": phase.ground_truth_id or ""}
+            "ground_truth": phase.ground_truth_id or "", "bootstrap_samples": phase.bootstrap_samples,
+            "tie_level": phase.tie_level, "min_bucket_size": phase.min_bucket_size,
+            "ladder": "on" if phase.ladder else "", "ladder_step": phase.ladder_step,
+            "quota_counts_failed": "on" if phase.quota_counts_failed else ""}
     data.update(changes)
     return {k: v for k, v in data.items() if v != ""}
 

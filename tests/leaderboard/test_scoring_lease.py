@@ -81,11 +81,11 @@ def test_the_worker_renews_its_lease_while_it_scores(alice, submit, settings):
     real = grading.evaluate
     seen = []
 
-    def slow(gt, path):
+    def slow(gt, path, **options):
         seen.append(Submission.objects.get(pk=submission.pk).lease_expires_at)
         time.sleep(1.5)  # longer than the lease: without renewals it would run out
         seen.append(Submission.objects.get(pk=submission.pk).lease_expires_at)
-        return real(gt, path)
+        return real(gt, path, **options)
 
     with mock.patch.object(grading, "evaluate", side_effect=slow):
         grading.submission_score(submission_id=submission.pk, attempt=1)
@@ -98,11 +98,11 @@ def test_an_attempt_taken_over_while_it_scores_writes_nothing(alice, submit):
     submission = submit(alice, quality="perfect")
     real = grading.evaluate
 
-    def taken_over_meanwhile(gt, path):
+    def taken_over_meanwhile(gt, path, **options):
         # This worker was thought dead (say it stalled past its lease) and another one took over.
         Submission.objects.filter(pk=submission.pk).update(lease_expires_at=timezone.now() - dt.timedelta(seconds=1))
         assert grading.submission_take_over(submission_id=submission.pk, attempt=1, owner="the-other-worker")
-        return real(gt, path)
+        return real(gt, path, **options)
 
     with mock.patch.object(grading, "evaluate", side_effect=taken_over_meanwhile):
         assert grading.submission_score(submission_id=submission.pk, attempt=1).status == Status.VALIDATING
