@@ -45,9 +45,10 @@ class Timeline:
 
     def as_dict(self) -> dict[str, object]:
         """Compact: G and P as [start, stop) ranges, hits as [position, IoU] pairs."""
-        hits = sorted(set(self.gt) & set(self.pred))
+        hits = np.intersect1d(np.asarray(self.gt, dtype=np.int64), np.asarray(self.pred, dtype=np.int64))
+        ious = np.round(np.asarray(self.hit_ious, dtype=np.float64), 4)
         return {"n": self.n_frames, "gt": _ranges(self.gt), "pred": _ranges(self.pred),
-                "hits": [[p, round(iou, 4)] for p, iou in zip(hits, self.hit_ious)]}
+                "hits": [[p, iou] for p, iou in zip(hits.tolist(), ious.tolist())]}
 
 
 def _ranges(positions: Sequence[int]) -> list[list[int]]:

@@ -30,13 +30,15 @@ from .models import Analysis, Submission
 _TRAITS: dict[str, Traits] = {}  # per ground-truth version, in this worker process (a few versions at most)
 
 
-def ground_truth_traits(gt: GroundTruth) -> Traits:
-    """The traits of a ground-truth version (computed once per worker process and version)."""
+def ground_truth_traits(gt: GroundTruth, stored: dict | None = None) -> Traits:
+    """The traits of a ground-truth version: those its bundle recorded when it was checked (`stored`), else
+    computed; once per worker process and version."""
     found = _TRAITS.get(gt.version)
     if found is None:
         if len(_TRAITS) >= 4:
             _TRAITS.pop(next(iter(_TRAITS)))
-        found = _TRAITS[gt.version] = traits(gt)
+        recorded = stored and stored.get("gt_version") == gt.version and stored.get("format") == 1
+        found = _TRAITS[gt.version] = Traits.from_dict(stored) if recorded else traits(gt)  # type: ignore[arg-type]
     return found
 
 
@@ -53,7 +55,8 @@ class Computed:
 
 def analysis_compute(*, evaluation: Evaluation, gt: GroundTruth, phase: Phase) -> Computed:
     """What the statistics need of one evaluation (made with timelines=True)."""
-    found = ground_truth_traits(gt)
+    bundle = phase.ground_truth if phase.ground_truth_id else None
+    found = ground_truth_traits(gt, bundle.traits if bundle is not None else None)
     splits = tuple(s for s in evaluation.summaries if s != OVERALL)
     ci = intervals(evaluation.expressions, gt.version, splits=splits, overall=OVERALL in evaluation.summaries,
                    samples=phase.bootstrap_samples).as_dict()
@@ -65,7 +68,7 @@ def analysis_compute(*, evaluation: Evaluation, gt: GroundTruth, phase: Phase) -
         values=np.ascontiguousarray(values.T, dtype="<f8").tobytes(),
         by_trait={t: [b.as_dict() for b in results] for t, results in by_trait(found, values, scored).items()},
         errors={split: e.as_dict() for split, e in errors(evaluation.expressions).items()},
-        timelines=gzip.compress(json.dumps(timelines, separators=(",", ":")).encode(), mtime=0),
+        timelines=gzip.compress(json.dumps(timelines, separators=(",", ":")).encode(), compresslevel=5, mtime=0),
         gt_version=gt.version,
         traits=found,
     )

@@ -103,6 +103,7 @@ def test_error_types_and_the_timeline_of_the_metrics_md_hand_check(tmp_path):
     evaluation = evaluate(load_ground_truth(tmp_path / "gt"), tmp_path / "p", timelines=True)
     first, second = evaluation.expressions
     assert first.timeline.as_dict() == {"n": 4, "gt": [[1, 3]], "pred": [[2, 4]], "hits": [[2, 0.5]]}
+    assert json.dumps(first.timeline.as_dict()["hits"]) == "[[2, 0.5]]"  # positions stay whole numbers
     assert second.timeline.as_dict() == {"n": 4, "gt": [[0, 2]], "pred": [[0, 2]], "hits": [[0, 0.25], [1, 1.0]]}
     found = errors(evaluation.expressions)["short"].as_dict()
     assert {k: found[k] for k in ("expressions", "gt_frames", "pred_frames", "hits", "missed", "hallucinated",
