@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def environment(db: str, var: Path) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if key not in ("S3_BUCKET", "DEBUG")}
-    env.update({"DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{db}", "CACHE_URL": "redis://127.0.0.1:6379/8", "SITE_URL": "http://127.0.0.1:8000",
+    env.update({"DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{db}", "CACHE_URL": "redis://127.0.0.1:6379/8",
+                "SITE_URL": "http://127.0.0.1:8000",
                 "SECRET_KEY": "bench-exports-" + "x" * 40, "EGOMASK_VAR_DIR": str(var),
                 "DJANGO_SETTINGS_MODULE": "leaderboard.settings", "PYTHONPATH": str(ROOT)})
     return env

@@ -1,4 +1,4 @@
-"""The kill loop, the board load benchmark and the exports benchmark in a short form (CI), so the scripts
+"""The kill loop, the board load, board statistics and exports benchmarks in a short form (CI), so the scripts
 whose full runs give the figures in the README keep working: each must end with exit 0, which they give only
 when nothing was lost, nothing was scored twice, no status went backwards (the kill loop; its recovery target
 too), no request failed (the board benchmark; its speed targets depend on the machine and are only printed)
@@ -41,3 +41,10 @@ def test_the_exports_benchmark_streams_every_submission_and_file():
                "--db", "egomask_exports_ci")
     assert "300 submissions, 12 with a results file" in out
     assert "complete: 300 of 300 submissions in the JSON, 12 results files and the manifest in the zip: OK" in out
+
+
+def test_the_board_statistics_benchmark_times_both_rebuilds():
+    out = _run("benchmarks/bench_board_statistics.py", "--submissions", "300", "--teams", "30", "--repeat", "1",
+               "--db", "egomask_bench_stats_ci")
+    assert "with    statistics: best" in out and "without statistics: best" in out
+    assert "the statistics add" in out
